@@ -1,0 +1,69 @@
+# ctrace — top-level build.  `make` builds build/ctrace; `make test` installs missing
+# Debian packages, builds and runs the test suite; `make demo` runs the demo.
+# Every src/<module>/*.c except src/cli goes into build/libctrace.a; every
+# tests/test_*.c becomes one test program linked against it.
+
+CC      ?= cc
+BUILD   ?= build
+SHARED  ?= $(abspath $(CURDIR)/../shared)
+OPT     ?= -O2 -march=native
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) -fopenmp -Iinclude -Isrc \
+           -I/usr/include/x86_64-linux-gnu/openblas-pthread
+LDLIBS  += -lopenblas -lcjson -lonig -lutf8proc -lcairo -lm -lpthread -fopenmp
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+HEADERS  := $(wildcard include/*.h src/*/*.h tests/*.h)
+
+.PHONY: all test check asan deps demo bench clean
+all: $(BUILD)/ctrace
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libctrace.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ctrace: $(CLI_OBJ) $(BUILD)/libctrace.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libctrace.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libctrace.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
+
+# The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh.
+check: $(BUILD)/ctrace $(TEST_BIN)
+	@CTRACE_SHARED=$(SHARED) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/run.sh $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+# The same suite under AddressSanitizer + UBSan, in its own build folder.
+asan: deps
+	@$(MAKE) --no-print-directory check BUILD=build-asan OPT="-O1" \
+	    CC="$(CC) $(SAN_FLAGS)"
+
+bench: deps $(BUILD)/ctrace $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+demo: deps $(BUILD)/ctrace
+	@scripts/demo.sh $(BUILD)/ctrace
+
+clean:
+	rm -rf build build-asan

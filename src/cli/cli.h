@@ -1,0 +1,14 @@
+/* cli.h — shared by the subcommands in src/cli/. */
+#ifndef CT_CLI_H
+#define CT_CLI_H
+#include "ctrace.h"
+
+typedef struct ct_command {
+    const char *name;
+    int (*fn)(int argc, char **argv);   /* argv[0] is the command name; returns the exit status */
+    const char *help;
+} ct_command;
+
+int cmd_version(int argc, char **argv);
+/* @@CMD_DECLS@@ */
+#endif
