@@ -103,7 +103,93 @@ float ct_f16_to_f32(uint16_t h);
 uint16_t ct_f32_to_bf16(float f);
 uint16_t ct_f32_to_f16(float f);
 
-/* @@MODEL@@ sections 3–4 (models, forward pass) go here. */
+/* ------------------------------------------------------------------------ */
+/* 3. Models: a Hugging Face model directory, loaded                         */
+/* ------------------------------------------------------------------------ */
+
+/* The block layout of a family: how attention and MLP combine. */
+typedef enum ct_family {
+    CT_FAM_LLAMA,     /* llama, mistral, qwen2: RMSNorm, rotary, SwiGLU, sequential */
+    CT_FAM_GEMMA,     /* gemma: llama-like, embeddings × sqrt(D), (1+w) RMSNorm, GELU-tanh gate */
+    CT_FAM_GEMMA2,    /* gemma2: gemma + post-sublayer norms, soft-capping */
+    CT_FAM_PHI3,      /* phi3: fused qkv and gate_up */
+    CT_FAM_GPT2,      /* gpt2: learned positions, LayerNorm, Conv1D weights, gelu_new */
+    CT_FAM_GPTJ,      /* gptj: one LayerNorm, parallel attn+MLP, interleaved partial rotary */
+    CT_FAM_NEOX,      /* gpt_neox: parallel (or sequential) residual, half-split partial rotary */
+    CT_FAM_PHI        /* phi (Phi-2): one LayerNorm, parallel, partial rotary, biases */
+} ct_family;
+
+/* @@MODEL_CONFIG@@ the model helper defines ct_config here (sizes below are the
+ * ones the rest of the library relies on). */
+
+typedef struct ct_model ct_model;   /* opaque: config + float32 weights */
+
+/* Loads DIR/config.json and DIR/model.safetensors (or the sharded index). */
+int ct_model_load(ct_model **out, const char *dir, ct_err *err);
+void ct_model_free(ct_model *m);
+const struct ct_config *ct_model_config(const ct_model *m);
+int ct_model_n_layers(const ct_model *m);      /* L */
+int ct_model_d_model(const ct_model *m);       /* D */
+int ct_model_vocab(const ct_model *m);         /* V */
+int ct_model_kv_dim(const ct_model *m);        /* KV = n_kv_heads × head_dim */
+int ct_model_max_positions(const ct_model *m);
+/* The token-embedding matrix W_E [V, D] as float32 (the noise level is 3 × its std). */
+const float *ct_model_token_embeddings(const ct_model *m);
+
+/* Sets the thread count of matrix products and of ctrace's own loops. */
+void ct_set_threads(int n);
+
+/* ------------------------------------------------------------------------ */
+/* 4. Forward pass, one block at a time, with intervention sites             */
+/* ------------------------------------------------------------------------ */
+/* The tracing engine drives the layer loop itself so it can start a run at any
+ * layer and position, reuse cached keys/values, and overwrite sublayer outputs.
+ * Sites: CT_SITE_EMBED is the token-embedding output (before position
+ * embeddings or scaling: where noise goes); CT_SITE_ATTN / CT_SITE_MLP the
+ * sublayer outputs (after the output projection and its bias, before the
+ * residual add; for parallel families the two summands); CT_SITE_HIDDEN the
+ * block output (the residual stream after the block). */
+
+typedef enum ct_site { CT_SITE_EMBED, CT_SITE_ATTN, CT_SITE_MLP, CT_SITE_HIDDEN } ct_site;
+
+/* Growable scratch memory owned by the caller; zero-initialise, free with ct_scratch_free. */
+typedef struct ct_scratch { float *buf; size_t cap; } ct_scratch;
+float *ct_scratch_get(ct_scratch *s, size_t nfloats);   /* NULL when out of memory */
+void ct_scratch_free(ct_scratch *s);
+
+/* ids [n] -> out [n, D]: the token-embedding lookup (site CT_SITE_EMBED). */
+void ct_embed_tokens(const ct_model *m, const int32_t *ids, int n, float *out);
+/* x [n, D] for positions p0..p0+n-1, in place: token embeddings -> block-0 input
+ * (adds learned position embeddings, or scales by sqrt(D), as the family does). */
+void ct_embed_finish(const ct_model *m, int p0, int n, float *x);
+
+/* Called inside ct_block when a sublayer output buf [nb, n, D] has been computed
+ * and before anything uses it, so the caller may overwrite rows (restore or patch).
+ * Called with CT_SITE_ATTN, CT_SITE_MLP and finally CT_SITE_HIDDEN (x_out). */
+typedef void (*ct_patch_fn)(void *ctx, ct_site site, int layer, float *buf);
+
+/* Runs block `layer` for nb sequences at the new positions [p0, p0+n).
+ *   x_in  [nb, n, D]   block input;  x_out [nb, n, D] block output (may equal x_in)
+ *   k_past[b], v_past[b]  [p0, KV]  sequence b's keys (rotary applied) / values of
+ *                         this layer at positions < p0 (ignored when p0 = 0; rows
+ *                         may share one buffer)
+ *   k_new[b],  v_new[b]   [n, KV]   written: keys/values of the new positions
+ *   attn_out, mlp_out [nb, n, D]    written: the sublayer outputs (after any patch)
+ * Causal attention: new position p attends to positions 0..p. */
+int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
+             const float *x_in, float *x_out,
+             const float *const *k_past, const float *const *v_past,
+             float *const *k_new, float *const *v_new,
+             float *attn_out, float *mlp_out,
+             ct_patch_fn patch, void *patch_ctx, ct_scratch *ws, ct_err *err);
+
+/* Final norm + output projection: x [rows, D] residual stream -> logits [rows, V]. */
+int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scratch *ws, ct_err *err);
+
+/* One whole forward pass of ids [T]: logits [T, V] and resid [L+1, T, D]
+ * (resid[0] = block-0 input, resid[i] = output of block i-1, no final norm);
+ * either output may be NULL. */
+int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err);
 
 /* @@TOKENIZER@@ section 5 (tokenizer) goes here. */
 
