@@ -197,6 +197,257 @@ int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, floa
 
 /* @@REPORT@@ section 8 (experiments, reports) goes here. */
 
+/* ------------------------------------------------------------------------ */
+/* 8. Experiments: dataset rows, prompts, spans; reports: case files,       */
+/*    heat maps, segment averages, summary lines                             */
+/* ------------------------------------------------------------------------ */
+/* The path of one dataset row to a case and its figures:
+ *
+ *   ct_dataset_next      JSONL line -> ct_row (per-row errors name file:line)
+ *   ct_prompt_build      ct_row + --prompt_format -> prompt text + byte spans
+ *                        (passage, prompt/question, subject, object, relation)
+ *   ct_token_spans       byte spans + per-token byte offsets -> token ranges
+ *   (tokenizer + tracing engine run here, in `ctrace run`)
+ *   ct_case_info_json    the "ctrace_case" metadata value of the case file
+ *   ct_summary_line      one summary.jsonl line per case
+ *   ct_case_load         case file -> IE grid + ct_case_info (for plot/average)
+ *   ct_heatmap_write     one heat map (PDF/PNG/SVG, cairo)
+ *   ct_average_*         IE averaged by token segment over many cases
+ *
+ * All offsets are bytes of UTF-8 text; every range is half-open [b, e). */
+
+/* A half-open range [b, e): bytes of a text or token positions, as stated
+ * where it is used.  b == e == 0 means "none". */
+typedef struct ct_interval { int b, e; } ct_interval;
+
+/* One dataset row in the seed tool's shape (see DESIGN.md).  Strings are
+ * owned by the row; optional fields are NULL / 0 when absent. */
+typedef struct ct_row {
+    int line;                   /* 1-based line number in the JSONL file */
+    char *question;             /* optional ({question}) */
+    char **answers;             /* [n_answers] answers[0] is scored; non-empty */
+    int n_answers;
+    char *subj, *obj;           /* required, non-empty */
+    char *prop;                 /* optional, e.g. "P17" */
+    char *context;              /* passages[0].text, required, non-empty */
+    char *prompt_wo_ctx;        /* optional ({prompt}) */
+    char *prompt_with_ctx;      /* optional (informative only) */
+    char **obj_cf;              /* [n_obj_cf] counterfactual objects */
+    int n_obj_cf;
+} ct_row;
+
+/* Parses one JSON line into row (zeroed on failure).  Errors: "line N:
+ * malformed JSON", "line N: missing field \"subj\"", "line N: empty answer"...
+ * Unknown fields are ignored. */
+int ct_row_parse(ct_row *row, const char *text, size_t len, int line, ct_err *err);
+void ct_row_free(ct_row *row);
+
+/* Reads a JSONL dataset line by line (blank lines are skipped). */
+typedef struct ct_dataset ct_dataset;
+int ct_dataset_open(ct_dataset **out, const char *path, ct_err *err);
+/* 1: a row was read into row;  0: end of file;  -1: this line is bad (err says
+ * "PATH:LINE: reason"; row is zeroed) and reading may go on with the next call. */
+int ct_dataset_next(ct_dataset *d, ct_row *row, ct_err *err);
+void ct_dataset_close(ct_dataset *d);
+
+/* The prompt formats.  CT_PROMPT_FORMAT_DEFAULT is the seed project's
+ * context-first QA format (utils/constants.py QA_T1_PROMPT_FORMAT); the seed's
+ * argparse default has no {context} and so no passage to trace in. */
+#define CT_PROMPT_FORMAT_DEFAULT "C: {context} Q: {prompt} A:"
+#define CT_PROMPT_FORMAT_SEED_ARGPARSE "question: {question} answer: <extra_id_0>"
+
+/* A formatted prompt and the byte spans inside its text. */
+typedef struct ct_prompt {
+    char *text;                 /* the formatted prompt, NUL-terminated */
+    int len;                    /* strlen(text) */
+    char *context;              /* the passage as placed in text (owned) */
+    ct_interval passage;        /* the (first) {context} substitution */
+    ct_interval prompt;         /* the first {prompt} or {question} substitution */
+    ct_interval subject;        /* the subject's mention inside the passage */
+    ct_interval object;         /* the object's mention, not overlapping the subject */
+    ct_interval relation[3];    /* passage bytes outside both mentions */
+    int n_relation;
+    int subject_nocase, object_nocase;   /* 1 = found by the ASCII case-insensitive fallback */
+    const char *cf;             /* the counterfactual object placed in the passage, or NULL */
+} ct_prompt;
+
+/* Formats row with fmt ({context}, {prompt}, {question}; "{{" and "}}" are
+ * literal braces; fmt NULL = CT_PROMPT_FORMAT_DEFAULT) and finds the spans.
+ * Mentions: every occurrence of subj and obj in the passage is a candidate
+ * (case-sensitive; when a string has none, ASCII case-insensitive); the
+ * non-overlapping (subject, object) pair with the most whole-word matches wins,
+ * ties going to the earliest subject, then the earliest object.  So obj
+ * "Sweden" inside subj "Sweden national team" takes the other occurrence, and
+ * subj "Louis I" is not matched inside obj "Louis II of Naples".
+ * cf (NULL = none): the counterfactual context: every occurrence of the object
+ * string in the passage that does not overlap the chosen subject mention is
+ * replaced by cf (the seed replaces all of them), and prompt->object is the
+ * mention that replaced the chosen one.
+ * Errors (per row): a placeholder the row lacks, no {context} in fmt, subject
+ * or object not found in the passage, no non-overlapping pair. */
+int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char *cf, ct_err *err);
+void ct_prompt_free(ct_prompt *p);
+
+/* Token ranges of one prompt (token positions, half-open). */
+typedef struct ct_token_spans {
+    int T;                      /* tokens in the prompt */
+    ct_interval passage, prompt, subject, object;
+    ct_interval relation[3];    /* passage tokens that are neither subject nor object */
+    int n_relation;
+    int last;                   /* T - 1 */
+} ct_token_spans;
+
+/* The tokens [b, e) whose byte offsets overlap bytes = every token with
+ * start < bytes.e and end > bytes.b; empty tokens (start == end, e.g. BOS) never
+ * overlap.  offsets [T, 2]: per token [start, end) in the prompt text.
+ * Returns {0,0} for an empty span; -1 with an error when no token overlaps. */
+int ct_token_range(const int32_t *offsets, int T, ct_interval bytes, ct_interval *out, ct_err *err);
+
+/* All token ranges of p from offsets [T, 2]. */
+int ct_token_spans_of(const ct_prompt *p, const int32_t *offsets, int T, ct_token_spans *out, ct_err *err);
+
+/* --- case files: the metadata `ctrace run` records, read back ----------- */
+
+/* Experiment types of the seed tool: what the noise goes on. */
+enum { CT_EXP_SUBJECT = 1, CT_EXP_OBJECT = 2, CT_EXP_RELATION = 3 };
+
+/* What plots, averages and summaries need to know about one case.  Stored as
+ * the JSON string value of the "ctrace_case" key of the case file's
+ * __metadata__ (docs/run-output.md).  Spans are TOKEN ranges. */
+typedef struct ct_case_info {
+    int row;                    /* 0-based row index in the dataset (the seed's i) */
+    int line;                   /* 1-based JSONL line, 0 = unknown */
+    char kind[16];              /* "hidden", "mlp" or "attention" */
+    int experiment;             /* CT_EXP_*, 0 = unknown */
+    int window;                 /* restored layers per cell (1 for hidden) */
+    char *answer;               /* answers[0], no leading space */
+    char *metric;               /* "prob", "logprob", "logratio" */
+    char *cf;                   /* counterfactual object in the passage, or NULL */
+    char *text;                 /* the formatted prompt, or NULL */
+    int T;
+    char **tokens;              /* [T] token texts (as decoded one by one) */
+    ct_token_spans spans;
+} ct_case_info;
+
+/* The "ctrace_case" value (a compact JSON object as text; caller frees). */
+char *ct_case_info_json(const ct_case_info *ci);
+int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err);
+void ct_case_info_free(ct_case_info *ci);
+
+/* A case file, read for plotting and averaging. */
+typedef struct ct_case {
+    char *path;
+    ct_case_info info;          /* from "ctrace_case"; tokens fall back to ids */
+    int has_info;               /* 1 when "ctrace_case" was present */
+    int T, L;
+    float *ie;                  /* [T, L] `ie`, or `scores` - `low_score` */
+    float low_score, high_score, te;   /* NaN when absent */
+    int32_t *targets;           /* [n_targets, 2] `target_ranges` (may be NULL) */
+    int n_targets;
+} ct_case;
+
+int ct_case_load(ct_case *c, const char *path, ct_err *err);
+void ct_case_free(ct_case *c);
+
+/* --- heat maps (cairo; looks like ROME's / the seed's matplotlib figures) -- */
+
+typedef enum ct_plot_format { CT_PLOT_PDF, CT_PLOT_PNG, CT_PLOT_SVG } ct_plot_format;
+/* "pdf", "png", "svg" -> format; -1 on an unknown name. */
+int ct_plot_format_parse(const char *name, ct_plot_format *out);
+const char *ct_plot_format_ext(ct_plot_format f);   /* "pdf", ... */
+
+/* One heat-map panel: row r is drawn at the top for r = 0. */
+typedef struct ct_heatmap {
+    const float *values;        /* [rows, cols]; NaN cells are left blank */
+    int rows, cols;
+    const char *const *labels;  /* [rows] row labels (any bytes; invalid UTF-8 is shown as U+FFFD) */
+    const unsigned char *star;  /* [rows] 1 = append "*" (a corrupted token), or NULL */
+    const char *kind;           /* "hidden" (Purples), "mlp" (Greens), "attention" (Reds) */
+    const char *title;          /* may contain one '\n' */
+    const char *xlabel;
+    const char *cbar_label;     /* under the colour bar */
+    float vmin, vmax;           /* colour range; NaN = from the data (vmin = min(0, data)) */
+} ct_heatmap;
+
+/* Draws n panels side by side (row labels on each panel) into path, written
+ * to a temporary name and renamed.  Height grows with rows (0.15 in a row,
+ * like the seed's ratio), so 150-token prompts stay readable. */
+int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err);
+
+/* The seed's/ROME's text for a case: title "Impact of restoring state after
+ * corrupted input", xlabel "single restored layer" or "center of interval of
+ * W restored MLP layers", colour-bar label naming the metric and answer.
+ * Fills h from c (values = c->ie, labels = tokens, stars = target ranges);
+ * bufs own the strings and the star array; free with ct_case_figure_free. */
+typedef struct ct_case_figure { ct_heatmap h; char *title, *xlabel, *cbar; unsigned char *star; } ct_case_figure;
+int ct_case_figure_of(ct_case_figure *out, const ct_case *c, ct_err *err);
+void ct_case_figure_free(ct_case_figure *out);
+
+/* --- segment averages (`ctrace average`) -------------------------------- */
+
+/* Token segments, in figure order.  A subject of one token is both its first
+ * and last token (ROME's convention); "middle" = tokens strictly inside.
+ * BEFORE = passage tokens before the first entity; BETWEEN = passage tokens
+ * between the two entities; AFTER = passage tokens after the second;
+ * PROMPT = tokens of {prompt}/{question} except the last token; LAST = T-1.
+ * Template tokens outside passage and prompt (BOS, "C:", " Q:") belong to no
+ * segment (IE there is 0 or template noise). */
+enum {
+    CT_SEG_BEFORE, CT_SEG_SUBJ_FIRST, CT_SEG_SUBJ_MID, CT_SEG_SUBJ_LAST, CT_SEG_BETWEEN,
+    CT_SEG_OBJ_FIRST, CT_SEG_OBJ_MID, CT_SEG_OBJ_LAST, CT_SEG_AFTER, CT_SEG_PROMPT,
+    CT_SEG_LAST, CT_SEG_COUNT
+};
+const char *ct_segment_name(int seg);        /* "first subject token", ... */
+const char *ct_segment_key(int seg);         /* "subj_first", ... (CSV) */
+
+/* mask [T]: bit s set when token t belongs to segment s. */
+int ct_segments_of(const ct_token_spans *s, int T, uint32_t *mask, ct_err *err);
+
+/* Running averages of IE [T, L] grids by segment, for one kind. */
+typedef struct ct_average {
+    int L;                      /* 0 until the first case fixes it */
+    int n_cases;
+    /* case-mean: mean over cases of the per-case segment mean */
+    double *case_sum;           /* [SEG, L] sum of per-case segment means */
+    int n_case[CT_SEG_COUNT];   /* cases having a token in the segment */
+    /* pooled: mean over all tokens of the segment, all cases together */
+    double *tok_sum;            /* [SEG, L] */
+    long n_tok[CT_SEG_COUNT];
+} ct_average;
+
+void ct_average_init(ct_average *a);
+int ct_average_add(ct_average *a, const float *ie, int T, int L, const uint32_t *mask, ct_err *err);
+/* out [SEG, L]: the averages (NaN where a segment has no data). pooled 0/1. */
+void ct_average_result(const ct_average *a, int pooled, float *out);
+void ct_average_free(ct_average *a);
+
+/* Kinds in figure order: 0 hidden, 1 mlp, 2 attention; -1 when unknown. */
+int ct_kind_index(const char *kind);
+extern const char *const ct_kind_names[3];
+
+/* Reads every cases/ *.bin of every run dir (or a dir of .bin files itself)
+ * into avg[3] (by kind).  Files that cannot be used (no "ctrace_case", no IE,
+ * unreadable) are skipped; skipped (may be NULL) gets their count and
+ * first_skip their first reason.  -1 when a dir cannot be read. */
+int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs,
+                    int *skipped, ct_err *first_skip, ct_err *err);
+
+/* CSV: kind,aggregation,segment,n,layer_0..layer_{L-1} (both aggregations). */
+int ct_average_write_csv(const ct_average avg[3], const char *path, ct_err *err);
+/* One figure of kinds[] (indexes into avg), one panel each; pooled 0/1. */
+int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int pooled,
+                    const char *path, ct_plot_format fmt, ct_err *err);
+
+/* --- run output lines (summary.jsonl, errors.jsonl) --------------------- */
+
+/* One summary.jsonl line (no newline; caller frees): row, line, kind,
+ * experiment, answer, cf, tokens, spans, p_clean, p_corrupt, te, and the top
+ * IE cell {"token","layer","ie"}; ie [T, L] with T = ci->T. */
+char *ct_summary_line(const ct_case_info *ci, int L, const float *ie,
+                      float p_clean, float p_corrupt, float te);
+/* One errors.jsonl line: {"row":i,"line":n,"file":...,"error":msg}. */
+char *ct_error_line(int row, int line, const char *file, const char *msg);
+
 #ifdef __cplusplus
 }
 #endif
