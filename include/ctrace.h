@@ -407,6 +407,7 @@ int ct_segments_of(const ct_token_spans *s, int T, uint32_t *mask, ct_err *err);
 typedef struct ct_average {
     int L;                      /* 0 until the first case fixes it */
     int n_cases;
+    int window;                 /* the cases' window (-1 when they differ; set by ct_average_dirs) */
     /* case-mean: mean over cases of the per-case segment mean */
     double *case_sum;           /* [SEG, L] sum of per-case segment means */
     int n_case[CT_SEG_COUNT];   /* cases having a token in the segment */

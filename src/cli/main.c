@@ -7,6 +7,8 @@
 static const ct_command commands[] = {
     /* @@COMMANDS@@ one line per subcommand: {"name", fn, "one-line help"}, */
     {"version", cmd_version, "print the version"},
+    {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
+    {"average", cmd_average, "average IE by token segment over run directories"},
 };
 
 static void usage(FILE *o)
