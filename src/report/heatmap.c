@@ -299,3 +299,12 @@ out0:
     cairo_surface_destroy(ms);
     return rc;
 }
+
+/* Fontconfig (loaded by cairo's text API) keeps a process-lifetime cache
+ * that LeakSanitizer reports at exit; it is not a leak of ctrace's.  This
+ * hook is read by LeakSanitizer only in sanitizer builds. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig.so\n";
+}
