@@ -311,9 +311,10 @@ int ct_token_spans_of(const ct_prompt *p, const int32_t *offsets, int T, ct_toke
 /* Experiment types of the seed tool: what the noise goes on. */
 enum { CT_EXP_SUBJECT = 1, CT_EXP_OBJECT = 2, CT_EXP_RELATION = 3 };
 
-/* What plots, averages and summaries need to know about one case.  Stored as
- * the JSON string value of the "ctrace_case" key of the case file's
- * __metadata__ (docs/run-output.md).  Spans are TOKEN ranges. */
+/* What plots, averages and summaries need to know about one case, recorded in
+ * the case file's metadata (docs/run-output.md): as the "case" member of the
+ * "ctrace" settings JSON (see ct_case_extra_json) or as a top-level
+ * "ctrace_case" JSON string.  Spans are TOKEN ranges. */
 typedef struct ct_case_info {
     int row;                    /* 0-based row index in the dataset (the seed's i) */
     int line;                   /* 1-based JSONL line, 0 = unknown */
@@ -329,16 +330,21 @@ typedef struct ct_case_info {
     ct_token_spans spans;
 } ct_case_info;
 
-/* The "ctrace_case" value (a compact JSON object as text; caller frees). */
+/* The case description as compact JSON text (caller frees). */
 char *ct_case_info_json(const ct_case_info *ci);
+/* {"case": <ct_case_info_json>}: pass it as ct_case_write's extra_json, so the
+ * description lands in the "ctrace" settings JSON of the case file, where
+ * ct_case_load finds it (a top-level "ctrace_case" string is read too). */
+char *ct_case_extra_json(const ct_case_info *ci);
 int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err);
 void ct_case_info_free(ct_case_info *ci);
 
 /* A case file, read for plotting and averaging. */
 typedef struct ct_case {
     char *path;
-    ct_case_info info;          /* from "ctrace_case"; tokens fall back to ids */
-    int has_info;               /* 1 when "ctrace_case" was present */
+    ct_case_info info;          /* the recorded description; else kind/window/metric
+                                   from the settings and "#id" token labels */
+    int has_info;               /* 1 when the description was present */
     int T, L;
     float *ie;                  /* [T, L] `ie`, or `scores` - `low_score` */
     float low_score, high_score, te;   /* NaN when absent */

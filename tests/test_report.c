@@ -10,7 +10,8 @@
 static char tmpdir[256];
 
 /* Writes a case file as `ctrace run` will: ie/scores/low_score/... and the
- * "ctrace_case" metadata.  with_info 0 leaves the metadata out. */
+ * case description: with_info 1 as "ctrace_case", 2 inside the "ctrace"
+ * settings JSON (ct_case_write's extra_json), 0 not at all. */
 static int write_case(const char *path, const ct_case_info *ci, int L, const float *ie, float low, float high,
                       const int32_t *targets, int n_targets, int with_info, int with_ie)
 {
@@ -31,10 +32,19 @@ static int write_case(const char *path, const ct_case_info *ci, int L, const flo
     if (n_targets) o[n++] = (ct_st_out){"target_ranges", CT_I32, 2, {n_targets, 2}, targets};
     cJSON *md = cJSON_CreateObject();
     cJSON_AddStringToObject(md, "kind", ci->kind);
-    if (with_info) {
+    if (with_info == 1) {               /* a top-level "ctrace_case" string */
         char *j = ct_case_info_json(ci);
         cJSON_AddStringToObject(md, "ctrace_case", j);
         free(j);
+    } else if (with_info == 2) {        /* inside the engine's settings JSON, via ct_case_extra_json */
+        char *x = ct_case_extra_json(ci);
+        cJSON *settings = cJSON_Parse(x);
+        cJSON_AddStringToObject(settings, "kind", ci->kind);
+        cJSON_AddNumberToObject(settings, "samples", 10);
+        char *st = cJSON_PrintUnformatted(settings);
+        cJSON_AddStringToObject(md, "ctrace", st);
+        cJSON_AddStringToObject(md, "format", "ctrace-case-1");
+        free(st); free(x); cJSON_Delete(settings);
     }
     char *mds = cJSON_PrintUnformatted(md);
     ct_err e;
@@ -167,7 +177,7 @@ static void test_average(void)
     snprintf(path, sizeof path, "%s/0_hidden_Australia.bin", cases);
     CHECK(write_case(path, &a, L_, &A[0][0], 0.1f, 0.9f, tr, 1, 1, 1) == 0, "write A");
     snprintf(path, sizeof path, "%s/1_hidden_Paris.bin", d2);
-    CHECK(write_case(path, &b, L_, &B[0][0], 0.2f, 0.7f, NULL, 0, 1, 0) == 0, "write B (scores only)");
+    CHECK(write_case(path, &b, L_, &B[0][0], 0.2f, 0.7f, NULL, 0, 2, 0) == 0, "write B (scores only, engine-style metadata)");
     /* an mlp case (A again) and a file with no ctrace_case: averaged / skipped */
     snprintf(a.kind, sizeof a.kind, "mlp");
     snprintf(path, sizeof path, "%s/0_mlp_Australia.bin", cases);
@@ -191,7 +201,7 @@ static void test_average(void)
     for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
     int skipped = 0; ct_err first;
     CHECK_OK(ct_average_dirs(avg, dirs, 2, &skipped, &first, &e), &e);
-    CHECK(skipped == 1 && strstr(first.msg, "no \"ctrace_case\""), "skipped %d: %s", skipped, first.msg);
+    CHECK(skipped == 1 && strstr(first.msg, "no case description"), "skipped %d: %s", skipped, first.msg);
     CHECK(avg[0].n_cases == 2 && avg[1].n_cases == 1 && avg[2].n_cases == 0, "cases per kind %d %d %d",
           avg[0].n_cases, avg[1].n_cases, avg[2].n_cases);
     CHECK(avg[0].window == 1 && avg[1].window == 3, "window %d %d", avg[0].window, avg[1].window);

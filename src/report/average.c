@@ -81,7 +81,7 @@ static int add_file(ct_average avg[3], const char *path, ct_err *why)
     int rc = -1;
     uint32_t *mask = NULL;
     int k = ct_kind_index(c.info.kind);
-    if (!c.has_info) { ct_fail(why, "%s: no \"ctrace_case\" metadata (token spans unknown)", path); goto out; }
+    if (!c.has_info) { ct_fail(why, "%s: no case description in the metadata (\"case\" in \"ctrace\", or \"ctrace_case\"): token spans unknown", path); goto out; }
     if (k < 0) { ct_fail(why, "%s: unknown kind \"%s\"", path, c.info.kind); goto out; }
     mask = malloc((size_t)c.T * sizeof *mask);
     if (!mask) { ct_fail(why, "%s: out of memory", path); goto out; }

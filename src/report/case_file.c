@@ -60,25 +60,35 @@ int ct_case_load(ct_case *c, const char *path, ct_err *err)
         free(x);
     }
 
-    /* The metadata: "ctrace_case" when `ctrace run` wrote the file; otherwise
-     * what the engine's own keys give (kind), and token ids as labels. */
+    /* The metadata: the case description `ctrace run` records, either as the
+     * "case" member of the engine's "ctrace" settings JSON (ct_case_write's
+     * extra_json) or as a top-level "ctrace_case" string; otherwise what the
+     * settings give (kind, window, metric) and token ids as labels. */
     cJSON *md = f.metadata ? cJSON_Parse(f.metadata) : NULL;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(md, "ctrace");
+    cJSON *settings = cJSON_IsString(st) ? cJSON_Parse(st->valuestring) : NULL;
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(md, "ctrace_case");
-    if (cJSON_IsString(cc)) {
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(settings, "case");
+    char *info_json = cJSON_IsString(cc) ? strdup(cc->valuestring) : cJSON_IsObject(inner) ? cJSON_PrintUnformatted(inner) : NULL;
+    if (info_json) {
         ct_err e2;
-        if (ct_case_info_parse(&c->info, cc->valuestring, &e2)) { cJSON_Delete(md); ct_fail(err, "%s: %s", path, e2.msg); goto out; }
+        int bad = ct_case_info_parse(&c->info, info_json, &e2);
+        free(info_json);
+        if (bad) { cJSON_Delete(md); cJSON_Delete(settings); ct_fail(err, "%s: %s", path, e2.msg); goto out; }
         if (c->info.T != c->T) {
-            cJSON_Delete(md);
-            ct_fail(err, "%s: ctrace_case has %d tokens but \"%s\" has %d rows", path, c->info.T, g->name, c->T);
+            cJSON_Delete(md); cJSON_Delete(settings);
+            ct_fail(err, "%s: the case metadata has %d tokens but \"%s\" has %d rows", path, c->info.T, g->name, c->T);
             goto out;
         }
         c->has_info = 1;
     } else {
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(md, "kind");
+        const cJSON *src = settings ? settings : md;
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(src, "kind");
+        if (!cJSON_IsString(k)) k = cJSON_GetObjectItemCaseSensitive(md, "kind");
         snprintf(c->info.kind, sizeof c->info.kind, "%s", cJSON_IsString(k) && ct_kind_index(k->valuestring) >= 0 ? k->valuestring : "hidden");
-        const cJSON *w = cJSON_GetObjectItemCaseSensitive(md, "window");
-        c->info.window = cJSON_IsString(w) ? atoi(w->valuestring) : 1;
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(md, "metric");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(src, "window");
+        c->info.window = cJSON_IsString(w) ? atoi(w->valuestring) : cJSON_IsNumber(w) ? w->valueint : 1;
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(src, "metric");
         c->info.metric = cJSON_IsString(m) ? strdup(m->valuestring) : NULL;
         c->info.row = -1;
         c->info.T = c->T;
@@ -95,6 +105,7 @@ int ct_case_load(ct_case *c, const char *path, ct_err *err)
         c->info.spans.last = c->T - 1;
     }
     cJSON_Delete(md);
+    cJSON_Delete(settings);
     rc = 0;
 out:
     ct_st_close(&f);

@@ -156,3 +156,14 @@ out:
     if (rc) ct_case_info_free(ci);
     return rc;
 }
+
+char *ct_case_extra_json(const ct_case_info *ci)
+{
+    char *inner = ct_case_info_json(ci);
+    if (!inner) return NULL;
+    size_t n = strlen(inner) + 16;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "{\"case\":%s}", inner);
+    free(inner);
+    return s;
+}

@@ -20,7 +20,7 @@ for k in hidden mlp attention all; do
 done
 if tail -n 1 "$T/stdout" | grep -q "^averaged 6 cases (hidden 2, mlp 2, attention 2) from 2 run dir(s); 1 skipped; aggregation: mean over cases"; then ok
 else bad "summary line: $(tail -n 1 "$T/stdout")"; fi
-if grep -q "9_hidden_Nowhere.bin: no \"ctrace_case\" metadata" "$T/stderr"; then ok; else bad "no warning for the skipped file: $(cat "$T/stderr")"; fi
+if grep -q "9_hidden_Nowhere.bin: no case description in the metadata" "$T/stderr"; then ok; else bad "no warning for the skipped file: $(cat "$T/stderr")"; fi
 
 # 2. the CSV against the independent reference (n and every layer, 1e-5)
 if [ -s "$T/out/average.csv" ]; then
