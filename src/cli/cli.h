@@ -11,4 +11,6 @@ typedef struct ct_command {
 
 int cmd_version(int argc, char **argv);
 /* @@CMD_DECLS@@ */
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 #endif
