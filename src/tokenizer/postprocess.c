@@ -56,7 +56,7 @@ int tk_postprocess(const tk_post *pp, tk_etok **toks, int32_t *n, int32_t *cap, 
                 for (int32_t j = 0; j < pp->items[i].nids; j++)
                     o[k++] = (tk_etok){pp->items[i].ids[j], 0, 0, NULL, 0};
             } else {
-                memcpy(o + k, *toks, (size_t)*n * sizeof *o);
+                if (*n) memcpy(o + k, *toks, (size_t)*n * sizeof *o);
                 k += *n;
             }
         }

@@ -24,6 +24,7 @@ int tk_buf_reserve(tk_buf *b, int32_t extra)
 
 int tk_buf_put(tk_buf *b, const char *s, int32_t n, tk_span al)
 {
+    if (n <= 0) return 0;
     if (tk_buf_reserve(b, n)) return -1;
     memcpy(b->b + b->n, s, (size_t)n);
     for (int32_t i = 0; i < n; i++) b->al[b->n + i] = al;
@@ -33,6 +34,7 @@ int tk_buf_put(tk_buf *b, const char *s, int32_t n, tk_span al)
 
 int tk_buf_copy(tk_buf *b, const char *s, const tk_span *al, int32_t n)
 {
+    if (n <= 0) return 0;
     if (tk_buf_reserve(b, n)) return -1;
     memcpy(b->b + b->n, s, (size_t)n);
     memcpy(b->al + b->n, al, (size_t)n * sizeof *al);
