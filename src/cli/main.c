@@ -6,6 +6,8 @@
 
 static const ct_command commands[] = {
     /* @@COMMANDS@@ one line per subcommand: {"name", fn, "one-line help"}, */
+    {"tokenize", cmd_tokenize, "text -> token ids, pieces and byte offsets (JSON lines)"},
+    {"detokenize", cmd_detokenize, "token ids -> text"},
     {"version", cmd_version, "print the version"},
     {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
     {"average", cmd_average, "average IE by token segment over run directories"},
