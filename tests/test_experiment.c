@@ -247,6 +247,105 @@ static void test_token_ranges(void)
     CHECK(ct_token_range(offx, 5, (ct_interval){12, 14}, &t, &e) == -1, "no token");
 }
 
+/* Real tokenizers (GPT-2 byte-level BPE, Llama 2 SentencePiece, Llama 3,
+ * Qwen2.5): the token ranges from ct_encode's offsets, checked against the
+ * tokenizer's own decoder: the subject range decodes to text containing the
+ * subject, and neither end token can be dropped; the ranges tile the passage. */
+static int decoded_contains(const ct_tokenizer *tk, const int32_t *ids, ct_interval r, const char *want)
+{
+    if (r.e <= r.b) return 0;
+    char *s = NULL; ct_err e;
+    if (ct_decode(tk, ids + r.b, r.e - r.b, 1, &s, &e)) return 0;
+    int ok = strstr(s, want) != NULL;
+    free(s);
+    return ok;
+}
+
+static void test_real_tokenizers(void)
+{
+    const char *toks[] = {"assets/tokenizers/hf/gpt2", "assets/tokenizers/hf/llama2", "assets/tokenizers/hf/llama3",
+                          "assets/tokenizers/hf/qwen2.5"};
+    struct { const char *file; int line; } rows[] = {
+        {"P17", 1}, {"P112", 58}, {"P40", 202}, {"P106", 11}, {"P127", 279}, {"P407", 233}, {"P276", 21}, {"P36", 1},
+    };
+    for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
+        ct_tokenizer *tk; ct_err e;
+        if (ct_tokenizer_load(&tk, ct_shared(toks[k]), &e)) { CHECK(0, "%s", e.msg); continue; }
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+            char rel[128]; ct_row r; ct_prompt p; ct_encoding en; ct_token_spans s;
+            snprintf(rel, sizeof rel, "assets/datasets/peq-both/%s.jsonl", rows[i].file);
+            if (load_row(&r, rel, rows[i].line)) continue;
+            for (int cf = 0; cf < 2; cf++) {
+                const char *obj = cf ? r.obj_cf[0] : r.obj;
+                if (ct_prompt_build(&p, &r, NULL, cf ? r.obj_cf[0] : NULL, &e)) { CHECK(0, "%s", e.msg); continue; }
+                CHECK_OK(ct_encode(tk, p.text, (size_t)p.len, 1, &en, &e), &e);
+                CHECK_OK(ct_token_spans_of(&p, (const int32_t *)en.offsets, en.n, &s, &e), &e);
+                const char *what = toks[k] + 21;
+                CHECK(decoded_contains(tk, en.ids, s.subject, r.subj), "%s %s:%d: subject tokens [%d,%d) lack \"%s\"",
+                      what, rows[i].file, rows[i].line, s.subject.b, s.subject.e, r.subj);
+                CHECK(!decoded_contains(tk, en.ids, (ct_interval){s.subject.b + 1, s.subject.e}, r.subj)
+                      && !decoded_contains(tk, en.ids, (ct_interval){s.subject.b, s.subject.e - 1}, r.subj),
+                      "%s %s:%d: subject range not minimal", what, rows[i].file, rows[i].line);
+                CHECK(decoded_contains(tk, en.ids, s.object, obj), "%s %s:%d: object tokens [%d,%d) lack \"%s\"",
+                      what, rows[i].file, rows[i].line, s.object.b, s.object.e, obj);
+                CHECK(!decoded_contains(tk, en.ids, (ct_interval){s.object.b + 1, s.object.e}, obj)
+                      && !decoded_contains(tk, en.ids, (ct_interval){s.object.b, s.object.e - 1}, obj),
+                      "%s %s:%d: object range not minimal", what, rows[i].file, rows[i].line);
+                /* subject, object and relation tile the passage; no BOS, no template */
+                int n = (s.subject.e - s.subject.b) + (s.object.e - s.object.b);
+                for (int j = 0; j < s.n_relation; j++) n += s.relation[j].e - s.relation[j].b;
+                CHECK(n == s.passage.e - s.passage.b && (s.subject.e <= s.object.b || s.object.e <= s.subject.b),
+                      "%s %s:%d: ranges do not tile the passage", what, rows[i].file, rows[i].line);
+                CHECK(s.passage.b >= 1 && !en.special[s.passage.b] && s.passage.e < s.prompt.b && s.prompt.e < en.n,
+                      "%s %s:%d: passage [%d,%d) prompt [%d,%d) of %d", what, rows[i].file, rows[i].line,
+                      s.passage.b, s.passage.e, s.prompt.b, s.prompt.e, en.n);
+                ct_encoding_free(&en);
+                ct_prompt_free(&p);
+            }
+            ct_row_free(&r);
+        }
+        ct_tokenizer_free(tk);
+    }
+}
+
+/* Every peq-both row, Llama 2 and GPT-2 tokenizers: token spans exist and the
+ * subject/object ranges decode to text holding the mention. */
+static void test_all_rows_tokenized(void)
+{
+    const char *toks[] = {"assets/tokenizers/hf/llama2", "assets/tokenizers/hf/gpt2"};
+    const char *files[] = {"P106","P112","P127","P131","P159","P17","P170","P175","P176","P19","P20","P26",
+                           "P264","P276","P36","P40","P407","P413","P495","P50","P69","P740","P800"};
+    for (size_t k = 0; k < 2; k++) {
+        ct_tokenizer *tk; ct_err e;
+        if (ct_tokenizer_load(&tk, ct_shared(toks[k]), &e)) { CHECK(0, "%s", e.msg); continue; }
+        int rows = 0, good = 0;
+        char first[1200] = "";
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            char rel[128]; ct_dataset *d; ct_row r;
+            snprintf(rel, sizeof rel, "assets/datasets/peq-both/%s.jsonl", files[i]);
+            if (ct_dataset_open(&d, ct_shared(rel), &e)) continue;
+            while (ct_dataset_next(d, &r, &e) == 1) {
+                ct_prompt p; ct_encoding en; ct_token_spans s;
+                rows++;
+                if (!ct_prompt_build(&p, &r, NULL, NULL, &e)) {
+                    if (!ct_encode(tk, p.text, (size_t)p.len, 1, &en, &e)) {
+                        if (!ct_token_spans_of(&p, (const int32_t *)en.offsets, en.n, &s, &e)
+                            && decoded_contains(tk, en.ids, s.subject, r.subj) && decoded_contains(tk, en.ids, s.object, r.obj))
+                            good++;
+                        else if (!first[0]) snprintf(first, sizeof first, "%s:%d", files[i], r.line);
+                        ct_encoding_free(&en);
+                    }
+                    ct_prompt_free(&p);
+                }
+                ct_row_free(&r);
+            }
+            ct_dataset_close(d);
+        }
+        CHECK(rows == 7142 && good == rows, "%s: %d of %d rows good; first bad %s", toks[k], good, rows, first);
+        ct_tokenizer_free(tk);
+    }
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -254,5 +353,7 @@ int main(void)
     test_spans();
     test_all_rows();
     test_token_ranges();
+    test_real_tokenizers();
+    test_all_rows_tokenized();
     return TEST_END();
 }
