@@ -519,6 +519,26 @@ char *ct_summary_line(const ct_case_info *ci, int L, const float *ie,
 /* One errors.jsonl line: {"row":i,"line":n,"file":...,"error":msg}. */
 char *ct_error_line(int row, int line, const char *file, const char *msg);
 
+/* run.json: what was run, on what, and how long it took. */
+typedef struct ct_run_record {
+    int argc; char *const *argv;    /* the command line, verbatim */
+    const char *settings_json;      /* the resolved settings, a JSON object (NULL = none) */
+    const char *model, *tokenizer, *data_path, *output_dir;
+    double started, finished;       /* Unix time in seconds */
+    int rows_total, rows_ok, rows_skipped;
+    int cases_written, cases_reused; /* reused = found finished from an earlier run */
+} ct_run_record;
+/* Pretty-printed JSON object (caller frees), with "ctrace_version". */
+char *ct_run_json(const ct_run_record *r);
+
+/* Output names, as the seed names them, made safe for file systems:
+ * ct_case_name -> "{row}_{kind}_{obj}.bin" and ct_pdf_name ->
+ * "{answer}_{row}_{kind}.{ext}" (with cf != NULL: "{answer}_{row}_{kind}_{cf}.{ext}"),
+ * where spaces and '_' in obj/cf become '-' (the seed's rule), answers are
+ * trimmed, and '/', NUL-unsafe and control bytes become '-'.  0, or -1 when cap is too small. */
+int ct_case_name(char *buf, size_t cap, int row, const char *kind, const char *obj);
+int ct_pdf_name(char *buf, size_t cap, const char *answer, int row, const char *kind, const char *cf, const char *ext);
+
 #ifdef __cplusplus
 }
 #endif

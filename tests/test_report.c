@@ -366,6 +366,31 @@ static void test_case_figures(void)
     CHECK(ct_case_load(&c, path, &e) == -1 && strstr(e.msg, "bad.bin: no \"ie\" or \"scores\""), "%s", e.msg);
 }
 
+static void test_names_and_run_json(void)
+{
+    char b[256];
+    CHECK(ct_case_name(b, sizeof b, 12, "mlp", "United States_of America") == 0 && !strcmp(b, "12_mlp_United-States-of-America.bin"), "%s", b);
+    CHECK(ct_case_name(b, sizeof b, 3, "hidden", "AC/DC") == 0 && !strcmp(b, "3_hidden_AC-DC.bin"), "%s", b);
+    CHECK(ct_pdf_name(b, sizeof b, " Australia ", 0, "hidden", NULL, "pdf") == 0 && !strcmp(b, "Australia_0_hidden.pdf"), "%s", b);
+    CHECK(ct_pdf_name(b, sizeof b, "New York", 7, "attention", "Los Angeles", "png") == 0
+          && !strcmp(b, "New York_7_attention_Los-Angeles.png"), "%s", b);
+    CHECK(ct_case_name(b, 8, 12, "mlp", "Sweden") == -1, "too small");
+    char *argv[] = {"ctrace", "run", "--samples", "3"};
+    ct_run_record r = {.argc = 4, .argv = argv, .settings_json = "{\"samples\":3}", .model = "m", .data_path = "d.jsonl",
+                       .started = 1700000000, .finished = 1700000012.5, .rows_total = 5, .rows_ok = 4, .rows_skipped = 1,
+                       .cases_written = 12};
+    char *j = ct_run_json(&r);
+    cJSON *o = cJSON_Parse(j);
+    CHECK(o && !strcmp(cJSON_GetObjectItem(o, "ctrace_version")->valuestring, CTRACE_VERSION)
+          && cJSON_GetArraySize(cJSON_GetObjectItem(o, "argv")) == 4
+          && cJSON_GetObjectItem(cJSON_GetObjectItem(o, "settings"), "samples")->valueint == 3
+          && fabs(cJSON_GetObjectItem(o, "seconds")->valuedouble - 12.5) < 1e-9
+          && !strcmp(cJSON_GetObjectItem(o, "started")->valuestring, "2023-11-14T22:13:20Z")
+          && cJSON_GetObjectItem(cJSON_GetObjectItem(o, "rows"), "skipped")->valueint == 1
+          && cJSON_IsNull(cJSON_GetObjectItem(o, "tokenizer")), "run.json: %s", j);
+    cJSON_Delete(o); free(j);
+}
+
 static void rm_rf(const char *d)
 {
     char cmd[400];
@@ -382,6 +407,7 @@ int main(void)
     test_info_roundtrip();
     test_average();
     test_case_figures();
+    test_names_and_run_json();
     rm_rf(tmpdir);
     return TEST_END();
 }
