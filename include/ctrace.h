@@ -370,10 +370,37 @@ int ct_token_range(const int32_t *offsets, int T, ct_interval bytes, ct_interval
 /* All token ranges of p from offsets [T, 2]. */
 int ct_token_spans_of(const ct_prompt *p, const int32_t *offsets, int T, ct_token_spans *out, ct_err *err);
 
-/* --- case files: the metadata `ctrace run` records, read back ----------- */
-
 /* Experiment types of the seed tool: what the noise goes on. */
 enum { CT_EXP_SUBJECT = 1, CT_EXP_OBJECT = 2, CT_EXP_RELATION = 3 };
+
+/* Everything one row needs before tracing, for one experiment and one
+ * context (the row's passage, or a counterfactual context): the prompt, its
+ * tokens and spans, the target ranges to corrupt, the answer and
+ * counterfactual token ids, and the token texts for the case description. */
+typedef struct ct_row_plan {
+    ct_prompt prompt;
+    ct_encoding enc;            /* the prompt's tokens, specials as the tokenizer adds them */
+    ct_token_spans spans;
+    int32_t ranges[3][2];       /* [n_ranges, 2] target token ranges: the subject (1), */
+    int n_ranges;               /* the object (2) or the relation runs (3) */
+    int32_t *answer;            /* [n_answer] " " + answers[0], no specials */
+    int n_answer;
+    int n_cf;                   /* min(max_cf, n_obj_cf) */
+    int32_t **cf;               /* [n_cf][cf_len[c]] " " + obj_cf[c] */
+    int *cf_len;                /* [n_cf] */
+    char **tokens;              /* [enc.n] each token decoded on its own (specials kept) */
+} ct_row_plan;
+
+/* experiment: CT_EXP_*; cf_context: NULL, or the counterfactual object to put
+ * in the passage (see ct_prompt_build); max_cf < 0 = all of obj_cf.  Errors are
+ * per row ("line N: ..."): spans not found, an empty target, an answer that
+ * tokenizes to nothing. */
+int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, const char *fmt,
+                     int experiment, const char *cf_context, int max_cf, ct_err *err);
+void ct_row_plan_free(ct_row_plan *p);
+
+/* --- case files: the metadata `ctrace run` records, read back ----------- */
+
 
 /* What plots, averages and summaries need to know about one case, recorded in
  * the case file's metadata (docs/run-output.md): as the "case" member of the
@@ -402,6 +429,10 @@ char *ct_case_info_json(const ct_case_info *ci);
 char *ct_case_extra_json(const ct_case_info *ci);
 int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err);
 void ct_case_info_free(ct_case_info *ci);
+
+/* A case description from a plan (strings copied; free with ct_case_info_free). */
+int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index, int experiment,
+                          const char *kind, int window, const char *metric, ct_case_info *ci, ct_err *err);
 
 /* A case file, read for plotting and averaging. */
 typedef struct ct_case {

@@ -346,6 +346,47 @@ static void test_all_rows_tokenized(void)
     }
 }
 
+/* ct_row_plan: P17:1 with GPT-2 (byte-level: the token texts concatenate to the prompt). */
+static void test_plan(void)
+{
+    ct_tokenizer *tk; ct_err e; ct_row r; ct_row_plan p;
+    if (ct_tokenizer_load(&tk, ct_shared("assets/tokenizers/hf/gpt2"), &e)) { CHECK(0, "%s", e.msg); return; }
+    load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1);
+    for (int x = 1; x <= 3; x++) {
+        CHECK_OK(ct_row_plan_make(&p, &r, tk, NULL, x, NULL, 3, &e), &e);
+        if (!p.tokens) continue;
+        const ct_token_spans *s = &p.spans;
+        if (x == 1) CHECK(p.n_ranges == 1 && p.ranges[0][0] == s->subject.b && p.ranges[0][1] == s->subject.e, "exp 1 = subject");
+        if (x == 2) CHECK(p.n_ranges == 1 && p.ranges[0][0] == s->object.b && p.ranges[0][1] == s->object.e, "exp 2 = object");
+        if (x == 3) CHECK(p.n_ranges == s->n_relation && p.n_ranges == 2 && p.ranges[1][0] == s->relation[1].b, "exp 3 = relation");
+        char *txt = NULL;
+        CHECK(ct_decode(tk, p.answer, p.n_answer, 1, &txt, &e) == 0 && !strcmp(txt, " Australia"), "answer decodes to '%s'", txt);
+        free(txt);
+        CHECK(p.n_cf == 3 && ct_decode(tk, p.cf[2], p.cf_len[2], 1, &txt, &e) == 0 && !strcmp(txt, " Austria"), "cf[2] '%s'", txt);
+        free(txt);
+        char joined[512] = "";
+        for (int t = 0; t < p.enc.n; t++) strncat(joined, p.tokens[t], sizeof joined - strlen(joined) - 1);
+        CHECK(!strcmp(joined, p.prompt.text), "token texts join to the prompt: '%s'", joined);
+        ct_case_info ci;
+        CHECK_OK(ct_row_plan_case_info(&p, &r, 0, x, "mlp", 10, "prob", &ci, &e), &e);
+        CHECK(ci.T == p.enc.n && ci.window == 10 && ci.experiment == x && !strcmp(ci.answer, "Australia") && !ci.cf
+              && !memcmp(&ci.spans, &p.spans, sizeof ci.spans), "case info from the plan");
+        ct_case_info_free(&ci);
+        ct_row_plan_free(&p);
+    }
+    /* a counterfactual context, all counterfactuals */
+    CHECK_OK(ct_row_plan_make(&p, &r, tk, NULL, 2, r.obj_cf[1], -1, &e), &e);
+    CHECK(p.n_cf == 10 && strstr(p.prompt.text, "country of Azerbaijan.") != NULL, "cf context: %s", p.prompt.text);
+    ct_case_info ci;
+    CHECK_OK(ct_row_plan_case_info(&p, &r, 4, 2, "hidden", 10, NULL, &ci, &e), &e);
+    CHECK(ci.window == 1 && !strcmp(ci.cf, "Azerbaijan") && !strcmp(ci.metric, "prob"), "cf case info");
+    ct_case_info_free(&ci);
+    ct_row_plan_free(&p);
+    CHECK(ct_row_plan_make(&p, &r, tk, NULL, 4, NULL, 3, &e) == -1 && strstr(e.msg, "experiment type 4"), "%s", e.msg);
+    ct_row_free(&r);
+    ct_tokenizer_free(tk);
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -355,5 +396,6 @@ int main(void)
     test_token_ranges();
     test_real_tokenizers();
     test_all_rows_tokenized();
+    test_plan();
     return TEST_END();
 }
