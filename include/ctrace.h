@@ -122,6 +122,81 @@ typedef enum ct_family {
 /* @@MODEL_CONFIG@@ the model helper defines ct_config here (sizes below are the
  * ones the rest of the library relies on). */
 
+/* How a family normalises. */
+typedef enum ct_norm_kind {
+    CT_NORM_RMS,        /* x / rms(x) * w                     (llama, mistral, qwen2, phi3) */
+    CT_NORM_RMS_1P,     /* x / rms(x) * (1 + w)               (gemma, gemma2) */
+    CT_NORM_LAYER       /* (x - mean) / std * w + b           (gpt2, gptj, gpt_neox, phi) */
+} ct_norm_kind;
+
+typedef enum ct_act {
+    CT_ACT_SILU,        /* "silu", "swish" */
+    CT_ACT_GELU,        /* "gelu": exact, erf */
+    CT_ACT_GELU_TANH,   /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast": tanh approximation */
+    CT_ACT_RELU         /* "relu" */
+} ct_act;
+
+typedef enum ct_rope_type {
+    CT_ROPE_NONE,       /* no rotary embeddings (gpt2: learned positions) */
+    CT_ROPE_DEFAULT,
+    CT_ROPE_LINEAR,     /* inv_freq / factor */
+    CT_ROPE_LLAMA3      /* Llama 3.1 frequency-band rescaling */
+} ct_rope_type;
+
+/* Everything in config.json that changes the math, resolved to explicit values
+ * (class defaults of transformers 4.47 applied where a key is absent).  Keys
+ * that would change the math but are not implemented make loading fail. */
+struct ct_config {
+    char model_type[32];        /* "llama", "gpt2", ... */
+    ct_family family;
+    ct_dtype torch_dtype;       /* stored dtype announced by config.json (informative) */
+    int n_layers;               /* L */
+    int d_model;                /* D */
+    int n_heads;                /* H */
+    int n_kv_heads;             /* KVH (= H without GQA) */
+    int head_dim;               /* hd; H × hd need not equal D */
+    int d_ff;                   /* F, MLP inner size */
+    int vocab;                  /* V */
+    int max_positions;
+    ct_norm_kind norm;
+    float norm_eps;
+    ct_act act;
+    int gated_mlp;              /* 1: down(act(gate(x)) * up(x)); 0: down(act(up(x))) */
+    int parallel;               /* 1: x + attn(ln1 x) + mlp(ln(x)); 0: sequential */
+    int parallel_two_norms;     /* parallel with a second norm for the MLP (gpt_neox) */
+    int post_norms;             /* gemma2: norms on the sublayer outputs too */
+    int qkv_bias, o_bias, mlp_bias, lm_head_bias;   /* which projections carry biases */
+    int tie_embeddings;         /* output projection = W_E */
+    int learned_positions;      /* gpt2: + W_P[p] */
+    int scale_embeddings;       /* gemma: × sqrt(D) */
+    /* rotary */
+    ct_rope_type rope;
+    int rotary_dim;             /* leading dims of each head that rotate (≤ hd, even) */
+    int rope_interleaved;       /* 1: adjacent pairs (gptj); 0: halves (rotate_half) */
+    double rope_theta;
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max;      /* llama3: original_max_position_embeddings */
+    /* attention */
+    float attn_scale;           /* multiplies q·k (1/sqrt(hd) unless configured) */
+    float attn_softcap;         /* gemma2: tanh soft-capping of scores; 0 = off */
+    float final_softcap;        /* gemma2: soft-capping of logits; 0 = off */
+    int sliding_window;         /* 0 = none; else position p sees p-W+1 .. p */
+    int sliding_every_other;    /* gemma2: only even layers slide */
+};
+
+/* Parses config.json text (path only names the file in messages). */
+int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *path, ct_err *err);
+
+/* A model with random weights for cfg (normal(0, 0.02) matrices, unit norms,
+ * zero biases), deterministic in seed: for benchmarks and engine tests. */
+typedef struct ct_model ct_model;
+int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err);
+/* Bytes of float32 weights the model holds (tied matrices counted once). */
+size_t ct_model_weight_bytes(const ct_model *m);
+/* A one-paragraph human description of the architecture (family layout, sizes,
+ * rotary, norms); returns the number of chars that would have been written. */
+int ct_model_describe(const ct_model *m, char *buf, size_t cap);
+
 typedef struct ct_model ct_model;   /* opaque: config + float32 weights */
 
 /* Loads DIR/config.json and DIR/model.safetensors (or the sharded index). */
@@ -258,6 +333,155 @@ int32_t ct_tokenizer_bos_id(const ct_tokenizer *t);
 int32_t ct_tokenizer_eos_id(const ct_tokenizer *t);
 
 /* @@TRACE@@ sections 6–7 (noise, tracing engine, case files) go here. */
+
+/* ------------------------------------------------------------------------ */
+/* 6. Noise: NumPy's legacy RandomState, and the noise-level rules           */
+/* ------------------------------------------------------------------------ */
+/* ROME draws its noise with numpy.random.RandomState(seed).randn(S, K, D).
+ * ct_rng reproduces that stream bit for bit: MT19937 seeded with
+ * init_genrand(seed), 53-bit doubles from two 32-bit words, the legacy polar
+ * Gaussian that returns f·x2 and caches f·x1.  Plain value, no allocation. */
+typedef struct ct_rng {
+    uint32_t mt[624];
+    int pos;                    /* next word; 624 = regenerate first */
+    int has_gauss;              /* a cached Gaussian is waiting */
+    double gauss;
+} ct_rng;
+
+void ct_rng_seed(ct_rng *r, uint32_t seed);     /* = RandomState(seed) */
+uint32_t ct_rng_u32(ct_rng *r);                 /* next tempered 32-bit word */
+double ct_rng_double(ct_rng *r);                /* = random_sample(): [0, 1), 53 bits */
+double ct_rng_gauss(ct_rng *r);                 /* = one randn() value */
+void ct_rng_randn(ct_rng *r, double *out, size_t n);   /* n successive Gaussians */
+
+/* torch.std(x) of n float32 values as torch computes it on the CPU (unbiased;
+ * float32 mean, squared deviations summed in double), rounded to float32. */
+float ct_std_f32(const float *x, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* 7. Causal tracing                                                         */
+/* ------------------------------------------------------------------------ */
+/* One trace = a clean run, S corrupted runs (noise on the embeddings of the
+ * target token ranges), and for every prompt position t and layer l a
+ * restored run (the clean activation of site (t, l) put back into each
+ * corrupted run).  Scores are ROME's: per sample, the product over the answer
+ * tokens (teacher forcing) of softmax(logits)[token] in float32; a run's score
+ * is the float32 mean over the S samples.
+ *
+ * Site kinds at (t, l):
+ *   CT_KIND_HIDDEN  the block-l output at position t;
+ *   CT_KIND_MLP / CT_KIND_ATTN  the MLP / attention sublayer outputs at
+ *     position t of layers [max(0, l − ⌊w/2⌋), min(L, l + ⌈w/2⌉)), w = window.
+ * Reverse patching: start from the clean input and put sample s's corrupted
+ * activation at the site(s) (the "noising" direction).
+ *
+ * Noise: sample s adds level·z[s] to the token-embedding output at the target
+ * positions (or, with replace, writes level·z[s] there), computed in double and
+ * rounded once to float32, as torch does.  z is drawn from one
+ * RandomState(seed) stream, range after range in the order given, each range as
+ * randn(S, e − b, D) in C order (the seed tool's order; for one range this is
+ * ROME's randn(S, K, D)).  The same noise is used in every run. */
+
+typedef enum ct_kind { CT_KIND_HIDDEN, CT_KIND_MLP, CT_KIND_ATTN } ct_kind;
+typedef enum ct_metric {
+    CT_METRIC_PROB,       /* IE = p_restored − p_corrupt, TE = p_clean − p_corrupt (ROME) */
+    CT_METRIC_LOGPROB,    /* the same differences of log p, per sample, then averaged */
+    CT_METRIC_LOGRATIO    /* the seed tool's: per sample r = log p_cf0 − log p_answer;
+                             IE = mean_s r_restored − r_corrupt, TE = mean_s r_clean − r_corrupt */
+} ct_metric;
+typedef enum ct_engine { CT_ENGINE_FAST, CT_ENGINE_NAIVE } ct_engine;
+typedef enum ct_noise_rule {
+    CT_NOISE_EMB_STD,     /* level = noise_value × std(W_E)  (default 3: the seed tool's rule) */
+    CT_NOISE_ABSOLUTE,    /* level = noise_value              (--noise_level 0.5) */
+    CT_NOISE_SPAN_STD     /* level = noise_value × std of the target tokens' embeddings (--noise_level s3, ROME) */
+} ct_noise_rule;
+
+typedef void (*ct_progress_fn)(void *ctx, long done, long total);
+
+typedef struct ct_trace_settings {
+    ct_kind kind;               /* default CT_KIND_HIDDEN */
+    int window;                 /* default 10 (mlp/attention only) */
+    int samples;                /* S, default 10 */
+    ct_noise_rule noise_rule;   /* default CT_NOISE_EMB_STD */
+    double noise_value;         /* default 3.0 */
+    uint32_t seed;              /* default 1 */
+    int replace;                /* 1: the noise replaces the embeddings */
+    int reverse;                /* 1: reverse patching */
+    ct_metric metric;           /* default CT_METRIC_PROB */
+    ct_engine engine;           /* default CT_ENGINE_FAST */
+    ct_progress_fn progress;    /* optional, called as work completes */
+    void *progress_ctx;
+} ct_trace_settings;
+
+void ct_trace_settings_default(ct_trace_settings *s);
+/* Parses a --noise_level value: "0.5" (absolute) or "s3" (3 × span std). */
+int ct_noise_parse(const char *text, ct_trace_settings *s, ct_err *err);
+const char *ct_kind_name(ct_kind k);        /* "hidden", "mlp", "attention" */
+const char *ct_metric_name(ct_metric m);    /* "prob", "logprob", "logratio" */
+const char *ct_engine_name(ct_engine e);    /* "fast", "naive" */
+int ct_kind_parse(const char *s, ct_kind *k);   /* also accepts "attn"; 0 / -1 */
+int ct_metric_parse(const char *s, ct_metric *m);
+int ct_engine_parse(const char *s, ct_engine *e);
+
+/* What to trace: token ids, not text (the tokenizer turns text into these). */
+typedef struct ct_trace_input {
+    const int32_t *ids; int n_ids;          /* the prompt [T] */
+    const int32_t *ranges; int n_ranges;    /* target ranges [R, 2], half-open [b, e), 0-based */
+    const int32_t *answer; int n_answer;    /* answer token ids [A], A ≥ 1 */
+    int n_cf;                               /* counterfactual targets, scored in the same runs */
+    const int32_t *const *cf;               /* cf[c] [cf_len[c]] */
+    const int *cf_len;
+} ct_trace_input;
+
+/* The scores of one target (the answer, or one counterfactual). */
+typedef struct ct_trace_target {
+    int n_tokens;
+    int32_t *tokens;            /* [n_tokens] */
+    float high_score;           /* clean run */
+    float low_score;            /* corrupted run, mean over samples (replace mode: the true replace-mode score) */
+    float *low_samples;         /* [S] corrupted run per sample */
+    float *scores;              /* [T, L] restored runs, mean over samples (reverse: patched clean runs) */
+    float *scores_samples;      /* [S, T, L] per sample */
+} ct_trace_target;
+
+typedef struct ct_trace_result {
+    int T, L, S;                /* T = prompt positions (rows of the grid) */
+    int n_targets;              /* 1 + n_cf; targets[0] is the answer */
+    ct_trace_target *targets;   /* [n_targets] */
+    double noise_level;         /* the level used (after the rule) */
+    float emb_std;              /* std(W_E), or the span std for CT_NOISE_SPAN_STD */
+    /* The metric (settings.metric) applied to the answer: */
+    float te;                   /* total effect */
+    float *ie;                  /* [T, L] indirect effects */
+    /* Work done, for benchmarks: */
+    long cells_run;             /* restored cells actually computed */
+    double token_layers;        /* Σ over block calls of sequences × new positions */
+    double attn_pairs;          /* Σ over block calls of query·key pairs (per sequence) */
+    double logit_rows;          /* rows sent through the final norm and output matrix */
+    double seconds;             /* wall time of ct_trace_run */
+} ct_trace_result;
+
+/* Runs the whole trace.  Errors: ranges outside the prompt or empty, no
+ * answer, token ids outside the vocabulary, S < 1, window < 1, logratio
+ * without a counterfactual.  Deterministic: the same inputs and settings give
+ * the same result whatever ct_set_threads says. */
+int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s,
+                 ct_trace_result *out, ct_err *err);
+void ct_trace_result_free(ct_trace_result *r);
+
+/* Writes the case file (docs/case-file.md): a safetensors file with
+ *   scores f32 [T, L], scores_samples f32 [S, T, L], low_score f32 [],
+ *   high_score f32 [], low_samples f32 [S], te f32 [], ie f32 [T, L],
+ *   input_ids i32 [T], target_ranges i32 [R, 2], answer_ids i32 [A],
+ *   and with counterfactuals (C ≥ 1): cf_ids i32 [C, Amax] (padded with −1),
+ *   cf_scores f32 [C, T, L], cf_scores_samples f32 [C, S, T, L],
+ *   cf_high_score f32 [C], cf_low_score f32 [C], cf_low_samples f32 [C, S];
+ * and __metadata__ {"ctrace": "<JSON settings>", "kind": ..., "format": "ctrace-case-1", ...}.
+ * model: the model's name or directory (recorded, not read); extra_json: NULL
+ * or a JSON object whose members are added to the settings JSON (prompt text,
+ * dataset row, ...). */
+int ct_case_write(const char *path, const ct_trace_input *in, const ct_trace_settings *s,
+                  const ct_trace_result *r, const char *model, const char *extra_json, ct_err *err);
 
 /* @@REPORT@@ section 8 (experiments, reports) goes here. */
 

@@ -1,0 +1,206 @@
+/* fast.c — the reuse engine (DESIGN.md, "The reuse engine").
+ *
+ * A restoration at (t, l) changes nothing before it, so:
+ *   - cells with t before the first corrupted position equal the base run
+ *     (forward: corrupted; reverse: clean): copied, not run;
+ *   - layers below the first restored layer are the base run's, and at the
+ *     first restored layer only position t changes (its input is the base
+ *     run's): one position is computed there, not T − t;
+ *   - positions before t keep the base run's values at every layer: only
+ *     positions [t, T) are computed, attention reading the base run's cached
+ *     keys/values for positions < t.
+ * All cells of one t run together, one ct_block call per layer, so the matrix
+ * products see (branches × S × (T − t)) rows.
+ *
+ * Branches.  Cells with the same restored layer set are the same run (window
+ * sets clip at the ends: computed once, copied).  Window sets that start at the
+ * same layer a follow one trajectory until the shorter one stops restoring:
+ * the longest set is a "trunk" (entered at layer a by a one-position step),
+ * the others "fork" from it at their end layer, copying its state there.
+ * A hidden cell (t, l) starts at layer l + 1 from the base run's block-l output
+ * with row t replaced: no entry step at all.
+ * Branches are kept in one state buffer sorted by the layer they start at, so
+ * the branches active at layer j are always a prefix of it. */
+#include <stdlib.h>
+#include <string.h>
+#include "trace/trace_internal.h"
+#include "trace/patch.h"
+
+enum { BR_HIDDEN, BR_TRUNK, BR_FORK };
+
+typedef struct branch {
+    int type;
+    int start;                  /* first layer computed over positions [t, T) */
+    int entry;                  /* BR_TRUNK: the layer of the one-position entry step */
+    int pa, pb;                 /* restore at layers [pa, pb) during the [t, T) steps */
+    int parent;                 /* BR_FORK: the trunk's slot */
+    int hid_l;                  /* BR_HIDDEN: the restored block */
+} branch;
+
+/* Builds the branches of one t; cell_slot[l] = the slot whose result cell l takes. */
+static int plan(const tr_ctx *c, branch *br, int *cell_slot)
+{
+    int L = c->L, nb = 0;
+    int lo[64], hi[64], set_of[64], nset = 0;
+    int cell_set[64];
+    for (int l = 0; l < L; l++) {
+        int a, b, k;
+        tr_window(c->s->kind, c->s->window, L, l, &a, &b);
+        for (k = 0; k < nset; k++) if (lo[k] == a && hi[k] == b) break;
+        if (k == nset) { lo[k] = a; hi[k] = b; nset++; }
+        cell_set[l] = k;
+    }
+    if (c->s->kind == CT_KIND_HIDDEN) {
+        for (int k = 0; k < nset; k++) {
+            br[nb] = (branch){.type = BR_HIDDEN, .start = lo[k] + 1, .hid_l = lo[k], .parent = -1};
+            set_of[k] = nb++;
+        }
+    } else {
+        for (int k = 0; k < nset; k++) set_of[k] = -1;
+        for (int k = 0; k < nset; k++) {
+            if (set_of[k] >= 0) continue;
+            /* the trunk of start layer lo[k]: the longest set starting there */
+            int tk = k;
+            for (int q = 0; q < nset; q++) if (lo[q] == lo[k] && hi[q] > hi[tk]) tk = q;
+            int trunk = nb++;
+            br[trunk] = (branch){.type = BR_TRUNK, .entry = lo[tk], .start = lo[tk] + 1, .pa = lo[tk] + 1,
+                                 .pb = hi[tk], .parent = -1};
+            set_of[tk] = trunk;
+            for (int q = 0; q < nset; q++) {
+                if (lo[q] != lo[k] || q == tk) continue;
+                br[nb] = (branch){.type = BR_FORK, .start = hi[q], .pa = 0, .pb = 0, .parent = trunk};
+                set_of[q] = nb++;
+            }
+        }
+    }
+    /* stable sort by start layer (nb ≤ L: insertion sort), remembering where each went */
+    int order[64], where[64];
+    branch tmp[64];
+    for (int i = 0; i < nb; i++) order[i] = i;
+    for (int i = 1; i < nb; i++) {
+        int o = order[i], j = i - 1;
+        while (j >= 0 && br[order[j]].start > br[o].start) { order[j + 1] = order[j]; j--; }
+        order[j + 1] = o;
+    }
+    for (int i = 0; i < nb; i++) { tmp[i] = br[order[i]]; where[order[i]] = i; }
+    for (int i = 0; i < nb; i++) {
+        br[i] = tmp[i];
+        if (br[i].type == BR_FORK) br[i].parent = where[br[i].parent];
+    }
+    for (int l = 0; l < L; l++) cell_slot[l] = where[set_of[cell_set[l]]];
+    return nb;
+}
+
+int tr_engine_fast(tr_ctx *c, ct_err *err)
+{
+    int S = c->S, T = c->T, D = c->D, KV = c->KV, L = c->L, P = c->g->n_pos, ntg = c->g->n_tg;
+    if (L > 64) return ct_fail(err, "trace: the fast engine handles at most 64 layers (model has %d)", L);
+    const tr_run *base = tr_base(c), *src = tr_src(c);
+    ct_site site = tr_kind_site(c->s->kind);
+    size_t cap = (size_t)L * S * T;              /* rows: branches × samples × positions */
+    float *st = malloc(cap * D * sizeof *st);    /* [nslot, S, n, D] branch states */
+    float *ao = malloc(cap * D * sizeof *ao), *mo = malloc(cap * D * sizeof *mo);   /* [nslot·S, n, D] */
+    float *kv = malloc(2 * cap * KV * sizeof *kv);                                   /* [2, nslot·S, n, KV] */
+    float *ex = malloc((size_t)S * D * sizeof *ex);                                  /* [S, 1, D] entry rows */
+    float *rows = malloc((size_t)L * S * P * D * sizeof *rows);                      /* [nslot·S, P, D] */
+    float *p = malloc((size_t)ntg * L * S * sizeof *p);                              /* [ntg, nslot·S] */
+    float **kn = malloc(2 * (size_t)L * S * sizeof *kn);
+    const float **kp = malloc(2 * (size_t)L * S * sizeof *kp);
+    int rc = -1;
+    if (!st || !ao || !mo || !kv || !ex || !rows || !p || !kn || !kp) {
+        ct_fail(err, "trace: out of memory (fast engine)");
+        goto out;
+    }
+    /* Cells before the first corrupted position: the base run, bit for bit. */
+    for (int t = 0; t < c->first && t < c->Tp; t++)
+        for (int l = 0; l < L; l++)
+            for (int gi = 0; gi < ntg; gi++)
+                for (int s = 0; s < S; s++) tr_put(c, gi, s, t, l, c->base_p[(size_t)gi * S + s]);
+    c->done += (long)(c->first < c->Tp ? c->first : c->Tp) * L;
+
+    for (int t = c->first; t < c->Tp; t++) {
+        branch br[64];
+        int cell_slot[64], pa[64], pb[64];
+        int nslot = plan(c, br, cell_slot), n = T - t;
+        size_t sz = (size_t)S * n * D;           /* one branch's state */
+        for (int k = 0; k < nslot; k++) { pa[k] = br[k].pa; pb[k] = br[k].pb; }
+        for (int j = 0; j <= L; j++) {
+            /* 1. trunks entering at layer j: one position (t), base input, restored at j */
+            for (int k = 0; k < nslot; k++) {
+                if (br[k].type != BR_TRUNK || br[k].entry != j) continue;
+                for (int s = 0; s < S; s++) {
+                    int bs = tr_base_seq(c, s);
+                    memcpy(ex + (size_t)s * D, tr_resid(c, base, j, bs) + (size_t)t * D, (size_t)D * sizeof *ex);
+                    kp[s] = tr_k(c, base, j, bs);
+                    kp[S + s] = tr_v(c, base, j, bs);
+                    kn[s] = kv + (size_t)s * KV;
+                    kn[S + s] = kv + ((size_t)S + s) * KV;
+                }
+                int ea = j, eb = j + 1;
+                tr_patch pc = {.c = c, .site = site, .t = t, .p0 = t, .n = 1, .nslot = 1, .nseq_per_slot = S,
+                               .pa = &ea, .pb = &eb};
+                if (tr_block(c, j, S, 1, t, ex, ex, kp, kp + S, kn, kn + S, ao, mo, tr_patch_cb, &pc, err))
+                    goto out;
+                float *b0 = st + (size_t)k * sz;
+                for (int s = 0; s < S; s++) {
+                    float *dst = b0 + (size_t)s * n * D;
+                    memcpy(dst, ex + (size_t)s * D, (size_t)D * sizeof *dst);
+                    if (n > 1)
+                        memcpy(dst + D, tr_resid(c, base, j + 1, tr_base_seq(c, s)) + (size_t)(t + 1) * D,
+                               (size_t)(n - 1) * D * sizeof *dst);
+                }
+            }
+            /* 2. branches starting at layer j: forks copy their trunk (its state
+             *    after layer j − 1); hidden cells take the base run's block
+             *    j − 1 output with row t restored */
+            for (int k = 0; k < nslot; k++) {
+                if (br[k].start != j) continue;
+                float *b0 = st + (size_t)k * sz;
+                if (br[k].type == BR_FORK) {
+                    memcpy(b0, st + (size_t)br[k].parent * sz, sz * sizeof *st);
+                } else if (br[k].type == BR_HIDDEN) {
+                    for (int s = 0; s < S; s++) {
+                        float *dst = b0 + (size_t)s * n * D;
+                        memcpy(dst, tr_resid(c, base, j, tr_base_seq(c, s)) + (size_t)t * D,
+                               (size_t)n * D * sizeof *dst);
+                        memcpy(dst, tr_site(c, src, CT_SITE_HIDDEN, br[k].hid_l, tr_src_seq(c, s)) + (size_t)t * D,
+                               (size_t)D * sizeof *dst);
+                    }
+                }
+            }
+            if (j == L) break;
+            /* 3. layer j for every active branch: positions [t, T), in place */
+            int act = 0;
+            while (act < nslot && br[act].start <= j) act++;
+            if (act == 0) continue;
+            int nb = act * S;
+            for (int b = 0; b < nb; b++) {
+                int bs = tr_base_seq(c, b % S);
+                kp[b] = tr_k(c, base, j, bs);
+                kp[nb + b] = tr_v(c, base, j, bs);
+                kn[b] = kv + (size_t)b * n * KV;
+                kn[nb + b] = kv + ((size_t)nb + b) * n * KV;
+            }
+            tr_patch pc = {.c = c, .site = site, .t = t, .p0 = t, .n = n, .nslot = act, .nseq_per_slot = S,
+                           .pa = pa, .pb = pb};
+            if (tr_block(c, j, nb, n, t, st, st, kp, kp + nb, kn, kn + nb, ao, mo,
+                         site == CT_SITE_HIDDEN ? NULL : tr_patch_cb, &pc, err))
+                goto out;
+        }
+        /* score every branch at the scored positions */
+        for (int b = 0; b < nslot * S; b++)
+            memcpy(rows + (size_t)b * P * D, st + ((size_t)b * n + (c->Tp - 1 - t)) * D, (size_t)P * D * sizeof *rows);
+        if (tr_score(c, nslot * S, rows, p, err)) goto out;
+        for (int l = 0; l < L; l++)
+            for (int gi = 0; gi < ntg; gi++)
+                for (int s = 0; s < S; s++)
+                    tr_put(c, gi, s, t, l, p[(size_t)gi * nslot * S + (size_t)cell_slot[l] * S + s]);
+        c->r->cells_run += nslot;
+        c->done += L;
+        if (c->s->progress) c->s->progress(c->s->progress_ctx, c->done, c->total);
+    }
+    rc = 0;
+out:
+    free(st); free(ao); free(mo); free(kv); free(ex); free(rows); free(p); free(kn); free(kp);
+    return rc;
+}

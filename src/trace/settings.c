@@ -1,0 +1,65 @@
+/* settings.c — defaults, names and parsing of the trace settings. */
+#include <stdlib.h>
+#include <string.h>
+#include "ctrace.h"
+
+void ct_trace_settings_default(ct_trace_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = CT_KIND_HIDDEN;
+    s->window = 10;
+    s->samples = 10;
+    s->noise_rule = CT_NOISE_EMB_STD;
+    s->noise_value = 3.0;
+    s->seed = 1;
+    s->metric = CT_METRIC_PROB;
+    s->engine = CT_ENGINE_FAST;
+}
+
+int ct_noise_parse(const char *text, ct_trace_settings *s, ct_err *err)
+{
+    const char *p = text;
+    int span = 0;
+    if (*p == 's' || *p == 'S') { span = 1; p++; }
+    char *end;
+    double v = strtod(p, &end);
+    if (!*p || *end || !(v >= 0) || v > 1e30)
+        return ct_fail(err, "--noise_level '%s': expected a number (e.g. 0.5) or sN (e.g. s3)", text);
+    s->noise_rule = span ? CT_NOISE_SPAN_STD : CT_NOISE_ABSOLUTE;
+    s->noise_value = v;
+    return 0;
+}
+
+const char *ct_kind_name(ct_kind k)
+{
+    return k == CT_KIND_MLP ? "mlp" : k == CT_KIND_ATTN ? "attention" : "hidden";
+}
+const char *ct_metric_name(ct_metric m)
+{
+    return m == CT_METRIC_LOGPROB ? "logprob" : m == CT_METRIC_LOGRATIO ? "logratio" : "prob";
+}
+const char *ct_engine_name(ct_engine e) { return e == CT_ENGINE_NAIVE ? "naive" : "fast"; }
+
+int ct_kind_parse(const char *s, ct_kind *k)
+{
+    if (!strcmp(s, "hidden")) *k = CT_KIND_HIDDEN;
+    else if (!strcmp(s, "mlp")) *k = CT_KIND_MLP;
+    else if (!strcmp(s, "attention") || !strcmp(s, "attn")) *k = CT_KIND_ATTN;
+    else return -1;
+    return 0;
+}
+int ct_metric_parse(const char *s, ct_metric *m)
+{
+    if (!strcmp(s, "prob")) *m = CT_METRIC_PROB;
+    else if (!strcmp(s, "logprob")) *m = CT_METRIC_LOGPROB;
+    else if (!strcmp(s, "logratio")) *m = CT_METRIC_LOGRATIO;
+    else return -1;
+    return 0;
+}
+int ct_engine_parse(const char *s, ct_engine *e)
+{
+    if (!strcmp(s, "fast")) *e = CT_ENGINE_FAST;
+    else if (!strcmp(s, "naive")) *e = CT_ENGINE_NAIVE;
+    else return -1;
+    return 0;
+}

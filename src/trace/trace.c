@@ -1,0 +1,286 @@
+/* trace.c — ct_trace_run: checks the input, picks the noise level, draws the
+ * noise, runs each token group (clean, corrupted, engine) and applies the
+ * metric.  See ctrace.h section 7 for the semantics. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "trace/trace_internal.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void ct_trace_result_free(ct_trace_result *r)
+{
+    if (!r) return;
+    for (int i = 0; i < r->n_targets && r->targets; i++) {
+        ct_trace_target *t = &r->targets[i];
+        free(t->tokens); free(t->low_samples); free(t->scores); free(t->scores_samples);
+    }
+    free(r->targets);
+    free(r->ie);
+    memset(r, 0, sizeof *r);
+}
+
+static int check_input(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, ct_err *err)
+{
+    int V = ct_model_vocab(m);
+    if (!in->ids || in->n_ids < 1) return ct_fail(err, "trace: empty prompt");
+    for (int i = 0; i < in->n_ids; i++)
+        if (in->ids[i] < 0 || in->ids[i] >= V)
+            return ct_fail(err, "trace: prompt token %d at position %d is outside the vocabulary [0, %d)", in->ids[i], i, V);
+    if (!in->ranges || in->n_ranges < 1) return ct_fail(err, "trace: no target range to corrupt");
+    for (int r = 0; r < in->n_ranges; r++) {
+        int b = in->ranges[2 * r], e = in->ranges[2 * r + 1];
+        if (b < 0 || e > in->n_ids || b >= e)
+            return ct_fail(err, "trace: target range %d:%d is empty or outside the prompt [0, %d)", b, e, in->n_ids);
+        for (int q = 0; q < r; q++)
+            if (b < in->ranges[2 * q + 1] && in->ranges[2 * q] < e)
+                return ct_fail(err, "trace: target ranges %d:%d and %d:%d overlap", in->ranges[2 * q],
+                               in->ranges[2 * q + 1], b, e);
+    }
+    if (!in->answer || in->n_answer < 1) return ct_fail(err, "trace: no answer token");
+    for (int c = -1; c < in->n_cf; c++) {
+        const int32_t *t = c < 0 ? in->answer : in->cf[c];
+        int n = c < 0 ? in->n_answer : in->cf_len[c];
+        if (n < 1 || !t) return ct_fail(err, "trace: counterfactual %d has no tokens", c);
+        for (int i = 0; i < n; i++)
+            if (t[i] < 0 || t[i] >= V)
+                return ct_fail(err, "trace: %s token %d is outside the vocabulary [0, %d)", c < 0 ? "answer" : "counterfactual",
+                               t[i], V);
+        int mp = ct_model_max_positions(m);
+        if (mp > 0 && in->n_ids + n - 1 > mp)
+            return ct_fail(err, "trace: prompt + answer is %d tokens, the model takes at most %d", in->n_ids + n - 1, mp);
+    }
+    if (s->samples < 1) return ct_fail(err, "trace: --samples must be at least 1 (got %d)", s->samples);
+    if (s->kind != CT_KIND_HIDDEN && s->window < 1) return ct_fail(err, "trace: --window must be at least 1 (got %d)", s->window);
+    if (s->metric == CT_METRIC_LOGRATIO && in->n_cf < 1)
+        return ct_fail(err, "trace: --metric logratio needs a counterfactual (--cf_ids)");
+    if (!(s->noise_value >= 0) || isinf(s->noise_value)) return ct_fail(err, "trace: bad noise level %g", s->noise_value);
+    return 0;
+}
+
+/* Groups: a target of n tokens is scored on prompt + target[:n-1]; any group
+ * whose sequence starts with that serves (causal attention ignores the rest). */
+static int make_groups(const ct_trace_input *in, ct_trace_result *r, tr_group *g, int *ng_out, ct_err *err)
+{
+    int Tp = in->n_ids, ng = 0;
+    for (int k = 0; k < r->n_targets; k++) {
+        const ct_trace_target *t = &r->targets[k];
+        int need = Tp + t->n_tokens - 1, found = -1;
+        for (int q = 0; q < ng && found < 0; q++) {
+            if (g[q].T < need) continue;
+            if (!memcmp(g[q].ids + Tp, t->tokens, (size_t)(t->n_tokens - 1) * sizeof(int32_t))) found = q;
+        }
+        if (found < 0) {
+            found = ng++;
+            g[found].T = need;
+            g[found].ids = malloc((size_t)need * sizeof(int32_t));
+            g[found].tg = malloc((size_t)r->n_targets * sizeof(int));
+            if (!g[found].ids || !g[found].tg) return ct_fail(err, "trace: out of memory");
+            memcpy(g[found].ids, in->ids, (size_t)Tp * sizeof(int32_t));
+            memcpy(g[found].ids + Tp, t->tokens, (size_t)(t->n_tokens - 1) * sizeof(int32_t));
+            g[found].n_tg = 0;
+            g[found].n_pos = 0;
+        }
+        g[found].tg[g[found].n_tg++] = k;
+        if (t->n_tokens > g[found].n_pos) g[found].n_pos = t->n_tokens;
+    }
+    *ng_out = ng;
+    return 0;
+}
+
+/* Clean and corrupted runs of one group, then the engine. */
+static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *const *z, ct_err *err)
+{
+    int S = c->S, T = c->T, D = c->D, P = c->g->n_pos, ntg = c->g->n_tg;
+    float *emb = malloc((size_t)T * D * sizeof *emb);          /* [T, D] token embeddings */
+    float *xn = malloc((size_t)S * T * D * sizeof *xn);        /* [S, T, D] */
+    float *rows = malloc((size_t)S * P * D * sizeof *rows);    /* [S, P, D] */
+    float *p = malloc((size_t)ntg * S * sizeof *p);            /* [ntg, S] */
+    c->base_p = malloc((size_t)ntg * S * sizeof *c->base_p);
+    int rc = -1;
+    if (!emb || !xn || !rows || !p || !c->base_p) { ct_fail(err, "trace: out of memory"); goto out; }
+    ct_embed_tokens(c->m, c->g->ids, T, emb);
+    for (int s = 0; s < S; s++) {
+        float *x = xn + (size_t)s * T * D;
+        memcpy(x, emb, (size_t)T * D * sizeof *x);
+        for (int r = 0; r < in->n_ranges; r++) {
+            int b = in->ranges[2 * r], len = in->ranges[2 * r + 1] - b;
+            const double *zr = z[r] + (size_t)s * len * D;     /* z[r] [S, len, D] */
+            for (int i = 0; i < len * D; i++) {
+                double nz = level * zr[i];                      /* numpy: float × float64 array */
+                float *dst = x + (size_t)b * D + i;
+                /* torch: float32 tensor += float64 tensor computes in double, rounds once */
+                *dst = c->s->replace ? (float)nz : (float)((double)*dst + nz);
+            }
+        }
+        ct_embed_finish(c->m, 0, T, x);
+    }
+    ct_embed_finish(c->m, 0, T, emb);
+    c->x0_noisy = xn;
+    if (tr_run_record(c, &c->clean, 1, emb, err)) goto out;
+    if (tr_run_record(c, &c->corr, S, xn, err)) goto out;
+    tr_run_score_rows(c, &c->clean, rows);
+    if (tr_score(c, 1, rows, p, err)) goto out;
+    for (int gi = 0; gi < ntg; gi++) {
+        c->r->targets[c->g->tg[gi]].high_score = p[gi];
+        if (c->s->reverse)
+            for (int s = 0; s < S; s++) c->base_p[(size_t)gi * S + s] = p[gi];
+    }
+    tr_run_score_rows(c, &c->corr, rows);
+    if (tr_score(c, S, rows, p, err)) goto out;
+    for (int gi = 0; gi < ntg; gi++)
+        for (int s = 0; s < S; s++) {
+            c->r->targets[c->g->tg[gi]].low_samples[s] = p[(size_t)gi * S + s];
+            if (!c->s->reverse) c->base_p[(size_t)gi * S + s] = p[(size_t)gi * S + s];
+        }
+    rc = c->s->engine == CT_ENGINE_NAIVE ? tr_engine_naive(c, err) : tr_engine_fast(c, err);
+out:
+    tr_run_free(&c->clean);
+    tr_run_free(&c->corr);
+    free(emb); free(xn); free(rows); free(p); free(c->base_p);
+    c->base_p = NULL;
+    c->x0_noisy = NULL;
+    return rc;
+}
+
+static float mean_f32(const float *x, int n, size_t stride)
+{
+    float s = 0;                    /* float32, in order: torch's mean over the rows */
+    for (int i = 0; i < n; i++) s += x[(size_t)i * stride];
+    return s / (float)n;
+}
+
+static double lg(float p) { return log(p > 1e-40f ? (double)p : 1e-40); }
+
+/* ie/te of the answer under the metric (ctrace.h, ct_metric). */
+static void apply_metric(const ct_trace_settings *s, ct_trace_result *r)
+{
+    const ct_trace_target *a = &r->targets[0], *cf = r->n_targets > 1 ? &r->targets[1] : NULL;
+    int S = r->S, TL = r->T * r->L, rev = s->reverse;
+    if (s->metric == CT_METRIC_PROB) {
+        float ref = rev ? a->high_score : a->low_score;
+        if (rev) {
+            float tmp[1024];            /* the clean score averaged as the cells are (S equal rows) */
+            int n = S < 1024 ? S : 1024;
+            for (int i = 0; i < n; i++) tmp[i] = a->high_score;
+            ref = mean_f32(tmp, n, 1);
+        }
+        r->te = rev ? a->low_score - a->high_score : a->high_score - a->low_score;
+        for (int i = 0; i < TL; i++) r->ie[i] = a->scores[i] - ref;
+        return;
+    }
+    /* per sample, value v = log p (logprob) or log p_cf − log p (logratio) */
+#define VAL(pa, pc) (s->metric == CT_METRIC_LOGPROB ? lg(pa) : lg(pc) - lg(pa))
+    double te = 0;
+    for (int k = 0; k < S; k++) {
+        double vc = VAL(a->high_score, cf ? cf->high_score : 0), vl = VAL(a->low_samples[k], cf ? cf->low_samples[k] : 0);
+        te += rev ? vl - vc : vc - vl;
+    }
+    r->te = (float)(te / S);
+    for (int i = 0; i < TL; i++) {
+        double ie = 0;
+        for (int k = 0; k < S; k++) {
+            double vr = VAL(a->scores_samples[(size_t)k * TL + i], cf ? cf->scores_samples[(size_t)k * TL + i] : 0);
+            double vb = rev ? VAL(a->high_score, cf ? cf->high_score : 0) : VAL(a->low_samples[k], cf ? cf->low_samples[k] : 0);
+            ie += vr - vb;
+        }
+        r->ie[i] = (float)(ie / S);
+    }
+#undef VAL
+}
+
+int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, ct_trace_result *out,
+                 ct_err *err)
+{
+    double t0 = now_s();
+    memset(out, 0, sizeof *out);
+    if (check_input(m, in, s, err)) return -1;
+    int L = ct_model_n_layers(m), D = ct_model_d_model(m), S = s->samples, Tp = in->n_ids;
+    ct_trace_result *r = out;
+    r->T = Tp; r->L = L; r->S = S;
+    r->n_targets = 1 + in->n_cf;
+    r->targets = calloc((size_t)r->n_targets, sizeof *r->targets);
+    r->ie = calloc((size_t)Tp * L, sizeof *r->ie);
+    tr_group g[64 + 1];
+    memset(g, 0, sizeof g);
+    int ng = 0, rc = -1;
+    double **z = calloc((size_t)in->n_ranges, sizeof *z);
+    if (!r->targets || !r->ie || !z) { ct_fail(err, "trace: out of memory"); goto out; }
+    if (r->n_targets > 64) { ct_fail(err, "trace: at most 63 counterfactuals (got %d)", in->n_cf); goto out; }
+    for (int k = 0; k < r->n_targets; k++) {
+        ct_trace_target *t = &r->targets[k];
+        t->n_tokens = k ? in->cf_len[k - 1] : in->n_answer;
+        t->tokens = malloc((size_t)t->n_tokens * sizeof *t->tokens);
+        t->low_samples = calloc((size_t)S, sizeof(float));
+        t->scores = calloc((size_t)Tp * L, sizeof(float));
+        t->scores_samples = calloc((size_t)S * Tp * L, sizeof(float));
+        if (!t->tokens || !t->low_samples || !t->scores || !t->scores_samples) { ct_fail(err, "trace: out of memory"); goto out; }
+        memcpy(t->tokens, k ? in->cf[k - 1] : in->answer, (size_t)t->n_tokens * sizeof *t->tokens);
+    }
+    if (make_groups(in, r, g, &ng, err)) goto out;
+
+    /* the noise level */
+    int K = 0, first = Tp;
+    for (int q = 0; q < in->n_ranges; q++) {
+        K += in->ranges[2 * q + 1] - in->ranges[2 * q];
+        if (in->ranges[2 * q] < first) first = in->ranges[2 * q];
+    }
+    if (s->noise_rule == CT_NOISE_ABSOLUTE) {
+        r->noise_level = s->noise_value;
+        r->emb_std = NAN;
+    } else if (s->noise_rule == CT_NOISE_EMB_STD) {
+        r->emb_std = ct_std_f32(ct_model_token_embeddings(m), (size_t)ct_model_vocab(m) * D);
+        r->noise_level = s->noise_value * (double)r->emb_std;
+    } else {
+        /* ROME's rule: the std of the embeddings of the tokens being corrupted */
+        float *e = malloc((size_t)Tp * D * sizeof *e), *sel = malloc((size_t)K * D * sizeof *sel);
+        if (!e || !sel) { free(e); free(sel); ct_fail(err, "trace: out of memory"); goto out; }
+        ct_embed_tokens(m, in->ids, Tp, e);
+        int k = 0;
+        for (int q = 0; q < in->n_ranges; q++)
+            for (int p = in->ranges[2 * q]; p < in->ranges[2 * q + 1]; p++)
+                memcpy(sel + (size_t)k++ * D, e + (size_t)p * D, (size_t)D * sizeof *e);
+        r->emb_std = ct_std_f32(sel, (size_t)K * D);
+        r->noise_level = s->noise_value * (double)r->emb_std;
+        free(e); free(sel);
+        if (K * D < 2) { ct_fail(err, "trace: --noise_level sN needs at least two embedding entries"); goto out; }
+    }
+    /* the noise: one RandomState(seed) stream, randn(S, e − b, D) per range in order */
+    ct_rng rng;
+    ct_rng_seed(&rng, s->seed);
+    for (int q = 0; q < in->n_ranges; q++) {
+        size_t n = (size_t)S * (in->ranges[2 * q + 1] - in->ranges[2 * q]) * D;
+        if (!(z[q] = malloc(n * sizeof **z))) { ct_fail(err, "trace: out of memory"); goto out; }
+        ct_rng_randn(&rng, z[q], n);
+    }
+
+    tr_ctx c = {.m = m, .s = s, .r = r, .L = L, .D = D, .KV = ct_model_kv_dim(m), .V = ct_model_vocab(m), .S = S,
+                .Tp = Tp, .first = first, .total = (long)ng * Tp * L};
+    for (int q = 0; q < ng; q++) {
+        c.g = &g[q];
+        c.T = g[q].T;
+        if (run_group(&c, in, r->noise_level, z, err)) { ct_scratch_free(&c.ws); goto out; }
+    }
+    ct_scratch_free(&c.ws);
+
+    for (int k = 0; k < r->n_targets; k++) {
+        ct_trace_target *t = &r->targets[k];
+        t->low_score = mean_f32(t->low_samples, S, 1);
+        for (int i = 0; i < Tp * L; i++) t->scores[i] = mean_f32(t->scores_samples + i, S, (size_t)Tp * L);
+    }
+    apply_metric(s, r);
+    r->seconds = now_s() - t0;
+    rc = 0;
+out:
+    for (int q = 0; q < ng; q++) { free(g[q].ids); free(g[q].tg); }
+    for (int q = 0; z && q < in->n_ranges; q++) free(z[q]);
+    free(z);
+    if (rc) ct_trace_result_free(r);
+    return rc;
+}

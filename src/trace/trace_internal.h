@@ -1,0 +1,100 @@
+/* trace_internal.h — what the pieces of the tracing engine share.
+ *
+ * A trace is run per "group": one token sequence (the prompt plus a
+ * teacher-forced answer prefix) and the targets scored on it.  Single-token
+ * answers and counterfactuals all share the prompt's group; a multi-token
+ * target whose prefix no group holds gets its own.  Within a group:
+ *   clean run (1 sequence) and corrupted run (S sequences), every activation
+ *   recorded (tr_run); then the restored cells, by the naive or fast engine.
+ * The engines write p(target) per sample into the result's scores_samples. */
+#ifndef CT_TRACE_INTERNAL_H
+#define CT_TRACE_INTERNAL_H
+#include "ctrace.h"
+
+typedef struct tr_group {
+    int T;                      /* sequence length: Tp + longest teacher-forced prefix */
+    int32_t *ids;               /* [T] */
+    int n_pos;                  /* scored positions Tp-1 .. Tp-1+n_pos-1 */
+    int n_tg;
+    int *tg;                    /* [n_tg] indices into the result's targets */
+} tr_group;
+
+/* Every activation of one forward pass of nb sequences of length T. */
+typedef struct tr_run {
+    int nb, T;
+    float *resid;               /* [L+1, nb, T, D]: [0] block-0 input, [l+1] block-l output */
+    float *attn, *mlp;          /* [L, nb, T, D] sublayer outputs */
+    float *k, *v;               /* [L, nb, T, KV] keys (rotary applied) and values */
+} tr_run;
+
+typedef struct tr_ctx {
+    const ct_model *m;
+    const ct_trace_settings *s;
+    ct_trace_result *r;
+    const tr_group *g;
+    int L, D, KV, V, S, Tp, T;
+    int first;                  /* first corrupted position */
+    float *x0_noisy;            /* [S, T, D] corrupted block-0 input */
+    tr_run clean, corr;
+    float *base_p;              /* [n_tg, S] per-sample score of the unpatched base run
+                                   (forward: corrupted; reverse: clean) */
+    ct_scratch ws;              /* handed to ct_block / ct_logits */
+    long done, total;           /* progress, cells */
+} tr_ctx;
+
+/* The block-l site output of run r, sequence b: [T, D] (site HIDDEN = block output). */
+static inline float *tr_site(const tr_ctx *c, const tr_run *r, ct_site site, int l, int b)
+{
+    size_t one = (size_t)r->T * c->D;
+    switch (site) {
+    case CT_SITE_ATTN: return r->attn + ((size_t)l * r->nb + b) * one;
+    case CT_SITE_MLP:  return r->mlp + ((size_t)l * r->nb + b) * one;
+    case CT_SITE_HIDDEN: return r->resid + ((size_t)(l + 1) * r->nb + b) * one;
+    default: return r->resid + (size_t)b * one;
+    }
+}
+static inline float *tr_resid(const tr_ctx *c, const tr_run *r, int l, int b)
+{ return r->resid + ((size_t)l * r->nb + b) * (size_t)r->T * c->D; }
+static inline float *tr_k(const tr_ctx *c, const tr_run *r, int l, int b)
+{ return r->k + ((size_t)l * r->nb + b) * (size_t)r->T * c->KV; }
+static inline float *tr_v(const tr_ctx *c, const tr_run *r, int l, int b)
+{ return r->v + ((size_t)l * r->nb + b) * (size_t)r->T * c->KV; }
+
+/* The run that restored cells start from (forward: corrupted; reverse: clean,
+ * shared by all samples) and the run the restored values come from. */
+static inline const tr_run *tr_base(const tr_ctx *c) { return c->s->reverse ? &c->clean : &c->corr; }
+static inline const tr_run *tr_src(const tr_ctx *c) { return c->s->reverse ? &c->corr : &c->clean; }
+static inline int tr_base_seq(const tr_ctx *c, int s) { return c->s->reverse ? 0 : s; }
+static inline int tr_src_seq(const tr_ctx *c, int s) { return c->s->reverse ? s : 0; }
+
+/* The site a kind restores, and the layer window [lo, hi) of cell layer l. */
+ct_site tr_kind_site(ct_kind k);
+void tr_window(int kind, int window, int L, int l, int *lo, int *hi);
+
+/* Bookkeeping around ct_block: counts the work for the benchmarks. */
+int tr_block(tr_ctx *c, int layer, int nb, int n, int p0, const float *x_in, float *x_out,
+             const float *const *k_past, const float *const *v_past, float *const *k_new,
+             float *const *v_new, float *attn_out, float *mlp_out, ct_patch_fn patch, void *pctx,
+             ct_err *err);
+
+/* Scores nseq sequences from their final residual rows x [nseq, n_pos, D] (the
+ * group's scored positions): out [n_tg, nseq] = Π_j softmax(logits)[tok_j]. */
+int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err);
+
+/* Runs all layers over nb sequences of block-0 input x0 [nb, T, D], recording everything. */
+int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, ct_err *err);
+void tr_run_free(tr_run *r);
+/* Final residual rows of a recorded run at the scored positions: out [nb, n_pos, D]. */
+void tr_run_score_rows(const tr_ctx *c, const tr_run *r, float *out);
+
+/* The engines: fill scores_samples [S, Tp, L] of every target of the group. */
+int tr_engine_naive(tr_ctx *c, ct_err *err);
+int tr_engine_fast(tr_ctx *c, ct_err *err);
+
+/* Writes p into scores_samples[s][t][l] of target g's slot gi (index into c->g->tg). */
+static inline void tr_put(tr_ctx *c, int gi, int s, int t, int l, float p)
+{
+    ct_trace_target *tg = &c->r->targets[c->g->tg[gi]];
+    tg->scores_samples[((size_t)s * c->Tp + t) * c->L + l] = p;
+}
+#endif
