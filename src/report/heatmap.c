@@ -63,10 +63,18 @@ static int nice_ticks(double lo, double hi, double *ticks, int max, int *decimal
     double raw = range / 5, mag = pow(10, floor(log10(raw))), nrm = raw / mag;
     double step = (nrm < 1.5 ? 1 : nrm < 3 ? 2 : nrm < 7 ? 5 : 10) * mag;
     *decimals = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+    if (step < 1e-3 || fmax(fabs(lo), fabs(hi)) >= 1e5) *decimals = -1;   /* -1: scientific, see tick_label */
     int n = 0;
     for (double t = ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9 && n < max; t += step)
         ticks[n++] = fabs(t) < step * 1e-9 ? 0 : t;
     return n;
+}
+
+static void tick_label(char *b, size_t n, double v, int decimals)
+{
+    if (decimals >= 0) snprintf(b, n, "%.*f", decimals, v);
+    else if (v == 0) snprintf(b, n, "0");
+    else snprintf(b, n, "%.2g", v);
 }
 
 /* Per panel: resolved colour range, labels and sizes. */
@@ -149,7 +157,7 @@ static int prepare(cairo_t *cr, const ct_heatmap *h, panel_layout *p, ct_err *er
     font(cr, FS_TICK);
     double tw = 0;
     for (int i = 0; i < nt; i++) {
-        char b[32]; snprintf(b, sizeof b, "%.*f", dec, ticks[i]);
+        char b[32]; tick_label(b, sizeof b, ticks[i], dec);
         if (text_w(cr, b) > tw) tw = text_w(cr, b);
     }
     p->right_w = CB_GAP + CB_W + TICK + PAD + tw;
@@ -236,7 +244,7 @@ static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, 
     for (int i = 0; i < nt; i++) {
         double y = hy + hm_h * (1 - (ticks[i] - p->vmin) / (p->vmax - p->vmin));
         cairo_move_to(cr, bx + CB_W, y); cairo_line_to(cr, bx + CB_W + TICK, y); cairo_stroke(cr);
-        char b[32]; snprintf(b, sizeof b, "%.*f", dec, ticks[i]);
+        char b[32]; tick_label(b, sizeof b, ticks[i], dec);
         text_at(cr, bx + CB_W + TICK + PAD, y, b, 0);
     }
     /* under the bar, left-aligned on it so it never runs into the x ticks */
