@@ -636,6 +636,7 @@ typedef struct ct_case_info {
     char kind[16];              /* "hidden", "mlp" or "attention" */
     int experiment;             /* CT_EXP_*, 0 = unknown */
     int window;                 /* restored layers per cell (1 for hidden) */
+    int reverse;                /* 1: reverse patching (corrupted states put into the clean run) */
     char *answer;               /* answers[0], no leading space */
     char *metric;               /* "prob", "logprob", "logratio" */
     char *cf;                   /* counterfactual object in the passage, or NULL */
@@ -691,7 +692,8 @@ typedef struct ct_heatmap {
     const char *title;          /* may contain one '\n' */
     const char *xlabel;
     const char *cbar_label;     /* under the colour bar */
-    float vmin, vmax;           /* colour range; NaN = from the data (vmin = min(0, data)) */
+    float vmin, vmax;           /* colour range; NaN = from the data: vmin 0 (lower values
+                                   show as the lightest colour, like ROME), vmax the max */
 } ct_heatmap;
 
 /* Draws n panels side by side (row labels on each panel) into path, written

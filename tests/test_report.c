@@ -84,7 +84,7 @@ static void case_b(ct_case_info *ci, const char *kind)
 {
     memset(ci, 0, sizeof *ci);
     snprintf(ci->kind, sizeof ci->kind, "%s", kind);
-    ci->row = 1; ci->line = 2; ci->experiment = 2; ci->window = 3;
+    ci->row = 1; ci->line = 2; ci->experiment = 2; ci->window = 3; ci->reverse = 1;
     ci->answer = strdup("Paris"); ci->metric = strdup("prob"); ci->cf = strdup("Rome");
     ci->T = 10; ci->tokens = make_tokens(10, NULL);
     ci->spans = (ct_token_spans){.T = 10, .passage = {1, 8}, .prompt = {8, 9}, .subject = {4, 7}, .object = {2, 3},
@@ -120,7 +120,7 @@ static void test_info_roundtrip(void)
     free(a.tokens[3]); a.tokens[3] = strdup(" \"quoted\"\n\xc3\xa9");
     char *j = ct_case_info_json(&a);
     CHECK_OK(ct_case_info_parse(&b, j, &e), &e);
-    CHECK(!strcmp(b.kind, "mlp") && b.row == 1 && b.line == 2 && b.experiment == 2 && b.window == 3, "scalars");
+    CHECK(!strcmp(b.kind, "mlp") && b.row == 1 && b.line == 2 && b.experiment == 2 && b.window == 3 && b.reverse == 1, "scalars");
     CHECK(!strcmp(b.answer, "Paris") && !strcmp(b.cf, "Rome") && !strcmp(b.metric, "prob") && b.text == NULL, "strings");
     CHECK(b.T == 10 && !strcmp(b.tokens[3], a.tokens[3]) && !strcmp(b.tokens[9], " tok9"), "tokens");
     CHECK(!memcmp(&a.spans, &b.spans, sizeof a.spans), "spans equal after the round trip");

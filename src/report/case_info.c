@@ -54,6 +54,7 @@ char *ct_case_info_json(const ct_case_info *ci)
     cJSON_AddStringToObject(o, "kind", ci->kind);
     cJSON_AddNumberToObject(o, "experiment", ci->experiment);
     cJSON_AddNumberToObject(o, "window", ci->window);
+    cJSON_AddBoolToObject(o, "reverse", ci->reverse != 0);
     add_str_or_null(o, "answer", ci->answer);
     add_str_or_null(o, "metric", ci->metric);
     add_str_or_null(o, "cf", ci->cf);
@@ -130,6 +131,7 @@ int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err)
     ci->line = get_int(o, "line", 0);
     ci->experiment = get_int(o, "experiment", 0);
     ci->window = get_int(o, "window", 1);
+    ci->reverse = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "reverse"));
     ci->answer = dup_str(o, "answer");
     ci->metric = dup_str(o, "metric");
     ci->cf = dup_str(o, "cf");

@@ -41,12 +41,14 @@ int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
     if (ci->cf && n < (int)sizeof line2)
         snprintf(line2 + n, sizeof line2 - (size_t)n, ", context object \"%s\"", ci->cf);
     char line1[128];
-    snprintf(line1, sizeof line1, "Impact of restoring %s after corrupted input", w);
+    if (ci->reverse) snprintf(line1, sizeof line1, "Impact of corrupting %s in the clean run", w);
+    else snprintf(line1, sizeof line1, "Impact of restoring %s after corrupted input", w);
     f->title = fmt_dup("%s\n%s", line1, line2);
-    if (k <= 0 || ci->window <= 1) f->xlabel = fmt_dup("single restored layer%s%s", "", "");
+    const char *verb = ci->reverse ? "patched" : "restored";
+    if (k <= 0 || ci->window <= 1) f->xlabel = fmt_dup("single %s layer%s", verb, "");
     else {
         char b[96];
-        snprintf(b, sizeof b, "center of interval of %d restored %s layers", ci->window, w);
+        snprintf(b, sizeof b, "center of interval of %d %s %s layers", ci->window, verb, w);
         f->xlabel = strdup(b);
     }
     if (!strcmp(metric, "logprob")) f->cbar = fmt_dup("\xce\x94 log p(%s)%s", ans, "");
