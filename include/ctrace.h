@@ -694,6 +694,7 @@ typedef struct ct_heatmap {
     const char *cbar_label;     /* under the colour bar */
     float vmin, vmax;           /* colour range; NaN = from the data: vmin 0 (lower values
                                    show as the lightest colour, like ROME), vmax the max */
+    int hide_labels;            /* 1: ticks only (a panel beside one with the same labels) */
 } ct_heatmap;
 
 /* Draws n panels side by side (row labels on each panel) into path, written

@@ -202,6 +202,12 @@ int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int 
             .cbar_label = "mean IE", .vmin = NAN, .vmax = NAN,
         };
     }
+    /* like ROME's joint figure: row labels once, when the panels' labels agree */
+    for (int i = 1; i < n_kinds; i++) {
+        int same = 1;
+        for (int s = 0; s < CT_SEG_COUNT; s++) same = same && !strcmp(labels[i][s], labels[0][s]);
+        h[i].hide_labels = same;
+    }
     rc = ct_heatmap_write(h, n_kinds, path, fmt, err);
 out:
     for (int i = 0; i < 3; i++) {

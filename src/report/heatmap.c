@@ -131,7 +131,7 @@ static int prepare(cairo_t *cr, const ct_heatmap *h, panel_layout *p, ct_err *er
             free(s); s = t;
         }
         p->labels[r] = s;
-        double w = text_w(cr, s);
+        double w = h->hide_labels ? 0 : text_w(cr, s);
         if (w > p->label_w) p->label_w = w;
     }
     /* title lines */
@@ -210,7 +210,7 @@ static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, 
     for (int r = 0; r < h->rows; r++) {
         double y = hy + (r + 0.5) * ROW_H;
         cairo_move_to(cr, hx, y); cairo_line_to(cr, hx - TICK, y); cairo_stroke(cr);
-        text_at(cr, hx - TICK - PAD, y, p->labels[r], 1);
+        if (!h->hide_labels) text_at(cr, hx - TICK - PAD, y, p->labels[r], 1);
     }
     int step = h->cols > 20 ? 5 : h->cols > 10 ? 2 : 1;
     font(cr, FS_TICK);
