@@ -3,7 +3,8 @@
  * sequences give each sequence's own numbers, and the patch callback sees
  * ATTN, MLP, HIDDEN in that order with each overwrite flowing into what
  * follows (sequential: the MLP sees the patched attention; parallel: the two
- * summands are independent).  The reference is ct_forward, itself checked
+ * summands are independent).  Both attention paths (row loop, sgemm) are
+ * exercised: resuming 12 positions uses the first, the full pass the second.  The reference is ct_forward, itself checked
  * against transformers in test_model_fixtures. */
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static void patch_fn(void *ctx, ct_site site, int layer, float *buf)
         for (long k = 0; k < p->nelem; k++) buf[k] = 1.0f;
 }
 
-static void run(const char *name)
+static void run(const char *name, const int p0)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s%s", ct_shared("fixtures/hf-tiny/"), name);
@@ -47,7 +48,7 @@ static void run(const char *name)
     CHECK_OK(ct_forward(m, ids_b, T, NULL, rb, &err), &err);
 
     /* 1. resume at p0 = 7 from cached k/v, both sequences batched (nb = 2) */
-    const int p0 = 7, n = T - p0;
+    const int n = T - p0;
     float *kc = malloc(sizeof(float) * 2 * T * KV), *vc = malloc(sizeof(float) * 2 * T * KV);   /* [2][T, KV] */
     float *x = malloc(sizeof(float) * 2 * T * D), *x1 = malloc(sizeof(float) * 2 * n * D);       /* [2, T, D], [2, n, D] */
     float *ao = malloc(sizeof(float) * 2 * T * D), *mo = malloc(sizeof(float) * 2 * T * D);
@@ -78,7 +79,7 @@ static void run(const char *name)
     float *lx = malloc(sizeof(float) * T * V);
     CHECK_OK(ct_logits(m, T, x, lx, &ws, &err), &err);
     CHECK_CLOSE(lx, la, (long)T * V, 1e-5, "logits after cached blocks");
-    printf("  %-10s resume+batch max |diff| %.2e\n", name, worst);
+    printf("  %-10s resume at %d (+batch) max |diff| %.2e\n", name, p0, worst);
 
     /* 2. patch sites: order, and what each overwrite changes */
     float *xin = ra + 1 * T * D, *out = malloc(sizeof(float) * T * D);
@@ -120,6 +121,7 @@ int main(void)
 {
     TEST_BEGIN();
     const char *names[] = {"llama_gqa", "gpt2", "gptj", "gpt_neox", "phi", "gemma2", "phi3"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) run(names[i]);
+    /* p0 = 7 resumes 12 positions (row-at-a-time attention), p0 = 2 resumes 17 (sgemm attention) */
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) { run(names[i], 7); run(names[i], 2); }
     return TEST_END();
 }
