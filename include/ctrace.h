@@ -754,8 +754,9 @@ void ct_average_free(ct_average *a);
 int ct_kind_index(const char *kind);
 extern const char *const ct_kind_names[3];
 
-/* Reads every cases/ *.bin of every run dir (or a dir of .bin files itself)
- * into avg[3] (by kind).  Files that cannot be used (no "ctrace_case", no IE,
+/* Reads every case file of every dir into avg[3] (by kind): DIR/cases/ *.bin,
+ * else DIR/ *.bin, else DIR/ * /cases/ *.bin (a folder of run dirs, e.g. one
+ * per shard).  Files are read in sorted order.  Files that cannot be used (no "ctrace_case", no IE,
  * unreadable) are skipped; skipped (may be NULL) gets their count and
  * first_skip their first reason.  -1 when a dir cannot be read. */
 int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs,

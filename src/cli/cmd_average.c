@@ -8,12 +8,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "cli.h"
+#include "args.h"
 
 static void average_usage(FILE *o)
 {
     fprintf(o, "usage: ctrace average RUN_DIR [RUN_DIR...] [--out DIR] [--plot_format pdf|png|svg]\n"
                "                      [--aggregate case|pooled]\n"
-               "  Reads RUN_DIR/cases/*.bin (or RUN_DIR/*.bin) of every directory (shards merge),\n"
+               "  Reads RUN_DIR/cases/*.bin (or RUN_DIR/*.bin, or the run dirs inside RUN_DIR)\n"
+               "  of every directory (shards merge),\n"
                "  averages IE per token segment and layer, and writes into DIR (default\n"
                "  RUN_DIR/average): average_{hidden,mlp,attention}.EXT, average_all.EXT (the\n"
                "  kinds side by side) and average.csv (both aggregations, n per segment).\n"
@@ -21,41 +23,25 @@ static void average_usage(FILE *o)
                "  pooled: mean over all tokens of a segment.\n");
 }
 
-static const char *flag_value(int argc, char **argv, int *i, const char *flag)
-{
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n)) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] == 0 && *i + 1 < argc) return argv[++*i];
-    return NULL;
-}
-
 int cmd_average(int argc, char **argv)
 {
-    const char **dirs = calloc((size_t)argc, sizeof *dirs);
-    const char *out = NULL, *fmt_name = "pdf", *agg = "case";
-    int n_dirs = 0, rc = 1;
-    if (!dirs) return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { average_usage(stdout); free(dirs); return 0; }
-        if ((v = flag_value(argc, argv, &i, "--out"))) out = v;
-        else if ((v = flag_value(argc, argv, &i, "--plot_format"))) fmt_name = v;
-        else if ((v = flag_value(argc, argv, &i, "--aggregate"))) agg = v;
-        else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            fprintf(stderr, "ctrace: average: unknown or incomplete flag '%s'\n", argv[i]);
-            free(dirs); return 2;
-        } else dirs[n_dirs++] = argv[i];
-    }
+    static const char *const FLAGS[] = {"out", "plot_format", "aggregate", NULL};
+    ct_args a;
+    if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
+    if (a.help) { average_usage(stdout); return 0; }
+    const char *const *dirs = a.pos;
+    int n_dirs = a.npos, rc = 1;
+    const char *out = ct_args_str(&a, "out", NULL);
+    const char *fmt_name = ct_args_str(&a, "plot_format", "pdf"), *agg = ct_args_str(&a, "aggregate", "case");
     ct_plot_format fmt;
-    if (!n_dirs) { average_usage(stderr); free(dirs); return 2; }
+    if (!n_dirs) { average_usage(stderr); return 2; }
     if (ct_plot_format_parse(fmt_name, &fmt)) {
         fprintf(stderr, "ctrace: average: --plot_format must be pdf, png or svg (got '%s')\n", fmt_name);
-        free(dirs); return 2;
+        return 2;
     }
     if (strcmp(agg, "case") && strcmp(agg, "pooled")) {
         fprintf(stderr, "ctrace: average: --aggregate must be case or pooled (got '%s')\n", agg);
-        free(dirs); return 2;
+        return 2;
     }
     int pooled = !strcmp(agg, "pooled");
     char outbuf[4096];
@@ -93,6 +79,5 @@ int cmd_average(int argc, char **argv)
     rc = 0;
 done:
     for (int k = 0; k < 3; k++) ct_average_free(&avg[k]);
-    free(dirs);
     return rc;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "args.h"
 
 static void plot_usage(FILE *o)
 {
@@ -12,28 +13,15 @@ static void plot_usage(FILE *o)
                "  format's extension; the format defaults to --out's extension, else pdf.\n");
 }
 
-/* "--flag value" or "--flag=value": returns the value and advances *i, or NULL. */
-static const char *flag_value(int argc, char **argv, int *i, const char *flag)
-{
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n)) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] == 0 && *i + 1 < argc) return argv[++*i];
-    return NULL;
-}
-
 int cmd_plot(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *fmt_name = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { plot_usage(stdout); return 0; }
-        if ((v = flag_value(argc, argv, &i, "--out"))) out = v;
-        else if ((v = flag_value(argc, argv, &i, "--plot_format"))) fmt_name = v;
-        else if (argv[i][0] == '-' && argv[i][1] == '-') { fprintf(stderr, "ctrace: plot: unknown or incomplete flag '%s'\n", argv[i]); return 2; }
-        else if (!in) in = argv[i];
-        else { fprintf(stderr, "ctrace: plot: one case file at a time ('%s')\n", argv[i]); return 2; }
-    }
+    static const char *const FLAGS[] = {"out", "plot_format", NULL};
+    ct_args a;
+    if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
+    if (a.help) { plot_usage(stdout); return 0; }
+    if (a.npos > 1) { fprintf(stderr, "ctrace: plot: one case file at a time ('%s')\n", a.pos[1]); return 2; }
+    const char *in = a.npos ? a.pos[0] : NULL;
+    const char *out = ct_args_str(&a, "out", NULL), *fmt_name = ct_args_str(&a, "plot_format", NULL);
     if (!in) { plot_usage(stderr); return 2; }
     ct_plot_format fmt = CT_PLOT_PDF;
     if (fmt_name && ct_plot_format_parse(fmt_name, &fmt)) {

@@ -100,25 +100,53 @@ out:
     return rc;
 }
 
+/* Every *.bin of one folder, in sorted order (results must not depend on
+ * readdir order).  Returns the number of .bin files seen, -1 when unreadable. */
+static int scan_cases(ct_average avg[3], const char *dir, int *skipped, ct_err *first_skip)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort), seen = 0;
+    if (n < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        if (has_suffix(names[i]->d_name, ".bin")) {
+            char path[4096 + 256];
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+            ct_err why;
+            seen++;
+            if (add_file(avg, path, &why) && skipped && (*skipped)++ == 0 && first_skip) *first_skip = why;
+        }
+        free(names[i]);
+    }
+    free(names);
+    return seen;
+}
+
 int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs,
                     int *skipped, ct_err *first_skip, ct_err *err)
 {
-    if (skipped) *skipped = 0;
+    int dummy = 0;
+    if (!skipped) skipped = &dummy;
+    *skipped = 0;
     for (int d = 0; d < n_dirs; d++) {
         char sub[4096];
+        if (!is_dir(dirs[d])) return ct_fail(err, "%s: not a run directory", dirs[d]);
         snprintf(sub, sizeof sub, "%s/cases", dirs[d]);
-        const char *dir = is_dir(sub) ? sub : dirs[d];
-        if (!is_dir(dir)) return ct_fail(err, "%s: not a run directory", dirs[d]);
+        int seen = scan_cases(avg, is_dir(sub) ? sub : dirs[d], skipped, first_skip);
+        if (seen < 0) return ct_fail(err, "%s: cannot read the directory", is_dir(sub) ? sub : dirs[d]);
+        if (seen > 0 || is_dir(sub)) continue;
+        /* a folder of run directories (e.g. one per shard of a job array) */
         struct dirent **names;
-        int n = scandir(dir, &names, NULL, alphasort);   /* sorted: results do not depend on readdir order */
-        if (n < 0) return ct_fail(err, "%s: cannot read the directory", dir);
+        int n = scandir(dirs[d], &names, NULL, alphasort);
+        if (n < 0) return ct_fail(err, "%s: cannot read the directory", dirs[d]);
         for (int i = 0; i < n; i++) {
-            if (has_suffix(names[i]->d_name, ".bin")) {
-                char path[4096 + 256];
-                snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-                ct_err why;
-                if (add_file(avg, path, &why)) {
-                    if (skipped && (*skipped)++ == 0 && first_skip) *first_skip = why;
+            char cases[4096 + 512];
+            if (names[i]->d_name[0] != '.') {
+                snprintf(cases, sizeof cases, "%s/%s/cases", dirs[d], names[i]->d_name);
+                if (is_dir(cases) && scan_cases(avg, cases, skipped, first_skip) < 0) {
+                    ct_fail(err, "%s: cannot read the directory", cases);
+                    for (; i < n; i++) free(names[i]);
+                    free(names);
+                    return -1;
                 }
             }
             free(names[i]);
