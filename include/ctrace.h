@@ -659,7 +659,9 @@ void ct_case_info_free(ct_case_info *ci);
 int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index, int experiment,
                           const char *kind, int window, const char *metric, ct_case_info *ci, ct_err *err);
 
-/* A case file, read for plotting and averaging. */
+/* A case file, read for plotting and averaging.  May also be filled by hand
+ * from a trace still in memory (info, T, L, ie, targets, n_targets) to draw
+ * its figure with ct_case_figure_of without reading the file back. */
 typedef struct ct_case {
     char *path;
     ct_case_info info;          /* the recorded description; else kind/window/metric
