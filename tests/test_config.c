@@ -52,6 +52,9 @@ int main(void)
     CHECK_OK(parse("{\"model_type\": \"gemma\", \"hidden_size\": 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 1}"), &err);
     CHECK(cfg.tie_embeddings && cfg.norm == CT_NORM_RMS_1P && cfg.scale_embeddings && cfg.head_dim == 256 &&
           cfg.act == CT_ACT_GELU_TANH, "gemma defaults");
+    refused("{\"model_type\": \"gemma\", \"hidden_act\": \"gelu\", \"hidden_activation\": \"gelu_pytorch_tanh\"}", "disagree");
+    CHECK_OK(parse("{\"model_type\": \"gemma\", \"hidden_act\": \"gelu\"}"), &err);
+    CHECK(cfg.act == CT_ACT_GELU, "gemma hidden_act alone");
     /* gemma2: soft-caps default on, null turns them off; scale from query_pre_attn_scalar */
     CHECK_OK(parse("{\"model_type\": \"gemma2\", \"head_dim\": 16, \"query_pre_attn_scalar\": 16}"), &err);
     CHECK(cfg.attn_softcap == 50 && cfg.final_softcap == 30 && cfg.attn_scale == 0.25f && cfg.post_norms &&
