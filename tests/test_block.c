@@ -34,10 +34,53 @@ static void patch_fn(void *ctx, ct_site site, int layer, float *buf)
         for (long k = 0; k < p->nelem; k++) buf[k] = 1.0f;
 }
 
+static void run_dir(const char *name, const char *dir, const int p0);
+
 static void run(const char *name, const int p0)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s%s", ct_shared("fixtures/hf-tiny/"), name);
+    run_dir(name, dir, p0);
+}
+
+/* A copy of a fixture with one config.json string replaced (same length). */
+static const char *variant(const char *fixture, const char *from, const char *to)
+{
+    static char dir[256];
+    char p[512], src[4200], cfg[8192];
+    snprintf(dir, sizeof dir, "/tmp/ctrace-test-variant-%ld", (long)getpid());
+    mkdir(dir, 0700);
+    snprintf(src, sizeof src, "%s%s/config.json", ct_shared("fixtures/hf-tiny/"), fixture);
+    FILE *f = fopen(src, "rb");
+    size_t len = f ? fread(cfg, 1, sizeof cfg - 1, f) : 0;
+    if (f) fclose(f);
+    cfg[len] = 0;
+    char *at = strstr(cfg, from);
+    CHECK(at && strlen(from) == strlen(to), "%s: cannot replace '%s'", fixture, from);
+    if (at) memcpy(at, to, strlen(to));
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    f = fopen(p, "wb");
+    fputs(cfg, f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    snprintf(src, sizeof src, "%s%s/model.safetensors", ct_shared("fixtures/hf-tiny/"), fixture);
+    unlink(p);
+    CHECK(symlink(src, p) == 0, "symlink %s", p);
+    return dir;
+}
+
+static void remove_variant(const char *dir)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
+static void run_dir(const char *name, const char *dir, const int p0)
+{
     ct_err err;
     ct_model *m = NULL;
     CHECK_OK(ct_model_load(&m, dir, &err), &err);
@@ -176,5 +219,10 @@ int main(void)
     /* p0 = 7 resumes 12 positions (row-at-a-time attention), p0 = 2 resumes 17 (sgemm attention) */
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) { run(names[i], 7); run(names[i], 2); }
     sliding_window();
+    /* gpt_neox with use_parallel_residual: false runs the sequential layout */
+    const char *seq = variant("gpt_neox", "\"use_parallel_residual\": true", "\"use_parallel_residual\":false");
+    run_dir("neox-seq", seq, 7);
+    run_dir("neox-seq", seq, 2);
+    remove_variant(seq);
     return TEST_END();
 }
