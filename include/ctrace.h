@@ -193,9 +193,18 @@ typedef struct ct_model ct_model;
 int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err);
 /* Bytes of float32 weights the model holds (tied matrices counted once). */
 size_t ct_model_weight_bytes(const ct_model *m);
-/* A one-paragraph human description of the architecture (family layout, sizes,
- * rotary, norms); returns the number of chars that would have been written. */
+/* A human description of the architecture, one "key: value" line per aspect
+ * (family, sizes, block layout, rotary, norms, biases, memory); returns the
+ * number of chars that would have been written (snprintf's rule). */
 int ct_model_describe(const ct_model *m, char *buf, size_t cap);
+int ct_config_describe(const struct ct_config *cfg, size_t weight_bytes, char *buf, size_t cap);
+/* Bytes of float32 weights a model of cfg holds once loaded. */
+size_t ct_config_weight_bytes(const struct ct_config *cfg);
+/* Checks DIR as ct_model_load would (config.json, every tensor's presence,
+ * dtype and shape) without reading or converting any weights: fast, and
+ * usable for models too large for this machine's memory.  cfg and
+ * weight_bytes (either may be NULL) receive the config and the float32 size. */
+int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err);
 
 typedef struct ct_model ct_model;   /* opaque: config + float32 weights */
 

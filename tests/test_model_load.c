@@ -102,6 +102,10 @@ static void expect_fail(const char *dir, const char *needle1, const char *needle
     CHECK(strchr(err.msg, '\n') == NULL, "message is not one line: '%s'", err.msg);
     printf("  ok: %s\n", err.msg);
     ct_model_free(m);
+    /* the header-only check refuses the same directories with the same message */
+    ct_err err2 = {{0}};
+    CHECK(ct_model_check(dir, NULL, NULL, &err2) == -1 && !strcmp(err.msg, err2.msg),
+          "ct_model_check: '%s' vs load: '%s'", err2.msg, err.msg);
 }
 
 static char *config_with(const char *cfg, const char *from, const char *to)
@@ -175,6 +179,21 @@ int main(void)
     expect_fail(sdir, "model-00001-of-00002.safetensors", "cannot open");
     write_text(p, "{\"weights\": 1}");
     expect_fail(sdir, "model.safetensors.index.json", "weight_map");
+
+    /* a model far larger than memory is refused before any allocation */
+    {
+        struct ct_config big;
+        CHECK_OK(ct_config_parse(&big, "{\"model_type\": \"llama\", \"hidden_size\": 65536, \"num_hidden_layers\": 4000,"
+                                 " \"num_attention_heads\": 512, \"intermediate_size\": 262144}", "big.json", &err), &err);
+        ct_model *bm = NULL;
+        CHECK(ct_model_random(&bm, &big, 1, &err) == -1 && bm == NULL, "a %zu-byte model was created", ct_config_weight_bytes(&big));
+        CHECK(strstr(err.msg, "too little memory") != NULL, "message: %s", err.msg);
+        printf("  ok: %s\n", err.msg);
+        struct ct_config got;
+        size_t bytes = 0;
+        CHECK_OK(ct_model_check(ct_shared("fixtures/hf-tiny/gpt2"), &got, &bytes, &err), &err);
+        CHECK(bytes > 0 && got.family == CT_FAM_GPT2 && got.n_layers == 4, "ct_model_check on gpt2: %zu bytes", bytes);
+    }
 
     /* F16 weights are converted exactly: same logits as F32 weights holding the F16 values */
     {

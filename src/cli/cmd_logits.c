@@ -113,12 +113,13 @@ int cmd_info(int argc, char **argv)
         else { fprintf(stderr, "ctrace: info: unknown or incomplete flag '%s' (see ctrace info --help)\n", argv[i]); return 2; }
     }
     if (!model) { fprintf(stderr, "ctrace: info needs --model_name DIR\n"); return 2; }
+    /* headers only: info works on models too large to load here */
     ct_err err = {{0}};
-    ct_model *m = NULL;
-    if (ct_model_load(&m, model, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
+    struct ct_config cfg;
+    size_t bytes;
+    if (ct_model_check(model, &cfg, &bytes, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
     char buf[4096];
-    ct_model_describe(m, buf, sizeof buf);
+    ct_config_describe(&cfg, bytes, buf, sizeof buf);
     printf("model:        %s\n%s", model, buf);
-    ct_model_free(m);
     return 0;
 }
