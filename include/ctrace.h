@@ -280,6 +280,70 @@ int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, floa
 
 /* @@TOKENIZER@@ section 5 (tokenizer) goes here. */
 
+/* ------------------------------------------------------------------------ */
+/* 5. Tokenizer: Hugging Face tokenizer.json, reproduced exactly             */
+/* ------------------------------------------------------------------------ */
+/* Supported: BPE models (byte-level: GPT-2, GPT-NeoX/Pythia, Llama 3, Qwen2;
+ * SentencePiece-style with byte_fallback: Llama 2, Mistral), added tokens,
+ * normalizers NFC/NFD/NFKC/NFKD/Prepend/Replace/Lowercase/Strip/Sequence,
+ * pre-tokenizers ByteLevel/Split/Metaspace/Digits/Whitespace/WhitespaceSplit/
+ * Sequence, post-processors ByteLevel/TemplateProcessing/Sequence, decoders
+ * ByteLevel/Metaspace/Replace/ByteFallback/Fuse/Strip/Sequence.  Anything
+ * else makes ct_tokenizer_load fail with a message naming the component.
+ * A loaded tokenizer is read-only: encode/decode may run from many threads. */
+
+typedef struct ct_tokenizer ct_tokenizer;   /* opaque */
+
+/* Loads PATH = a tokenizer.json, or a directory holding one.  The
+ * tokenizer_config.json beside it (when present) gives bos_token/eos_token. */
+int ct_tokenizer_load(ct_tokenizer **out, const char *path_or_dir, ct_err *err);
+void ct_tokenizer_free(ct_tokenizer *t);
+
+/* [start, end) byte offsets into the encoded text. */
+typedef struct ct_offset { int32_t start, end; } ct_offset;
+
+typedef struct ct_encoding {
+    int32_t n;                  /* number of tokens */
+    int32_t *ids;               /* [n] token ids */
+    ct_offset *offsets;         /* [n] byte span of the text each token covers, as HF's
+                                 * offset mapping gives it (in bytes, not chars); tokens
+                                 * the post-processor adds (BOS/EOS) have [0, 0] */
+    uint8_t *special;           /* [n] 1 for tokens the post-processor added, else 0 */
+} ct_encoding;
+
+/* Encodes text[0..len) (UTF-8; invalid UTF-8 is an error).  add_special: let
+ * the post-processor add BOS/EOS as tokenizer.json says (HF's
+ * add_special_tokens).  Added/special tokens written in the text are always
+ * recognised.  Fills *out (free with ct_encoding_free). */
+int ct_encode(const ct_tokenizer *t, const char *text, size_t len, int add_special,
+              ct_encoding *out, ct_err *err);
+void ct_encoding_free(ct_encoding *e);
+
+/* The tokens whose offsets overlap the byte span [byte_begin, byte_end): sets
+ * [*tb, *te) to the first and one-past-last such token and returns 0; returns -1
+ * (and *tb = *te = 0) when no token overlaps.  Tokens with empty spans (BOS/EOS)
+ * never overlap.  Use it to turn a character span of a prompt into tokens. */
+int ct_encoding_token_range(const ct_encoding *e, int32_t byte_begin, int32_t byte_end,
+                            int32_t *tb, int32_t *te);
+
+/* Decodes ids[0..n) to text (NUL-terminated, caller frees *out) through the
+ * tokenizer's decoder, as HF's decode(ids, skip_special_tokens) does.  Unknown
+ * ids are an error. */
+int ct_decode(const ct_tokenizer *t, const int32_t *ids, int32_t n, int skip_special,
+              char **out, ct_err *err);
+
+int32_t ct_token_to_id(const ct_tokenizer *t, const char *piece);   /* -1 when absent */
+const char *ct_id_to_token(const ct_tokenizer *t, int32_t id);      /* NULL when absent */
+/* 1 + the largest token id (added tokens included).  Not the model's embedding
+ * row count: size buffers from config.json's vocab_size. */
+int32_t ct_tokenizer_vocab_size(const ct_tokenizer *t);
+/* BOS/EOS ids from tokenizer_config.json (bos_token/eos_token); when it does not
+ * say, the token the post-processor template puts first/last, else a
+ * conventional name ("<s>", "<|begin_of_text|>", "<|endoftext|>" / "</s>",
+ * "<|end_of_text|>", "<|endoftext|>").  -1 when there is none (Qwen2: no BOS). */
+int32_t ct_tokenizer_bos_id(const ct_tokenizer *t);
+int32_t ct_tokenizer_eos_id(const ct_tokenizer *t);
+
 /* @@TRACE@@ sections 6–7 (noise, tracing engine, case files) go here. */
 
 /* @@REPORT@@ section 8 (experiments, reports) goes here. */
