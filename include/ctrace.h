@@ -162,7 +162,7 @@ struct ct_config {
     float norm_eps;
     ct_act act;
     int gated_mlp;              /* 1: down(act(gate(x)) * up(x)); 0: down(act(up(x))) */
-    int parallel;               /* 1: x + attn(ln1 x) + mlp(ln(x)); 0: sequential */
+    int parallel;               /* 1: out = x + attn(norm1 x) + mlp(norm x); 0: sequential */
     int parallel_two_norms;     /* parallel with a second norm for the MLP (gpt_neox) */
     int post_norms;             /* gemma2: norms on the sublayer outputs too */
     int qkv_bias, o_bias, mlp_bias, lm_head_bias;   /* which projections carry biases */
@@ -188,14 +188,26 @@ struct ct_config {
 int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *path, ct_err *err);
 
 /* A model with random weights for cfg (normal(0, 0.02) matrices, unit norms,
- * zero biases), deterministic in seed: for benchmarks and engine tests. */
+ * zero biases), deterministic in seed: for benchmarks and engine tests.  Get
+ * cfg from ct_config_parse on a config.json text, e.g.
+ *   {"model_type": "llama", "hidden_size": 768, "num_hidden_layers": 12,
+ *    "num_attention_heads": 12, "intermediate_size": 2048, "vocab_size": 32000} */
 typedef struct ct_model ct_model;
 int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err);
 /* Bytes of float32 weights the model holds (tied matrices counted once). */
 size_t ct_model_weight_bytes(const ct_model *m);
-/* A one-paragraph human description of the architecture (family layout, sizes,
- * rotary, norms); returns the number of chars that would have been written. */
+/* A human description of the architecture, one "key: value" line per aspect
+ * (family, sizes, block layout, rotary, norms, biases, memory); returns the
+ * number of chars that would have been written (snprintf's rule). */
 int ct_model_describe(const ct_model *m, char *buf, size_t cap);
+int ct_config_describe(const struct ct_config *cfg, size_t weight_bytes, char *buf, size_t cap);
+/* Bytes of float32 weights a model of cfg holds once loaded. */
+size_t ct_config_weight_bytes(const struct ct_config *cfg);
+/* Checks DIR as ct_model_load would (config.json, every tensor's presence,
+ * dtype and shape) without reading or converting any weights: fast, and
+ * usable for models too large for this machine's memory.  cfg and
+ * weight_bytes (either may be NULL) receive the config and the float32 size. */
+int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err);
 
 typedef struct ct_model ct_model;   /* opaque: config + float32 weights */
 

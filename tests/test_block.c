@@ -8,6 +8,8 @@
  * against transformers in test_model_fixtures. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "ctrace.h"
 #include "harness.h"
 
@@ -32,10 +34,53 @@ static void patch_fn(void *ctx, ct_site site, int layer, float *buf)
         for (long k = 0; k < p->nelem; k++) buf[k] = 1.0f;
 }
 
+static void run_dir(const char *name, const char *dir, const int p0);
+
 static void run(const char *name, const int p0)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s%s", ct_shared("fixtures/hf-tiny/"), name);
+    run_dir(name, dir, p0);
+}
+
+/* A copy of a fixture with one config.json string replaced (same length). */
+static const char *variant(const char *fixture, const char *from, const char *to)
+{
+    static char dir[256];
+    char p[512], src[4200], cfg[8192];
+    snprintf(dir, sizeof dir, "/tmp/ctrace-test-variant-%ld", (long)getpid());
+    mkdir(dir, 0700);
+    snprintf(src, sizeof src, "%s%s/config.json", ct_shared("fixtures/hf-tiny/"), fixture);
+    FILE *f = fopen(src, "rb");
+    size_t len = f ? fread(cfg, 1, sizeof cfg - 1, f) : 0;
+    if (f) fclose(f);
+    cfg[len] = 0;
+    char *at = strstr(cfg, from);
+    CHECK(at && strlen(from) == strlen(to), "%s: cannot replace '%s'", fixture, from);
+    if (at) memcpy(at, to, strlen(to));
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    f = fopen(p, "wb");
+    fputs(cfg, f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    snprintf(src, sizeof src, "%s%s/model.safetensors", ct_shared("fixtures/hf-tiny/"), fixture);
+    unlink(p);
+    CHECK(symlink(src, p) == 0, "symlink %s", p);
+    return dir;
+}
+
+static void remove_variant(const char *dir)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
+static void run_dir(const char *name, const char *dir, const int p0)
+{
     ct_err err;
     ct_model *m = NULL;
     CHECK_OK(ct_model_load(&m, dir, &err), &err);
@@ -117,11 +162,67 @@ static void run(const char *name, const int p0)
     ct_model_free(m);
 }
 
+/* Sliding window: in a one-layer mistral with window 3, position p's output
+ * equals the last position's output of the 3 tokens ending at p on their own
+ * (rotary attention only sees relative positions). */
+static void sliding_window(void)
+{
+    char dir[256], p[512], cfgp[4200];
+    snprintf(dir, sizeof dir, "/tmp/ctrace-test-window-%ld", (long)getpid());
+    mkdir(dir, 0700);
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", ct_shared("fixtures/hf-tiny/mistral"));
+    FILE *f = fopen(cfgp, "rb");
+    char cfg[8192];
+    size_t len = f ? fread(cfg, 1, sizeof cfg - 1, f) : 0;
+    if (f) fclose(f);
+    cfg[len] = 0;
+    char *w = strstr(cfg, "\"sliding_window\": 4096"), *l = strstr(cfg, "\"num_hidden_layers\": 4");
+    CHECK(w && l, "mistral fixture config changed");
+    if (!w || !l) return;
+    memcpy(w, "\"sliding_window\":    3", 22);
+    memcpy(l, "\"num_hidden_layers\": 1", 22);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    f = fopen(p, "wb");
+    fputs(cfg, f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    snprintf(cfgp, sizeof cfgp, "%s/model.safetensors", ct_shared("fixtures/hf-tiny/mistral"));
+    CHECK(symlink(cfgp, p) == 0, "symlink %s", p);
+    ct_err err;
+    ct_model *m = NULL;
+    CHECK_OK(ct_model_load(&m, dir, &err), &err);
+    if (m) {
+        const int D = ct_model_d_model(m);
+        float full[2 * T * 64], part[2 * 3 * 64];
+        CHECK(D == 64, "mistral fixture hidden size %d", D);
+        CHECK_OK(ct_forward(m, ids_a, T, NULL, full, &err), &err);
+        double worst = 0;
+        for (int q = 2; q < T; q++) {
+            CHECK_OK(ct_forward(m, ids_a + q - 2, 3, NULL, part, &err), &err);
+            double d = ct_max_abs_diff(full + (T + q) * D, part + (3 + 2) * D, D, NULL);
+            if (d > worst) worst = d;
+        }
+        CHECK(worst < 1e-4, "sliding window: position outputs differ from windowed sub-sequences by %.3g", worst);
+        printf("  sliding window 3: max |diff| vs. sub-sequences %.2e\n", worst);
+        ct_model_free(m);
+    }
+    unlink(p);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
 int main(void)
 {
     TEST_BEGIN();
     const char *names[] = {"llama_gqa", "gpt2", "gptj", "gpt_neox", "phi", "gemma2", "phi3"};
     /* p0 = 7 resumes 12 positions (row-at-a-time attention), p0 = 2 resumes 17 (sgemm attention) */
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) { run(names[i], 7); run(names[i], 2); }
+    sliding_window();
+    /* gpt_neox with use_parallel_residual: false runs the sequential layout */
+    const char *seq = variant("gpt_neox", "\"use_parallel_residual\": true", "\"use_parallel_residual\":false");
+    run_dir("neox-seq", seq, 7);
+    run_dir("neox-seq", seq, 2);
+    remove_variant(seq);
     return TEST_END();
 }

@@ -34,7 +34,7 @@ static char *read_all(const char *path, size_t *len)
 
 /* A fresh case directory: config.json text and a safetensors file made from the
  * gpt2 fixture's tensors with `edit` applied to the tensor called `victim`. */
-enum edit { KEEP, DROP, RESHAPE, TO_I32 };
+enum edit { KEEP, DROP, RESHAPE, TO_I32, ALL_F16, ALL_F16_ROUNDED };
 
 static const char *make_case(const char *tag, const char *config, const char *victim, enum edit e)
 {
@@ -61,6 +61,20 @@ static const char *make_case(const char *tag, const char *config, const char *vi
         memcpy(o->shape, t->shape, sizeof o->shape);
         o->data = t->data;
         if (hit && e == RESHAPE) { o->ndim = 2; o->shape[0] = t->shape[0] / 2; o->shape[1] = t->numel / o->shape[0]; }
+        if (e == ALL_F16 || e == ALL_F16_ROUNDED) {
+            /* every tensor as F16, or as F32 holding the same F16-rounded values */
+            float *v = ct_tensor_to_f32(t);
+            if (e == ALL_F16) {
+                uint16_t *h = malloc((size_t)t->numel * 2);
+                for (int64_t k = 0; k < t->numel; k++) h[k] = ct_f32_to_f16(v[k]);
+                free(v);
+                o->dtype = CT_F16;
+                o->data = owned[i] = h;
+            } else {
+                for (int64_t k = 0; k < t->numel; k++) v[k] = ct_f16_to_f32(ct_f32_to_f16(v[k]));
+                o->data = owned[i] = v;
+            }
+        }
         if (hit && e == TO_I32) {
             int32_t *d = calloc((size_t)t->numel, sizeof *d);
             o->dtype = CT_I32;
@@ -88,6 +102,10 @@ static void expect_fail(const char *dir, const char *needle1, const char *needle
     CHECK(strchr(err.msg, '\n') == NULL, "message is not one line: '%s'", err.msg);
     printf("  ok: %s\n", err.msg);
     ct_model_free(m);
+    /* the header-only check refuses the same directories with the same message */
+    ct_err err2 = {{0}};
+    CHECK(ct_model_check(dir, NULL, NULL, &err2) == -1 && !strcmp(err.msg, err2.msg),
+          "ct_model_check: '%s' vs load: '%s'", err2.msg, err.msg);
 }
 
 static char *config_with(const char *cfg, const char *from, const char *to)
@@ -161,6 +179,37 @@ int main(void)
     expect_fail(sdir, "model-00001-of-00002.safetensors", "cannot open");
     write_text(p, "{\"weights\": 1}");
     expect_fail(sdir, "model.safetensors.index.json", "weight_map");
+
+    /* a model far larger than memory is refused before any allocation */
+    {
+        struct ct_config big;
+        CHECK_OK(ct_config_parse(&big, "{\"model_type\": \"llama\", \"hidden_size\": 65536, \"num_hidden_layers\": 4000,"
+                                 " \"num_attention_heads\": 512, \"intermediate_size\": 262144}", "big.json", &err), &err);
+        ct_model *bm = NULL;
+        CHECK(ct_model_random(&bm, &big, 1, &err) == -1 && bm == NULL, "a %zu-byte model was created", ct_config_weight_bytes(&big));
+        CHECK(strstr(err.msg, "too little memory") != NULL, "message: %s", err.msg);
+        printf("  ok: %s\n", err.msg);
+        struct ct_config got;
+        size_t bytes = 0;
+        CHECK_OK(ct_model_check(ct_shared("fixtures/hf-tiny/gpt2"), &got, &bytes, &err), &err);
+        CHECK(bytes > 0 && got.family == CT_FAM_GPT2 && got.n_layers == 4, "ct_model_check on gpt2: %zu bytes", bytes);
+    }
+
+    /* F16 weights are converted exactly: same logits as F32 weights holding the F16 values */
+    {
+        ct_model *a = NULL, *b = NULL;
+        CHECK_OK(ct_model_load(&a, make_case("f16", cfg, NULL, ALL_F16), &err), &err);
+        CHECK_OK(ct_model_load(&b, make_case("f16r", cfg, NULL, ALL_F16_ROUNDED), &err), &err);
+        if (a && b) {
+            int32_t ids[5] = {1, 17, 250, 3, 499};
+            float la[5 * 512], lb[5 * 512];
+            CHECK_OK(ct_forward(a, ids, 5, la, NULL, &err), &err);
+            CHECK_OK(ct_forward(b, ids, 5, lb, NULL, &err), &err);
+            CHECK(memcmp(la, lb, sizeof la) == 0, "F16 checkpoint differs from its F32 equivalent");
+        }
+        ct_model_free(a);
+        ct_model_free(b);
+    }
 
     /* a good sharded checkpoint: two shards + index give the same logits */
     {

@@ -1,7 +1,9 @@
 /* main.c — the ctrace command line: dispatches subcommands.
  * Each subcommand lives in its own src/cli/cmd_*.c and is listed below. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 
 static const ct_command commands[] = {
@@ -30,8 +32,20 @@ int cmd_version(int argc, char **argv)
     return 0;
 }
 
+/* libgomp reads OMP_WAIT_POLICY once, at program start, and its default
+ * (spin before sleeping) makes short parallel loops up to 5x slower when the
+ * cores are shared.  Unless the user chose a policy, restart once with
+ * "passive" so worker threads sleep between loops. */
+static void prefer_passive_omp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);      /* returns only on failure: carry on */
+}
+
 int main(int argc, char **argv)
 {
+    prefer_passive_omp(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -100,7 +100,11 @@ static const char *layout_of(const struct ct_config *c)
 
 int ct_model_describe(const ct_model *m, char *buf, size_t cap)
 {
-    const struct ct_config *c = &m->cfg;
+    return ct_config_describe(&m->cfg, m->weight_bytes, buf, cap);
+}
+
+int ct_config_describe(const struct ct_config *c, size_t weight_bytes, char *buf, size_t cap)
+{
     char rope[256], scaling[160] = "", attn[160];
     if (c->rope == CT_ROPE_LINEAR) snprintf(scaling, sizeof scaling, ", linear scaling factor %g", c->rope_factor);
     if (c->rope == CT_ROPE_LLAMA3)
@@ -146,5 +150,5 @@ int ct_model_describe(const ct_model *m, char *buf, size_t cap)
         biases[0] ? biases : " none",
         c->tie_embeddings ? "tied input/output" : "untied input/output",
         c->scale_embeddings ? ", input x sqrt(hidden)" : "",
-        (double)m->weight_bytes / 1048576.0, ct_dtype_name(c->torch_dtype));
+        (double)weight_bytes / 1048576.0, ct_dtype_name(c->torch_dtype));
 }

@@ -47,11 +47,11 @@ printf '{"model_type": "rwkv"}' >"$T/bad/config.json"
 expect_err 'unknown model_type "rwkv"' logits --model_name "$T/bad" --token_ids 1,2 --out "$T/out.st"
 expect_err "config.json: cannot open" logits --model_name "$T/nowhere" --token_ids 1,2 --out "$T/out.st"
 expect_err "token id 512 at position 1 is outside the vocabulary" logits --model_name "$FIX/gpt2" --token_ids 1,512 --out "$T/out.st"
-expect_err "token_ids" logits --model_name "$FIX/gpt2" --token_ids 1,x --out "$T/out.st"
+expect_err "token_ids must be comma-separated" logits --model_name "$FIX/gpt2" --token_ids 1,x --out "$T/out.st"
 expect_err "token_ids" logits --model_name "$FIX/gpt2" --token_ids 1, --out "$T/out.st"
 expect_err "needs --model_name" logits --token_ids 1 --out "$T/out.st"
 expect_err "threads" logits --model_name "$FIX/gpt2" --token_ids 1 --out "$T/out.st" --threads 0
-expect_err "unknown or incomplete flag" logits --model_name "$FIX/gpt2" --token_ids 1 --out "$T/out.st" --bogus 1
+expect_err "unknown flag --bogus" logits --model_name "$FIX/gpt2" --token_ids 1 --out "$T/out.st" --bogus 1
 expect_err "cannot write" logits --model_name "$FIX/gpt2" --token_ids 1 --out "$T/no/such/dir/out.st"
 expect_err "config.json: cannot open" info --model_name "$T/nowhere"
 
