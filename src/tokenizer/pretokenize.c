@@ -74,7 +74,7 @@ static int split_piece(tk_text *out, const tk_piece *pc, const int32_t *m, int32
 }
 
 /* Matches of a char predicate: every matching char is one match. */
-enum { PRED_ASCII_DIGIT, PRED_WHITESPACE, PRED_CHAR };
+enum { PRED_NUMERIC, PRED_WHITESPACE, PRED_CHAR };
 static int char_matches(const char *s, int32_t n, int pred, const char *ch, int chlen, int32_t **out)
 {
     int32_t *m = malloc((size_t)(n + 1) * 2 * sizeof *m), k = 0;
@@ -82,7 +82,7 @@ static int char_matches(const char *s, int32_t n, int pred, const char *ch, int 
     for (int32_t i = 0; i < n;) {
         int l;
         int32_t cp = tk_utf8_decode((const unsigned char *)s + i, &l);
-        int hit = pred == PRED_ASCII_DIGIT ? (cp >= '0' && cp <= '9')
+        int hit = pred == PRED_NUMERIC ? tk_is_numeric(cp)      /* Rust char::is_numeric, as HF's Digits */
                 : pred == PRED_WHITESPACE ? tk_is_whitespace(cp)
                 : (l == chlen && !memcmp(s + i, ch, (size_t)l));
         if (hit) { m[2 * k] = i; m[2 * k + 1] = i + l; k++; }
@@ -143,7 +143,7 @@ static int find_literal(const tk_pretok *pt, const char *s, int32_t n, int32_t *
 static int find_digit(const tk_pretok *pt, const char *s, int32_t n, int32_t **m)
 {
     (void)pt;
-    return char_matches(s, n, PRED_ASCII_DIGIT, NULL, 0, m);
+    return char_matches(s, n, PRED_NUMERIC, NULL, 0, m);
 }
 static int find_ws(const tk_pretok *pt, const char *s, int32_t n, int32_t **m)
 {
