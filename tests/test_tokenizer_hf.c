@@ -64,6 +64,16 @@ static void expected_range(const cJSON *offs, int32_t b, int32_t e, int32_t *tb,
     *te = first < 0 ? 0 : last + 1;
 }
 
+static int same_trimmed(const char *a, const char *b)
+{
+    while (*a == ' ') a++;
+    while (*b == ' ') b++;
+    size_t la = strlen(a), lb = strlen(b);
+    while (la && a[la - 1] == ' ') la--;
+    while (lb && b[lb - 1] == ' ') lb--;
+    return la == lb && !memcmp(a, b, la);
+}
+
 typedef struct stats { int rows, ok_ids, ok_off, ok_dec, ok_range, nrange; } stats;
 
 static void report(const char *name, const stats *s)
@@ -94,6 +104,20 @@ static void check_row(const ct_tokenizer *tok, const char *name, const cJSON *j,
     }
     CHECK(a, "%s: ids of \"%s\" (add_special=%d)", name, text, add);
     CHECK(!a || b, "%s: offsets of \"%s\" (add_special=%d)", name, text, add);
+    /* the pieces (what `ctrace tokenize` prints as "tokens").  HF's tokens of an
+     * lstrip/rstrip added token include the whitespace it swallowed; ctrace
+     * gives the token's own piece, so those compare without the outer spaces. */
+    const cJSON *toks = cJSON_GetObjectItem(j, "tokens");
+    int i = 0, same_tok = a;
+    const cJSON *x;
+    if (a) cJSON_ArrayForEach(x, toks) {
+        const char *p = ct_id_to_token(tok, e.ids[i++]);
+        if (!p || (strcmp(p, x->valuestring) && !same_trimmed(p, x->valuestring))) {
+            same_tok = 0;
+            printf("  %s \"%s\": token %d is \"%s\", HF says \"%s\"\n", name, text, i - 1, p ? p : "(null)", x->valuestring);
+        }
+    }
+    CHECK(same_tok, "%s: token pieces of \"%s\"", name, text);
     for (int skip = 0; skip < 2; skip++) {
         const char *want = cJSON_GetObjectItem(j, skip ? "decoded_skip" : "decoded")->valuestring;
         char *got = NULL;
