@@ -60,6 +60,15 @@ const CONFIGS = [
       normalizer: null,
       pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
       decoder: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true } } },
+  { config: 'falcon-punct-digits', base: 'gpt2', patch: {
+      pre_tokenizer: { type: 'Sequence', pretokenizers: [
+        { type: 'Punctuation', behavior: 'Contiguous' },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+        { type: 'Digits', individual_digits: false },
+        split({ Regex: '[0-9][0-9][0-9]' }, 'Isolated')] } } },
+  { config: 'bert-pretok-strip-accents', base: 'gpt2', patch: {
+      normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'StripAccents' }] },
+      pre_tokenizer: seq({ type: 'BertPreTokenizer' }) } },
   { config: 'unk-fuse-no-fallback', base: 'llama2', patch: { model: { byte_fallback: false, fuse_unk: true } } },
   { config: 'template-bos-eos', base: 'llama2', patch: {
       post_processor: { type: 'TemplateProcessing',
@@ -72,7 +81,7 @@ const TEXTS = [
   'Hello world', '  Hello   World  ', 'HELLO, World! hello-world', 'say hello [MASK] to the WORLD and more',
   'x [MASK]y', 'helloworld hello', 'Zürich and São Paulo', 'Cafe\u0301 ﬁne ①②', 'ＦＵＬＬ width', '東京 😀 ok',
   'a1b22c333d4444', 'v2.0.1-rc3; (yes).', 'tabs\tand\nnewlines\r\n', '', ' ', 'aeiou xyz', "don't stop",
-  'and and', '...', 'C: Juan was written in the Spanish language. Q: The language Juan was written in is A:',
+  'and and', '...', 'a--b!!c ¿qué? «x» 12345678 $5+3=8', 'Ünïcödé àccents ñ', 'C: Juan was written in the Spanish language. Q: The language Juan was written in is A:',
 ];
 
 function byteIndex(text) {

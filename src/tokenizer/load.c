@@ -63,6 +63,7 @@ static int load_norm(tk_norm *n, const cJSON *j, const char *path, ct_err *err)
     else if (!strcmp(type, "NFKC")) n->type = TK_N_NFKC;
     else if (!strcmp(type, "NFKD")) n->type = TK_N_NFKD;
     else if (!strcmp(type, "Lowercase")) n->type = TK_N_LOWERCASE;
+    else if (!strcmp(type, "StripAccents")) n->type = TK_N_STRIP_ACCENTS;
     else if (!strcmp(type, "Strip")) {
         n->type = TK_N_STRIP;
         n->left = jbool(j, "strip_left", 1);
@@ -104,6 +105,16 @@ static int load_prepend_scheme(const cJSON *j)
     return jbool(j, "add_prefix_space", 1) ? TK_PREPEND_ALWAYS : TK_PREPEND_NEVER;   /* older files */
 }
 
+static int parse_behavior(const char *b)
+{
+    if (!strcmp(b, "Removed")) return TK_B_REMOVED;
+    if (!strcmp(b, "Isolated")) return TK_B_ISOLATED;
+    if (!strcmp(b, "MergedWithPrevious")) return TK_B_PREV;
+    if (!strcmp(b, "MergedWithNext")) return TK_B_NEXT;
+    if (!strcmp(b, "Contiguous")) return TK_B_CONTIGUOUS;
+    return -1;
+}
+
 static int load_pre(tk_pretok *p, const cJSON *j, const char *path, ct_err *err)
 {
     memset(p, 0, sizeof *p);
@@ -119,12 +130,7 @@ static int load_pre(tk_pretok *p, const cJSON *j, const char *path, ct_err *err)
         p->invert = jbool(j, "invert", 0);
         const char *b = jstr(j, "behavior");
         if (!b) return ct_fail(err, "%s: Split pre-tokenizer without \"behavior\"", path);
-        if (!strcmp(b, "Removed")) p->behavior = TK_B_REMOVED;
-        else if (!strcmp(b, "Isolated")) p->behavior = TK_B_ISOLATED;
-        else if (!strcmp(b, "MergedWithPrevious")) p->behavior = TK_B_PREV;
-        else if (!strcmp(b, "MergedWithNext")) p->behavior = TK_B_NEXT;
-        else if (!strcmp(b, "Contiguous")) p->behavior = TK_B_CONTIGUOUS;
-        else return ct_fail(err, "%s: Split behavior \"%s\" is unknown", path, b);
+        if ((p->behavior = parse_behavior(b)) < 0) return ct_fail(err, "%s: Split behavior \"%s\" is unknown", path, b);
         if (load_pattern(cJSON_GetObjectItemCaseSensitive(j, "pattern"), &p->lit, &p->litlen, &p->re,
                          "Split pre-tokenizer", path, err)) return -1;
     } else if (!strcmp(type, "Metaspace")) {
@@ -144,6 +150,13 @@ static int load_pre(tk_pretok *p, const cJSON *j, const char *path, ct_err *err)
         if (!(p->re = tk_regex_new(WS_RE, sizeof WS_RE - 1, err))) return -1;
     } else if (!strcmp(type, "WhitespaceSplit")) {
         p->type = TK_P_WSSPLIT;
+    } else if (!strcmp(type, "BertPreTokenizer")) {
+        p->type = TK_P_BERT;
+    } else if (!strcmp(type, "Punctuation")) {
+        p->type = TK_P_PUNCT;
+        const char *b = jstr(j, "behavior");
+        if ((p->behavior = parse_behavior(b ? b : "Isolated")) < 0)
+            return ct_fail(err, "%s: Punctuation behavior \"%s\" is unknown", path, b);
     } else if (!strcmp(type, "Sequence")) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "pretokenizers");
         if (!cJSON_IsArray(a)) return ct_fail(err, "%s: Sequence pre-tokenizer without \"pretokenizers\"", path);
