@@ -290,6 +290,7 @@ void tk_pairmap_free(tk_pairmap *m)
 
 /* ---- Oniguruma ------------------------------------------------------------ */
 
+/* Compiled as the onig crate HF uses does: Syntax::default() (Oniguruma syntax), no options. */
 OnigRegex tk_regex_new(const char *pat, size_t len, ct_err *err)
 {
     OnigRegex re = NULL;
@@ -297,7 +298,7 @@ OnigRegex tk_regex_new(const char *pat, size_t len, ct_err *err)
     OnigEncoding enc = ONIG_ENCODING_UTF8;
     onig_initialize(&enc, 1);
     int r = onig_new(&re, (const OnigUChar *)pat, (const OnigUChar *)pat + len, ONIG_OPTION_NONE,
-                     ONIG_ENCODING_UTF8, ONIG_SYNTAX_RUBY, &einfo);
+                     ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &einfo);
     if (r != ONIG_NORMAL) {
         OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
         onig_error_code_to_str(msg, r, &einfo);
