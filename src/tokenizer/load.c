@@ -346,7 +346,7 @@ static int load_model(tk_bpe *m, const cJSON *j, const char *path, ct_err *err)
             free(cat);
             return ct_fail(err, "%s: merge %d (\"%.40s\" + \"%.40s\") uses a piece that is not in the vocabulary", path, rank, a, b);
         }
-        if (!tk_pairmap_get(&m->merges, ia, ib)) tk_pairmap_put(&m->merges, ia, ib, rank, iab);
+        tk_pairmap_put(&m->merges, ia, ib, rank, iab);
         rank++;
     }
     free(cat);

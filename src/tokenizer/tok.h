@@ -61,7 +61,7 @@ int tk_is_mark(int32_t cp);                         /* Unicode M* (combining mar
 /* ---- hash maps ---------------------------------------------------------- */
 
 typedef struct tk_strmap {       /* byte string -> int32, keys borrowed */
-    struct tk_sm_slot { const char *k; int32_t len, val; } *slot;
+    struct tk_sm_slot { const char *k; int32_t len, val; uint32_t h; } *slot;
     uint32_t mask;
     int32_t n;
 } tk_strmap;
