@@ -49,6 +49,11 @@ static int unicode_norm(int type, const char *in, const tk_span *al, int32_t n, 
         }
         utf8proc_uint8_t *res = NULL;
         utf8proc_ssize_t rl = utf8proc_map((const utf8proc_uint8_t *)in + i, j - i, &res, (utf8proc_option_t)opt);
+        if (rl < 0 && rl != UTF8PROC_ERROR_NOMEM) {     /* utf8proc refuses it: keep the text as it is */
+            if (tk_buf_copy(out, in + i, al + i, j - i)) return -1;
+            i = j;
+            continue;
+        }
         if (rl < 0) return -1;
         if (rl == j - i && !memcmp(res, in + i, (size_t)rl)) {
             if (tk_buf_copy(out, in + i, al + i, j - i)) { free(res); return -1; }
