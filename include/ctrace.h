@@ -122,6 +122,81 @@ typedef enum ct_family {
 /* @@MODEL_CONFIG@@ the model helper defines ct_config here (sizes below are the
  * ones the rest of the library relies on). */
 
+/* How a family normalises. */
+typedef enum ct_norm_kind {
+    CT_NORM_RMS,        /* x / rms(x) * w                     (llama, mistral, qwen2, phi3) */
+    CT_NORM_RMS_1P,     /* x / rms(x) * (1 + w)               (gemma, gemma2) */
+    CT_NORM_LAYER       /* (x - mean) / std * w + b           (gpt2, gptj, gpt_neox, phi) */
+} ct_norm_kind;
+
+typedef enum ct_act {
+    CT_ACT_SILU,        /* "silu", "swish" */
+    CT_ACT_GELU,        /* "gelu": exact, erf */
+    CT_ACT_GELU_TANH,   /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast": tanh approximation */
+    CT_ACT_RELU         /* "relu" */
+} ct_act;
+
+typedef enum ct_rope_type {
+    CT_ROPE_NONE,       /* no rotary embeddings (gpt2: learned positions) */
+    CT_ROPE_DEFAULT,
+    CT_ROPE_LINEAR,     /* inv_freq / factor */
+    CT_ROPE_LLAMA3      /* Llama 3.1 frequency-band rescaling */
+} ct_rope_type;
+
+/* Everything in config.json that changes the math, resolved to explicit values
+ * (class defaults of transformers 4.47 applied where a key is absent).  Keys
+ * that would change the math but are not implemented make loading fail. */
+struct ct_config {
+    char model_type[32];        /* "llama", "gpt2", ... */
+    ct_family family;
+    ct_dtype torch_dtype;       /* stored dtype announced by config.json (informative) */
+    int n_layers;               /* L */
+    int d_model;                /* D */
+    int n_heads;                /* H */
+    int n_kv_heads;             /* KVH (= H without GQA) */
+    int head_dim;               /* hd; H × hd need not equal D */
+    int d_ff;                   /* F, MLP inner size */
+    int vocab;                  /* V */
+    int max_positions;
+    ct_norm_kind norm;
+    float norm_eps;
+    ct_act act;
+    int gated_mlp;              /* 1: down(act(gate(x)) * up(x)); 0: down(act(up(x))) */
+    int parallel;               /* 1: x + attn(ln1 x) + mlp(ln(x)); 0: sequential */
+    int parallel_two_norms;     /* parallel with a second norm for the MLP (gpt_neox) */
+    int post_norms;             /* gemma2: norms on the sublayer outputs too */
+    int qkv_bias, o_bias, mlp_bias, lm_head_bias;   /* which projections carry biases */
+    int tie_embeddings;         /* output projection = W_E */
+    int learned_positions;      /* gpt2: + W_P[p] */
+    int scale_embeddings;       /* gemma: × sqrt(D) */
+    /* rotary */
+    ct_rope_type rope;
+    int rotary_dim;             /* leading dims of each head that rotate (≤ hd, even) */
+    int rope_interleaved;       /* 1: adjacent pairs (gptj); 0: halves (rotate_half) */
+    double rope_theta;
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max;      /* llama3: original_max_position_embeddings */
+    /* attention */
+    float attn_scale;           /* multiplies q·k (1/sqrt(hd) unless configured) */
+    float attn_softcap;         /* gemma2: tanh soft-capping of scores; 0 = off */
+    float final_softcap;        /* gemma2: soft-capping of logits; 0 = off */
+    int sliding_window;         /* 0 = none; else position p sees p-W+1 .. p */
+    int sliding_every_other;    /* gemma2: only even layers slide */
+};
+
+/* Parses config.json text (path only names the file in messages). */
+int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *path, ct_err *err);
+
+/* A model with random weights for cfg (normal(0, 0.02) matrices, unit norms,
+ * zero biases), deterministic in seed: for benchmarks and engine tests. */
+typedef struct ct_model ct_model;
+int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err);
+/* Bytes of float32 weights the model holds (tied matrices counted once). */
+size_t ct_model_weight_bytes(const ct_model *m);
+/* A one-paragraph human description of the architecture (family layout, sizes,
+ * rotary, norms); returns the number of chars that would have been written. */
+int ct_model_describe(const ct_model *m, char *buf, size_t cap);
+
 typedef struct ct_model ct_model;   /* opaque: config + float32 weights */
 
 /* Loads DIR/config.json and DIR/model.safetensors (or the sharded index). */
