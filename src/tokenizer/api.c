@@ -275,7 +275,8 @@ int ct_encoding_token_range(const ct_encoding *e, int32_t b, int32_t en, int32_t
 const char *ct_id_to_token(const ct_tokenizer *t, int32_t id)
 {
     if (id < 0 || id >= t->vocab_size) return NULL;
-    if (t->added_of_id[id] >= 0) return t->added[t->added_of_id[id]].content;
+    /* HF gives a normalized added token back in its normalized form */
+    if (t->added_of_id[id] >= 0) return t->added[t->added_of_id[id]].match;
     return id < t->bpe.nid ? t->bpe.tok[id] : NULL;
 }
 

@@ -1,5 +1,5 @@
 /* normalize.c — normalizers (NFC/NFD/NFKC/NFKD, Prepend, Replace, Lowercase,
- * Strip, Sequence) that keep, for every output byte, the original span it
+ * Strip, StripAccents, Sequence) that keep, for every output byte, the original span it
  * came from, following HF's NormalizedString rules:
  *   - a char that replaces another takes that char's span;
  *   - an inserted char takes the span of the char before it (or of the first
@@ -49,6 +49,11 @@ static int unicode_norm(int type, const char *in, const tk_span *al, int32_t n, 
         }
         utf8proc_uint8_t *res = NULL;
         utf8proc_ssize_t rl = utf8proc_map((const utf8proc_uint8_t *)in + i, j - i, &res, (utf8proc_option_t)opt);
+        if (rl < 0 && rl != UTF8PROC_ERROR_NOMEM) {     /* utf8proc refuses it: keep the text as it is */
+            if (tk_buf_copy(out, in + i, al + i, j - i)) return -1;
+            i = j;
+            continue;
+        }
         if (rl < 0) return -1;
         if (rl == j - i && !memcmp(res, in + i, (size_t)rl)) {
             if (tk_buf_copy(out, in + i, al + i, j - i)) { free(res); return -1; }
@@ -132,6 +137,17 @@ static int strip(const tk_norm *nm, const char *in, const tk_span *al, int32_t n
     return tk_buf_copy(out, in + s, al + s, e - s);
 }
 
+static int strip_accents(const char *in, const tk_span *al, int32_t n, tk_buf *out)
+{
+    for (int32_t i = 0; i < n;) {
+        int l;
+        int32_t cp = tk_utf8_decode((const unsigned char *)in + i, &l);
+        if (!tk_is_mark(cp) && tk_buf_copy(out, in + i, al + i, l)) return -1;
+        i += l;
+    }
+    return 0;
+}
+
 int tk_normalize(const tk_norm *nm, const char *in, const tk_span *al, int32_t n, tk_buf *out)
 {
     switch (nm->type) {
@@ -143,6 +159,8 @@ int tk_normalize(const tk_norm *nm, const char *in, const tk_span *al, int32_t n
         return replace(nm, in, al, n, out);
     case TK_N_STRIP:
         return strip(nm, in, al, n, out);
+    case TK_N_STRIP_ACCENTS:
+        return strip_accents(in, al, n, out);
     case TK_N_PREPEND:
         if (n > 0 && tk_buf_put(out, nm->str, nm->slen, al[0])) return -1;
         return tk_buf_copy(out, in, al, n);
