@@ -750,6 +750,7 @@ typedef struct ct_average {
     int L;                      /* 0 until the first case fixes it */
     int n_cases;
     int window;                 /* the cases' window (-1 when they differ; set by ct_average_dirs) */
+    int contexts;               /* CT_CTX_*: which cases were taken (set by ct_average_dirs) */
     /* case-mean: mean over cases of the per-case segment mean */
     double *case_sum;           /* [SEG, L] sum of per-case segment means */
     int n_case[CT_SEG_COUNT];   /* cases having a token in the segment */
@@ -770,10 +771,13 @@ extern const char *const ct_kind_names[3];
 
 /* Reads every case file of every dir into avg[3] (by kind): DIR/cases/ *.bin,
  * else DIR/ *.bin, else DIR/ * /cases/ *.bin (a folder of run dirs, e.g. one
- * per shard).  Files are read in sorted order.  Files that cannot be used (no "ctrace_case", no IE,
+ * per shard).  Files are read in sorted order.  contexts: CT_CTX_ALL, or only
+ * the cases traced on the row's own passage (CT_CTX_ORIGINAL, "cf" null) or on
+ * a counterfactual context (CT_CTX_CF); the others are left out, not skipped.  Files that cannot be used (no "ctrace_case", no IE,
  * unreadable) are skipped; skipped (may be NULL) gets their count and
  * first_skip their first reason.  -1 when a dir cannot be read. */
-int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs,
+enum { CT_CTX_ALL, CT_CTX_ORIGINAL, CT_CTX_CF };   /* which contexts to average */
+int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
                     int *skipped, ct_err *first_skip, ct_err *err);
 
 /* CSV: kind,aggregation,segment,n,layer_0..layer_{L-1} (both aggregations). */

@@ -173,7 +173,7 @@ int main(void)
     for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
     const char *dirs[1] = {run};
     int skipped = -1;
-    CHECK_OK(ct_average_dirs(avg, dirs, 1, &skipped, NULL, &e), &e);
+    CHECK_OK(ct_average_dirs(avg, dirs, 1, CT_CTX_ALL, &skipped, NULL, &e), &e);
     CHECK(skipped == 0 && avg[0].n_cases == 1 && avg[1].n_cases == 1 && avg[2].n_cases == 1, "one case per kind");
     for (int k = 0; k < 3; k++) {
         if (avg[k].L != NL) continue;

@@ -200,7 +200,7 @@ static void test_average(void)
     ct_average avg[3];
     for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
     int skipped = 0; ct_err first;
-    CHECK_OK(ct_average_dirs(avg, dirs, 2, &skipped, &first, &e), &e);
+    CHECK_OK(ct_average_dirs(avg, dirs, 2, CT_CTX_ALL, &skipped, &first, &e), &e);
     CHECK(skipped == 1 && strstr(first.msg, "no case description"), "skipped %d: %s", skipped, first.msg);
     CHECK(avg[0].n_cases == 2 && avg[1].n_cases == 1 && avg[2].n_cases == 0, "cases per kind %d %d %d",
           avg[0].n_cases, avg[1].n_cases, avg[2].n_cases);
@@ -237,6 +237,22 @@ static void test_average(void)
     for (int s = 0; s < CT_SEG_COUNT; s++)
         CHECK(avg[0].n_case[s] == want_nc[s] && avg[0].n_tok[s] == want_nt[s], "segment %s: n_case %d n_tok %ld",
               ct_segment_key(s), avg[0].n_case[s], avg[0].n_tok[s]);
+
+    /* only the counterfactual-context cases (B), only the original ones (A) */
+    for (int which = CT_CTX_ORIGINAL; which <= CT_CTX_CF; which++) {
+        ct_average sub[3];
+        for (int k = 0; k < 3; k++) ct_average_init(&sub[k]);
+        int sk = 0;
+        CHECK_OK(ct_average_dirs(sub, dirs, 2, which, &sk, NULL, &e), &e);
+        int want_h = 1, want_m = which == CT_CTX_ORIGINAL;
+        CHECK(sub[0].n_cases == want_h && sub[1].n_cases == want_m && sk == 1 && sub[0].contexts == which,
+              "contexts %d: hidden %d mlp %d skipped %d", which, sub[0].n_cases, sub[1].n_cases, sk);
+        float r1[CT_SEG_COUNT * L_];
+        ct_average_result(&sub[0], 0, r1);
+        const float *want_last = which == CT_CTX_CF ? B[9] : A[8];
+        CHECK_CLOSE(r1 + CT_SEG_LAST * L_, want_last, L_, 1e-7, "last token of the one case");
+        for (int k = 0; k < 3; k++) ct_average_free(&sub[k]);
+    }
 
     /* a case with another layer count is refused */
     uint32_t m[9] = {0};

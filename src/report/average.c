@@ -74,7 +74,7 @@ static int is_dir(const char *p)
 }
 
 /* One case file into avg; -1 = skipped (reason in why). */
-static int add_file(ct_average avg[3], const char *path, ct_err *why)
+static int add_file(ct_average avg[3], const char *path, int contexts, ct_err *why)
 {
     ct_case c;
     if (ct_case_load(&c, path, why)) return -1;
@@ -83,6 +83,7 @@ static int add_file(ct_average avg[3], const char *path, ct_err *why)
     int k = ct_kind_index(c.info.kind);
     if (!c.has_info) { ct_fail(why, "%s: no case description in the metadata (\"case\" in \"ctrace\", or \"ctrace_case\"): token spans unknown", path); goto out; }
     if (k < 0) { ct_fail(why, "%s: unknown kind \"%s\"", path, c.info.kind); goto out; }
+    if ((contexts == CT_CTX_ORIGINAL && c.info.cf) || (contexts == CT_CTX_CF && !c.info.cf)) { rc = 1; goto out; }
     mask = malloc((size_t)c.T * sizeof *mask);
     if (!mask) { ct_fail(why, "%s: out of memory", path); goto out; }
     ct_err e2;
@@ -102,7 +103,7 @@ out:
 
 /* Every *.bin of one folder, in sorted order (results must not depend on
  * readdir order).  Returns the number of .bin files seen, -1 when unreadable. */
-static int scan_cases(ct_average avg[3], const char *dir, int *skipped, ct_err *first_skip)
+static int scan_cases(ct_average avg[3], const char *dir, int contexts, int *skipped, ct_err *first_skip)
 {
     struct dirent **names;
     int n = scandir(dir, &names, NULL, alphasort), seen = 0;
@@ -113,7 +114,7 @@ static int scan_cases(ct_average avg[3], const char *dir, int *skipped, ct_err *
             snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
             ct_err why;
             seen++;
-            if (add_file(avg, path, &why) && skipped && (*skipped)++ == 0 && first_skip) *first_skip = why;
+            if (add_file(avg, path, contexts, &why) < 0 && skipped && (*skipped)++ == 0 && first_skip) *first_skip = why;
         }
         free(names[i]);
     }
@@ -121,9 +122,10 @@ static int scan_cases(ct_average avg[3], const char *dir, int *skipped, ct_err *
     return seen;
 }
 
-int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs,
+int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
                     int *skipped, ct_err *first_skip, ct_err *err)
 {
+    for (int k = 0; k < 3; k++) avg[k].contexts = contexts;
     int dummy = 0;
     if (!skipped) skipped = &dummy;
     *skipped = 0;
@@ -131,7 +133,7 @@ int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs,
         char sub[4096];
         if (!is_dir(dirs[d])) return ct_fail(err, "%s: not a run directory", dirs[d]);
         snprintf(sub, sizeof sub, "%s/cases", dirs[d]);
-        int seen = scan_cases(avg, is_dir(sub) ? sub : dirs[d], skipped, first_skip);
+        int seen = scan_cases(avg, is_dir(sub) ? sub : dirs[d], contexts, skipped, first_skip);
         if (seen < 0) return ct_fail(err, "%s: cannot read the directory", is_dir(sub) ? sub : dirs[d]);
         if (seen > 0 || is_dir(sub)) continue;
         /* a folder of run directories (e.g. one per shard of a job array) */
@@ -142,7 +144,7 @@ int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs,
             char cases[4096 + 512];
             if (names[i]->d_name[0] != '.') {
                 snprintf(cases, sizeof cases, "%s/%s/cases", dirs[d], names[i]->d_name);
-                if (is_dir(cases) && scan_cases(avg, cases, skipped, first_skip) < 0) {
+                if (is_dir(cases) && scan_cases(avg, cases, contexts, skipped, first_skip) < 0) {
                     ct_fail(err, "%s: cannot read the directory", cases);
                     for (; i < n; i++) free(names[i]);
                     free(names);
@@ -215,12 +217,14 @@ int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int 
         }
         long ntok = 0;
         for (int s = 0; s < CT_SEG_COUNT; s++) ntok += a->n_tok[s];
+        const char *ctx = a->contexts == CT_CTX_ORIGINAL ? ", original passages only"
+                        : a->contexts == CT_CTX_CF ? ", counterfactual contexts only" : "";
         if (pooled)
-            snprintf(titles[i], sizeof titles[i], "Average impact of restoring %s (%s)\npooled over the tokens of %d case(s) (n = tokens)",
-                     what[k], ct_kind_names[k], a->n_cases);
+            snprintf(titles[i], sizeof titles[i], "Average impact of restoring %s (%s)\npooled over the tokens of %d case(s)%s (n = tokens)",
+                     what[k], ct_kind_names[k], a->n_cases, ctx);
         else
-            snprintf(titles[i], sizeof titles[i], "Average impact of restoring %s (%s)\nmean over %d case(s) of per-case segment means (n = cases)",
-                     what[k], ct_kind_names[k], a->n_cases);
+            snprintf(titles[i], sizeof titles[i], "Average impact of restoring %s (%s)\nmean over %d case(s)%s of per-case segment means (n = cases)",
+                     what[k], ct_kind_names[k], a->n_cases, ctx);
         if (k == 0 || a->window == 1) snprintf(xlabels[i], sizeof xlabels[i], "single restored layer");
         else if (a->window > 1) snprintf(xlabels[i], sizeof xlabels[i], "center of interval of %d restored %s layers", a->window, what[k]);
         else snprintf(xlabels[i], sizeof xlabels[i], "center of interval of restored %s layers", what[k]);

@@ -49,6 +49,12 @@ if "$BIN" average "$FIX" --out "$T/parent" >"$T/stdout" 2>/dev/null && tail -n 1
    && cmp -s "$T/parent/average.csv" "$T/out/average.csv"; then ok
 else bad "averaging the shards' parent folder: $(tail -n 1 "$T/stdout")"; fi
 
+# 3c. --contexts: the fixtures hold no counterfactual-context case
+"$BIN" average "$FIX" --out "$T/cf" --contexts cf >/dev/null 2>"$T/err"; rc=$?
+if [ $rc -ne 0 ] && grep -q "no usable case files" "$T/err"; then ok; else bad "--contexts cf: rc $rc"; fi
+if "$BIN" average "$FIX" --out "$T/orig" --contexts=original >/dev/null 2>&1 && cmp -s "$T/orig/average.csv" "$T/out/average.csv"; then ok
+else bad "--contexts original"; fi
+
 # 4. errors: a missing dir, a dir without cases, bad flags; nothing written
 "$BIN" average "$T/nope" --out "$T/e1" 2>"$T/err"; rc=$?
 if [ $rc -ne 0 ] && grep -q "^ctrace: .*nope: not a run directory" "$T/err" && [ ! -e "$T/e1" ]; then ok; else bad "missing dir: rc $rc $(cat "$T/err")"; fi
