@@ -71,6 +71,8 @@ if "$BIN" plot "$FIX/shard0/cases/0_mlp_Australia.bin" --out "$T/case.pdf" >/dev
 else bad "plot pdf: $(cat "$T/err")"; fi
 if "$BIN" plot "$FIX/shard1/cases/1_attention_Paris.bin" --out "$T/case.svg" >/dev/null 2>&1 && grep -q "<svg" "$T/case.svg"; then ok
 else bad "plot svg"; fi
+if "$BIN" plot "$FIX/shard1/cases/9_hidden_Nowhere.bin" --out "$T/nodesc.pdf" >/dev/null 2>&1 && pdf_ok "$T/nodesc.pdf"; then ok
+else bad "plot of a case file without a case description"; fi
 "$BIN" plot "$T/missing.bin" 2>"$T/err"; rc=$?
 if [ $rc -ne 0 ] && grep -q "^ctrace: .*missing.bin" "$T/err" && [ ! -e "$T/missing.pdf" ]; then ok; else bad "plot missing: rc $rc $(cat "$T/err")"; fi
 ls "$T"/out | grep -q tmp && bad "temporary files left in the output" || ok
