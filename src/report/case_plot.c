@@ -35,7 +35,8 @@ int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
     const char *ans = ci->answer ? ci->answer : "answer";
 
     char line2[512];
-    int n = snprintf(line2, sizeof line2, "answer \"%s\", metric %s", ans, metric);
+    int n = ci->answer ? snprintf(line2, sizeof line2, "answer \"%s\", metric %s", ans, metric)
+                       : snprintf(line2, sizeof line2, "metric %s", metric);
     if (ci->experiment >= 1 && ci->experiment <= 3)
         n += snprintf(line2 + n, sizeof line2 - (size_t)n, ", noise on the %s", exps[ci->experiment]);
     if (ci->cf && n < (int)sizeof line2)

@@ -239,9 +239,13 @@ static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, 
     cairo_stroke(cr);
     double ticks[16]; int dec;
     int nt = nice_ticks(p->vmin, p->vmax, ticks, 16, &dec);
+    /* a short bar (few rows) keeps only as many ticks as fit */
+    int every = 1;
+    while (nt > 1 && hm_h * (ticks[every] - ticks[0]) / (p->vmax - p->vmin) < FS_TICK * 1.3 && every < nt - 1) every++;
+    if (nt > 1 && hm_h * (ticks[nt - 1] - ticks[0]) / (p->vmax - p->vmin) < FS_TICK * 1.3) every = nt;
     font(cr, FS_TICK);
     cairo_set_line_width(cr, 0.6);
-    for (int i = 0; i < nt; i++) {
+    for (int i = 0; i < nt; i += every) {
         double y = hy + hm_h * (1 - (ticks[i] - p->vmin) / (p->vmax - p->vmin));
         cairo_move_to(cr, bx + CB_W, y); cairo_line_to(cr, bx + CB_W + TICK, y); cairo_stroke(cr);
         char b[32]; tick_label(b, sizeof b, ticks[i], dec);
