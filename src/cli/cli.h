@@ -11,4 +11,5 @@ typedef struct ct_command {
 
 int cmd_version(int argc, char **argv);
 /* @@CMD_DECLS@@ */
+int cmd_trace(int argc, char **argv);
 #endif

@@ -7,6 +7,7 @@
 static const ct_command commands[] = {
     /* @@COMMANDS@@ one line per subcommand: {"name", fn, "one-line help"}, */
     {"version", cmd_version, "print the version"},
+    {"trace", cmd_trace, "one causal trace of token ids -> a case file"},
 };
 
 static void usage(FILE *o)
