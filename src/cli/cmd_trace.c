@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 
 static const char *usage_text =
@@ -68,7 +69,7 @@ static void progress(void *ctx, long done, long total)
 
 int cmd_trace(int argc, char **argv)
 {
-    const char *model_dir = NULL, *out = NULL, *kind = "hidden";
+    const char *model_dir = NULL, *out = NULL;
     int32_t *ids = NULL, *answer = NULL, *ranges = NULL;
     int n_ids = 0, n_answer = 0, n_ranges = 0, n_cf = 0, all = 0, threads = 0, rc = 1;
     int32_t *cf[64];
@@ -126,7 +127,6 @@ int cmd_trace(int argc, char **argv)
             if (!strcmp(val, "all")) all = 1;
             else if (ct_kind_parse(val, &k)) BAD("expected hidden, mlp, attention or all");
             else { all = 0; s.kind = k; }
-            kind = val;
         } else if (!strcmp(name, "samples")) { if (parse_int(val, 1, 100000, &x)) BAD("expected a positive integer"); s.samples = (int)x; }
         else if (!strcmp(name, "window")) { if (parse_int(val, 1, 100000, &x)) BAD("expected a positive integer"); s.window = (int)x; }
         else if (!strcmp(name, "seed")) { if (parse_int(val, 0, 4294967295L, &x)) BAD("expected an integer in [0, 2^32)"); s.seed = (uint32_t)x; }
@@ -167,7 +167,7 @@ int cmd_trace(int argc, char **argv)
             int strip = len > 4 && !strcmp(out + len - 4, ".bin");
             snprintf(path, sizeof path, "%.*s.%s.bin", (int)(strip ? len - 4 : len), out, ct_kind_name(s.kind));
         } else snprintf(path, sizeof path, "%s", out);
-        s.progress = progress;
+        s.progress = isatty(2) ? progress : NULL;   /* a progress line only for a person watching */
         s.progress_ctx = (void *)ct_kind_name(s.kind);
         ct_trace_result r;
         if (ct_trace_run(m, &in, &s, &r, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
@@ -179,7 +179,6 @@ int cmd_trace(int argc, char **argv)
         ct_trace_result_free(&r);
         if (werr) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     }
-    (void)kind;
     rc = 0;
 done:
     ct_model_free(m);
