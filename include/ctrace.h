@@ -816,6 +816,70 @@ char *ct_run_json(const ct_run_record *r);
 int ct_case_name(char *buf, size_t cap, int row, const char *kind, const char *obj);
 int ct_pdf_name(char *buf, size_t cap, const char *answer, int row, const char *kind, const char *cf, const char *ext);
 
+
+/* ------------------------------------------------------------------------ */
+/* 9. Runs: a JSONL dataset traced into an output directory (`ctrace run`)   */
+/* ------------------------------------------------------------------------ */
+/* ct_run walks a dataset row by row and, for each selected row, context and
+ * kind, traces one case and writes (docs/run.md, docs/run-output.md):
+ *   OUT/cases/{i}_{kind}_{obj}.bin   the case file (ct_case_write, with the
+ *                                    case description as extra metadata)
+ *   OUT/pdfs/{answer}_{i}_{kind}.pdf its heat map (plot_format: .png / .svg)
+ *   OUT/summary.jsonl, OUT/errors.jsonl, OUT/run.json
+ * Rows that cannot be traced (malformed JSON, missing fields, empty answer,
+ * span not found, prompt too long for the model, ...) go to errors.jsonl and
+ * the run goes on.  A case file already present under its final name counts
+ * as done and is not traced again (files are written to a temporary name and
+ * renamed, so a killed run leaves none half-written); summary.jsonl and
+ * errors.jsonl are rebuilt on every run from all the selected rows' cases.
+ * Before any work (before OUT is created), ct_run checks the model directory
+ * (config.json and every tensor), loads the tokenizer and opens the dataset:
+ * a bad path fails at once. */
+
+/* Where a run stands; passed to the progress callback and returned. */
+typedef struct ct_run_progress {
+    int rows_total;             /* rows this run selects (shard, max_datapoints) */
+    int rows_done;              /* selected rows handled so far */
+    int rows_ok, rows_skipped;  /* skipped: at least one error line in errors.jsonl */
+    int cases_written;          /* traced by this run */
+    int cases_reused;           /* found finished from an earlier run */
+    double seconds;             /* since ct_run started */
+    double trace_seconds;       /* of which tracing and writing new cases */
+} ct_run_progress;
+
+typedef void (*ct_run_progress_fn)(void *ctx, const ct_run_progress *p);
+
+typedef struct ct_run_settings {
+    const char *model_dir;      /* required: config.json, *.safetensors, tokenizer.json */
+    const char *tokenizer;      /* tokenizer.json or its directory; NULL = model_dir */
+    const char *data_path;      /* required: JSONL rows (DESIGN.md) */
+    const char *output_dir;     /* required; created (with cases/, pdfs/) when missing */
+    const char *prompt_format;  /* NULL = CT_PROMPT_FORMAT_DEFAULT */
+    int experiment;             /* CT_EXP_SUBJECT (default), CT_EXP_OBJECT, CT_EXP_RELATION */
+    unsigned kinds;             /* bit (1 << CT_KIND_*) per kind to trace; default all three */
+    int max_cf;                 /* counterfactuals scored (and with cf_context traced); default 3 */
+    int cf_context;             /* 1: also trace each counterfactual context as its own case */
+    int max_datapoints;         /* 0 = all rows; else rows 0 .. max_datapoints - 1 */
+    int shard_k, shard_n;       /* rows i with i % shard_n == shard_k; default 0 / 1 */
+    int plots;                  /* 1 (default): a figure per case */
+    ct_plot_format plot_format; /* default CT_PLOT_PDF */
+    ct_trace_settings trace;    /* samples, window, noise, seed, replace, reverse, metric,
+                                   engine (kind is set per case) */
+    int threads;                /* recorded in run.json only (the caller sets ct_set_threads) */
+    int argc; char *const *argv;    /* the command line, recorded in run.json */
+    ct_run_progress_fn progress;    /* optional: after every case and every row */
+    void *progress_ctx;
+} ct_run_settings;
+
+void ct_run_settings_default(ct_run_settings *s);
+
+/* Runs everything; fills *out (may be NULL) with the final counts.  Returns
+ * -1 on errors that stop the run: a bad model/tokenizer/data path or
+ * setting, an output directory that cannot be written, a finished case file
+ * traced with other settings (experiment, window, metric, direction) than
+ * this run's. Per-row problems are not errors (they go to errors.jsonl). */
+int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@ static const ct_command commands[] = {
     {"version", cmd_version, "print the version"},
     {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
     {"average", cmd_average, "average IE by token segment over run directories"},
+    {"run", cmd_run, "trace a JSONL dataset (the seed tool's flags): case files, figures, summary"},
     {"trace", cmd_trace, "one causal trace of token ids -> a case file"},
 };
 
@@ -23,7 +24,9 @@ static void usage(FILE *o)
     fprintf(o, "usage: ctrace <command> [--flag value ...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(o, "  %-12s %s\n", commands[i].name, commands[i].help);
-    fprintf(o, "\n`ctrace <command> --help` shows a command's flags.\n");
+    fprintf(o, "\n`ctrace <command> --help` shows a command's flags.\n"
+               "`ctrace --model_name DIR --data_path FILE --output_dir OUT ...` (the seed tool's command line,\n"
+               "no command) is `ctrace run`.\n");
 }
 
 int cmd_version(int argc, char **argv)
@@ -53,7 +56,12 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    /* @@DEFAULT@@ the seed's flags with no subcommand mean `run` (added with `run`). */
+    /* @@DEFAULT@@ the seed's flags with no subcommand mean `run`, so the seed's
+     * command line works with only the program name changed. */
+    if (!strncmp(argv[1], "--", 2)) {
+        argv[0] = "run";
+        return cmd_run(argc, argv);
+    }
     fprintf(stderr, "ctrace: unknown command '%s' (see ctrace --help)\n", argv[1]);
     return 2;
 }
