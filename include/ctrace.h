@@ -845,6 +845,8 @@ typedef struct ct_run_progress {
     int cases_reused;           /* found finished from an earlier run */
     double seconds;             /* since ct_run started */
     double trace_seconds;       /* of which tracing and writing new cases */
+    long case_cells_done;       /* the case being traced: restored cells done / in all */
+    long case_cells_total;      /* (0 / 0 between cases; large models take minutes a case) */
 } ct_run_progress;
 
 typedef void (*ct_run_progress_fn)(void *ctx, const ct_run_progress *p);
@@ -867,7 +869,7 @@ typedef struct ct_run_settings {
                                    engine (kind is set per case) */
     int threads;                /* recorded in run.json only (the caller sets ct_set_threads) */
     int argc; char *const *argv;    /* the command line, recorded in run.json */
-    ct_run_progress_fn progress;    /* optional: after every case and every row */
+    ct_run_progress_fn progress;    /* optional: during every case, after every case and row */
     void *progress_ctx;
 } ct_run_settings;
 

@@ -139,6 +139,8 @@ check '[ $rc -ne 0 ] && grep -q "^ctrace: tokenizer: " "$W/e" && [ ! -e "$W/e3" 
 check '[ $rc -eq 2 ] && grep -q "experiment_type" "$W/e" && [ ! -e "$W/e4" ]' "bad experiment type: rc $rc $(cat "$W/e")"
 "$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$W/e5" --shard 2/2 >/dev/null 2>"$W/e"; rc=$?
 check '[ $rc -eq 2 ] && grep -q "shard" "$W/e"' "bad shard: rc $rc $(cat "$W/e")"
+"$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$W/e6" --prompt_format "question: {question} answer: <extra_id_0>" >/dev/null 2>"$W/e"; rc=$?
+check '[ $rc -eq 1 ] && grep -q "has no {context}" "$W/e" && [ ! -e "$W/e6" ]' "seed argparse prompt format: rc $rc $(cat "$W/e")"
 "$BIN" --model_name "$M" --bogus 1 >/dev/null 2>"$W/e"; rc=$?
 check '[ $rc -eq 2 ] && grep -q "unknown flag --bogus" "$W/e"' "unknown flag: rc $rc $(cat "$W/e")"
 check '[ $(($(date +%s) - t0)) -le 3 ]' "bad paths took more than 3 s"

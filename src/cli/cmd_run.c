@@ -50,8 +50,11 @@ static void show_progress(void *ctx, const ct_run_progress *p)
     char eta[32] = "?";
     if (rate > 0) fmt_dur(eta, sizeof eta, (p->rows_total - p->rows_done) * (double)ps->per_row / rate);
     else if (p->rows_done == p->rows_total) snprintf(eta, sizeof eta, "0s");
-    fprintf(stderr, "\rctrace: run: %d/%d rows, %d cases (%d reused), %.2f cases/s, ETA %s   ", p->rows_done,
-            p->rows_total, p->cases_written + p->cases_reused, p->cases_reused, rate, eta);
+    char inside[48] = "";
+    if (p->case_cells_total > 0)
+        snprintf(inside, sizeof inside, ", this case %ld%%", 100 * p->case_cells_done / p->case_cells_total);
+    fprintf(stderr, "\rctrace: run: %d/%d rows, %d cases (%d reused)%s, %.2f cases/s, ETA %s\033[K", p->rows_done,
+            p->rows_total, p->cases_written + p->cases_reused, p->cases_reused, inside, rate, eta);
     ps->printed = 1;
 }
 

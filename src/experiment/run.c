@@ -133,6 +133,12 @@ static int check_settings(const ct_run_settings *s, ct_err *err)
     if (s->max_datapoints < 0) return ct_fail(err, "max_datapoints %d: must be >= 0", s->max_datapoints);
     if (s->trace.samples < 1) return ct_fail(err, "samples %d: must be >= 1", s->trace.samples);
     if (s->trace.window < 1) return ct_fail(err, "window %d: must be >= 1", s->trace.window);
+    /* would fail on every row: say so once, before any work */
+    if (s->prompt_format && !strstr(s->prompt_format, "{context}"))
+        return ct_fail(err, "--prompt_format \"%s\" has no {context}: no passage to trace in (e.g. \"%s\")",
+                       s->prompt_format, CT_PROMPT_FORMAT_DEFAULT);
+    if (s->trace.metric == CT_METRIC_LOGRATIO && s->max_cf == 0)
+        return ct_fail(err, "--metric logratio scores against the first counterfactual: needs --max_cf >= 1");
     return 0;
 }
 

@@ -77,6 +77,20 @@ static int same_case(const ct_case *cs, const ct_case_info *want, const char *pa
     return 0;
 }
 
+/* The engine's progress inside one case, passed on (at most ~4 times a second:
+ * the engine may call it for every cell). */
+static void case_progress(void *ctx, long done, long total)
+{
+    ct_run_ctx *c = ctx;
+    double now = ct__now();
+    if (done < total && now - c->last_report < 0.25) return;
+    c->last_report = now;
+    c->prog->case_cells_done = done;
+    c->prog->case_cells_total = total;
+    c->prog->seconds = now - c->started;
+    c->s->progress(c->s->progress_ctx, c->prog);
+}
+
 /* One case.  0 done, 1 a row problem (logged), -1 fatal. */
 static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, ct_kind kind, ct_err *err)
 {
@@ -115,7 +129,8 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     double t0 = ct__now();
     ct_trace_settings ts = s->trace;
     ts.kind = kind;
-    ts.progress = NULL;
+    ts.progress = s->progress ? case_progress : NULL;
+    ts.progress_ctx = c;
     ct_trace_input in = {.ids = p->enc.ids, .n_ids = p->enc.n, .ranges = &p->ranges[0][0], .n_ranges = p->n_ranges,
                          .answer = p->answer, .n_answer = p->n_answer, .n_cf = p->n_cf,
                          .cf = (const int32_t *const *)p->cf, .cf_len = p->cf_len};
@@ -145,6 +160,7 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     rc = 0;
 out:
     ct_case_info_free(&ci);
+    c->prog->case_cells_done = c->prog->case_cells_total = 0;
     if (rc >= 0 && s->progress) {
         c->prog->seconds = ct__now() - c->started;
         s->progress(s->progress_ctx, c->prog);

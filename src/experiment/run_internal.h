@@ -13,6 +13,7 @@ typedef struct ct_run_ctx {
     FILE *errors;               /* errors.jsonl.tmp: one line per problem */
     ct_run_progress *prog;
     double started;
+    double last_report;         /* when the progress callback last ran inside a case */
 } ct_run_ctx;
 
 /* One dataset row (text[0..len), JSONL line line_no): every context and kind.
