@@ -17,4 +17,5 @@ int cmd_plot(int argc, char **argv);
 int cmd_average(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 #endif

@@ -15,6 +15,7 @@ static const ct_command commands[] = {
     {"version", cmd_version, "print the version"},
     {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
     {"average", cmd_average, "average IE by token segment over run directories"},
+    {"trace", cmd_trace, "one causal trace of token ids -> a case file"},
 };
 
 static void usage(FILE *o)

@@ -1,0 +1,132 @@
+/* bench/trace.c — the tracing engines on random Llama-layout models.
+ *
+ *   build/bench/trace [small|medium|all] [fast|naive|both] [hidden|mlp|attention|all]
+ *
+ * Default: "small" with both engines and all three kinds, then "medium" with
+ * the fast engine on all kinds (the naive engine on medium takes minutes per
+ * kind: ask for it with `medium naive`).  32-token prompt, span [4, 8),
+ * S = 10, window 10.  Prints per run: wall time, cells/s, the FLOPs the
+ * engine performed (block matrix products, attention, output projection) and
+ * GFLOP/s against the measured sgemm peak of this machine. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "ctrace.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Best of 3: one 2048³ sgemm with OpenBLAS's own threads (2 cores). */
+static double sgemm_peak(void)
+{
+    int n = 2048;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
+    for (long i = 0; i < (long)n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
+    openblas_set_num_threads(2);
+    double best = 1e9;
+    for (int k = 0; k < 3; k++) {
+        double t = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        t = now_s() - t;
+        if (t < best) best = t;
+    }
+    free(a); free(b); free(c);
+    return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+static int make_model(const char *name, ct_model **m, ct_err *err)
+{
+    int D, L, H, F;
+    if (!strcmp(name, "small")) { D = 512; L = 8; H = 8; F = 1376; }
+    else { D = 768; L = 12; H = 12; F = 2048; }
+    char js[1024];
+    snprintf(js, sizeof js,
+             "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\",\"hidden_size\":%d,"
+             "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
+             "\"intermediate_size\":%d,\"vocab_size\":32000,\"max_position_embeddings\":2048,"
+             "\"rms_norm_eps\":1e-5,\"hidden_act\":\"silu\",\"rope_theta\":10000.0,\"tie_word_embeddings\":false}",
+             D, L, H, H, F);
+    struct ct_config cfg;
+    if (ct_config_parse(&cfg, js, name, err)) return -1;
+    return ct_model_random(m, &cfg, 42, err);
+}
+
+/* FLOPs per token-layer (all block matrix products), per attention pair, per logit row. */
+static void flop_rates(const ct_model *m, double *tok, double *pair, double *row)
+{
+    const struct ct_config *c = ct_model_config(m);
+    double D = c->d_model, Q = (double)c->n_heads * c->head_dim, KV = ct_model_kv_dim(m), F = c->d_ff;
+    *tok = 2.0 * (D * Q + 2 * D * KV + Q * D + (c->gated_mlp ? 3 : 2) * D * F);
+    *pair = 4.0 * Q;                       /* q·k and the weighted sum of v, per head dim */
+    *row = 2.0 * D * c->vocab;
+}
+
+int main(int argc, char **argv)
+{
+    const char *which = argc > 1 ? argv[1] : "default", *eng = argc > 2 ? argv[2] : NULL,
+               *kinds = argc > 3 ? argv[3] : "all";
+    double peak = sgemm_peak();
+    printf("sgemm peak (2048^3, OpenBLAS 2 threads, best of 3): %.1f GFLOP/s\n", peak);
+    printf("%-7s %-9s %-6s %9s %9s %10s %10s %8s %9s %9s\n", "model", "kind", "engine", "wall s", "cells", "cells/s",
+           "GFLOP", "GFLOP/s", "of peak", "speedup");
+    const char *models[] = {"small", "medium"};
+    for (int mi = 0; mi < 2; mi++) {
+        if (strcmp(which, "default") && strcmp(which, "all") && strcmp(which, models[mi])) continue;
+        ct_model *m = NULL;
+        ct_err err = {0};
+        if (make_model(models[mi], &m, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
+        double ft, fp, fr;
+        flop_rates(m, &ft, &fp, &fr);
+        int32_t ids[32], rg[2] = {4, 8}, ans[1] = {1234};
+        for (int i = 0; i < 32; i++) ids[i] = (int32_t)((i * 7919 + 11) % 32000);
+        ct_trace_input in = {.ids = ids, .n_ids = 32, .ranges = rg, .n_ranges = 1, .answer = ans, .n_answer = 1};
+        double total[2] = {0, 0};
+        for (int k = 0; k < 3; k++) {
+            if (strcmp(kinds, "all") && strcmp(kinds, ct_kind_name((ct_kind)k))) continue;
+            double wall[2] = {0, 0};
+            ct_trace_result res[2];
+            int have[2] = {0, 0};
+            for (int e = 0; e < 2; e++) {
+                int want = eng ? (!strcmp(eng, "both") || !strcmp(eng, ct_engine_name((ct_engine)e)))
+                               : (e == CT_ENGINE_FAST || mi == 0);
+                if (!want) continue;
+                ct_trace_settings s;
+                ct_trace_settings_default(&s);
+                s.kind = (ct_kind)k; s.samples = 10; s.window = 10; s.engine = (ct_engine)e;
+                double t0 = now_s();
+                if (ct_trace_run(m, &in, &s, &res[e], &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
+                wall[e] = now_s() - t0;
+                total[e] += wall[e];
+                have[e] = 1;
+                const ct_trace_result *r = &res[e];
+                double flops = r->token_layers * ft + r->attn_pairs * fp + r->logit_rows * fr;
+                char sp[32] = "";
+                if (e == CT_ENGINE_NAIVE && have[0]) snprintf(sp, sizeof sp, "%.1fx", wall[1] / wall[0]);
+                printf("%-7s %-9s %-6s %9.2f %9ld %10.1f %10.1f %8.1f %8.0f%% %9s\n", models[mi], ct_kind_name((ct_kind)k),
+                       ct_engine_name((ct_engine)e), wall[e], (long)r->T * r->L, r->T * r->L / wall[e], flops / 1e9,
+                       flops / 1e9 / wall[e], 100.0 * flops / 1e9 / wall[e] / peak, sp);
+                fflush(stdout);
+            }
+            if (have[0] && have[1]) {
+                double d = 0;
+                for (long i = 0; i < (long)res[0].S * res[0].T * res[0].L; i++) {
+                    double x = res[0].targets[0].scores_samples[i] - res[1].targets[0].scores_samples[i];
+                    d = x > d ? x : -x > d ? -x : d;
+                }
+                printf("        %-9s max |fast - naive| over S x T x L scores: %.3g\n", ct_kind_name((ct_kind)k), d);
+            }
+            for (int e = 0; e < 2; e++) if (have[e]) ct_trace_result_free(&res[e]);
+        }
+        printf("%-7s all kinds: fast %.2f s", models[mi], total[0]);
+        if (total[1] > 0) printf(", naive %.2f s (%.1fx)", total[1], total[1] / (total[0] > 0 ? total[0] : 1));
+        printf("\n");
+        ct_model_free(m);
+    }
+    return 0;
+}

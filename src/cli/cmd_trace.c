@@ -1,0 +1,188 @@
+/* cmd_trace.c — `ctrace trace`: one causal trace of token ids, written as a
+ * case file (docs/case-file.md).
+ *
+ *   ctrace trace --model_name DIR --token_ids 1,2,3 --target B:E[,B:E...]
+ *                --answer_ids 5[,9] [--cf_ids 7[,8] ...] --kind hidden|mlp|attention|all
+ *                --samples S --window W [--noise_level X|sN] [--seed 1] [--replace 0|1]
+ *                [--reverse_patching 0|1] [--metric prob|logprob|logratio]
+ *                [--engine fast|naive] [--threads N] --out FILE.bin */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+static const char *usage_text =
+    "usage: ctrace trace --model_name DIR (--token_ids 1,2,3 | --prompt TEXT) --target B:E[,B:E...]\n"
+    "                    (--answer_ids 5[,9] | --answer TEXT) [--cf_ids 7[,8] ...]\n"
+    "                    --kind hidden|mlp|attention|all --samples S --window W [--noise_level X|sN]\n"
+    "                    [--seed 1] [--replace 0|1] [--reverse_patching 0|1]\n"
+    "                    [--metric prob|logprob|logratio] [--engine fast|naive] [--threads N] --out FILE.bin\n"
+    "Token ranges are half-open and 0-based.  --cf_ids may be repeated (one counterfactual each).\n"
+    "With --kind all, one file per kind: FILE.hidden.bin, FILE.mlp.bin, FILE.attention.bin.\n";
+
+/* "1,2,3" -> ints; 0 / -1 */
+static int parse_ids(const char *s, int32_t **out, int *n)
+{
+    int cap = 16, k = 0;
+    int32_t *v = malloc(cap * sizeof *v);
+    if (!v) return -1;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < INT32_MIN || x > INT32_MAX || (*end && *end != ',')) { free(v); return -1; }
+        if (k == cap) {
+            int32_t *nv = realloc(v, (cap *= 2) * sizeof *v);
+            if (!nv) { free(v); return -1; }
+            v = nv;
+        }
+        v[k++] = (int32_t)x;
+        p = *end ? end + 1 : end;
+        if (*end == ',' && !*p) { free(v); return -1; }
+    }
+    if (k == 0) { free(v); return -1; }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (!*s || *end || errno || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+static void progress(void *ctx, long done, long total)
+{
+    const char *kind = ctx;
+    fprintf(stderr, "\rctrace: tracing %s: %ld/%ld cells", kind, done, total);
+    if (done == total) fprintf(stderr, "\n");
+}
+
+int cmd_trace(int argc, char **argv)
+{
+    const char *model_dir = NULL, *out = NULL;
+    int32_t *ids = NULL, *answer = NULL, *ranges = NULL;
+    int n_ids = 0, n_answer = 0, n_ranges = 0, n_cf = 0, all = 0, threads = 0, rc = 1;
+    int32_t *cf[64];
+    int cf_len[64];
+    ct_trace_settings s;
+    ct_trace_settings_default(&s);
+    ct_err err = {0};
+    ct_model *m = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(usage_text, stdout); rc = 0; goto done; }
+        if (strncmp(argv[i], "--", 2)) { fprintf(stderr, "ctrace: trace: unexpected argument '%s'\n", argv[i]); goto done; }
+        char name[64];
+        const char *val, *eq = strchr(argv[i], '=');
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - argv[i] - 2), argv[i] + 2);
+            val = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", argv[i] + 2);
+            if (i + 1 >= argc) { fprintf(stderr, "ctrace: trace: --%s needs a value\n", name); goto done; }
+            val = argv[++i];
+        }
+        long x;
+#define BAD(what) do { fprintf(stderr, "ctrace: trace: --%s '%s': %s\n", name, val, what); goto done; } while (0)
+        if (!strcmp(name, "model_name")) model_dir = val;
+        else if (!strcmp(name, "out")) out = val;
+        else if (!strcmp(name, "token_ids")) { free(ids); ids = NULL; if (parse_ids(val, &ids, &n_ids)) BAD("expected comma-separated token ids"); }
+        else if (!strcmp(name, "answer_ids")) { free(answer); answer = NULL; if (parse_ids(val, &answer, &n_answer)) BAD("expected comma-separated token ids"); }
+        else if (!strcmp(name, "cf_ids")) {
+            if (n_cf == 63) BAD("at most 63 counterfactuals");
+            if (parse_ids(val, &cf[n_cf], &cf_len[n_cf])) BAD("expected comma-separated token ids");
+            n_cf++;
+        } else if (!strcmp(name, "target")) {
+            free(ranges);
+            ranges = NULL;
+            n_ranges = 0;
+            char *copy = strdup(val), *save = NULL;
+            for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                long b, e;
+                char *colon = strchr(tok, ':');
+                if (!colon) { free(copy); BAD("expected B:E[,B:E...] (half-open, 0-based)"); }
+                *colon = 0;
+                if (parse_int(tok, 0, INT32_MAX, &b) || parse_int(colon + 1, 0, INT32_MAX, &e)) { free(copy); BAD("expected B:E[,B:E...] (half-open, 0-based)"); }
+                int32_t *nr = realloc(ranges, (size_t)(n_ranges + 1) * 2 * sizeof *nr);
+                if (!nr) { free(copy); BAD("out of memory"); }
+                ranges = nr;
+                ranges[2 * n_ranges] = (int32_t)b;
+                ranges[2 * n_ranges + 1] = (int32_t)e;
+                n_ranges++;
+            }
+            free(copy);
+            if (!n_ranges) BAD("expected B:E[,B:E...]");
+        } else if (!strcmp(name, "kind")) {
+            ct_kind k;
+            if (!strcmp(val, "all")) all = 1;
+            else if (ct_kind_parse(val, &k)) BAD("expected hidden, mlp, attention or all");
+            else { all = 0; s.kind = k; }
+        } else if (!strcmp(name, "samples")) { if (parse_int(val, 1, 100000, &x)) BAD("expected a positive integer"); s.samples = (int)x; }
+        else if (!strcmp(name, "window")) { if (parse_int(val, 1, 100000, &x)) BAD("expected a positive integer"); s.window = (int)x; }
+        else if (!strcmp(name, "seed")) { if (parse_int(val, 0, 4294967295L, &x)) BAD("expected an integer in [0, 2^32)"); s.seed = (uint32_t)x; }
+        else if (!strcmp(name, "replace")) { if (parse_int(val, 0, 1, &x)) BAD("expected 0 or 1"); s.replace = (int)x; }
+        else if (!strcmp(name, "reverse_patching")) { if (parse_int(val, 0, 1, &x)) BAD("expected 0 or 1"); s.reverse = (int)x; }
+        else if (!strcmp(name, "threads")) { if (parse_int(val, 1, 1024, &x)) BAD("expected a positive integer"); threads = (int)x; }
+        else if (!strcmp(name, "metric")) { if (ct_metric_parse(val, &s.metric)) BAD("expected prob, logprob or logratio"); }
+        else if (!strcmp(name, "engine")) { if (ct_engine_parse(val, &s.engine)) BAD("expected fast or naive"); }
+        else if (!strcmp(name, "noise_level")) {
+            if (ct_noise_parse(val, &s, &err)) { fprintf(stderr, "ctrace: trace: %s\n", err.msg); goto done; }
+        } else if (!strcmp(name, "prompt") || !strcmp(name, "answer")) {
+            fprintf(stderr, "ctrace: trace: --%s needs the tokenizer, which this build lacks; give --%s instead\n", name,
+                    !strcmp(name, "prompt") ? "token_ids" : "answer_ids");
+            goto done;
+        } else {
+            fprintf(stderr, "ctrace: trace: unknown flag --%s (see ctrace trace --help)\n", name);
+            goto done;
+        }
+#undef BAD
+    }
+    if (!model_dir) { fprintf(stderr, "ctrace: trace: --model_name DIR is required\n"); goto done; }
+    if (!ids) { fprintf(stderr, "ctrace: trace: needs --token_ids (--prompt needs the tokenizer)\n"); goto done; }
+    if (!ranges) { fprintf(stderr, "ctrace: trace: --target B:E is required\n"); goto done; }
+    if (!answer) { fprintf(stderr, "ctrace: trace: needs --answer_ids (--answer needs the tokenizer)\n"); goto done; }
+    if (!out) { fprintf(stderr, "ctrace: trace: --out FILE.bin is required\n"); goto done; }
+    if (threads) ct_set_threads(threads);
+    if (ct_model_load(&m, model_dir, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+
+    ct_trace_input in = {.ids = ids, .n_ids = n_ids, .ranges = ranges, .n_ranges = n_ranges, .answer = answer,
+                         .n_answer = n_answer, .n_cf = n_cf, .cf = (const int32_t *const *)cf, .cf_len = cf_len};
+    ct_kind kinds[3] = {CT_KIND_HIDDEN, CT_KIND_MLP, CT_KIND_ATTN};
+    int nk = all ? 3 : 1;
+    for (int k = 0; k < nk; k++) {
+        if (all) s.kind = kinds[k];
+        char path[4096];
+        if (all) {
+            size_t len = strlen(out);
+            int strip = len > 4 && !strcmp(out + len - 4, ".bin");
+            snprintf(path, sizeof path, "%.*s.%s.bin", (int)(strip ? len - 4 : len), out, ct_kind_name(s.kind));
+        } else snprintf(path, sizeof path, "%s", out);
+        s.progress = isatty(2) ? progress : NULL;   /* a progress line only for a person watching */
+        s.progress_ctx = (void *)ct_kind_name(s.kind);
+        ct_trace_result r;
+        if (ct_trace_run(m, &in, &s, &r, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+        int werr = ct_case_write(path, &in, &s, &r, model_dir, NULL, &err);
+        if (!werr)
+            printf("%s: %s, T=%d L=%d S=%d, high %.6g, low %.6g, te %.6g (%s), %ld cells run, %.2f s (%s engine)\n", path,
+                   ct_kind_name(s.kind), r.T, r.L, r.S, r.targets[0].high_score, r.targets[0].low_score, r.te,
+                   ct_metric_name(s.metric), r.cells_run, r.seconds, ct_engine_name(s.engine));
+        ct_trace_result_free(&r);
+        if (werr) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    }
+    rc = 0;
+done:
+    ct_model_free(m);
+    free(ids); free(answer); free(ranges);
+    for (int c = 0; c < n_cf; c++) free(cf[c]);
+    return rc;
+}
