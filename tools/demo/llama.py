@@ -22,9 +22,11 @@ class Config:
     def __init__(self, vocab_size=4096, hidden_size=192, intermediate_size=512,
                  num_hidden_layers=6, num_attention_heads=6, max_position_embeddings=256,
                  rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True,
-                 bos_token_id=4095, eos_token_id=4095):
+                 bos_token_id=4095, eos_token_id=4095, num_key_value_heads=None):
         self.__dict__.update(locals())
         del self.__dict__["self"]
+        if self.num_key_value_heads is None:
+            self.num_key_value_heads = num_attention_heads
 
     @property
     def head_dim(self):
@@ -48,7 +50,7 @@ class Config:
             "model_type": "llama",
             "num_attention_heads": self.num_attention_heads,
             "num_hidden_layers": self.num_hidden_layers,
-            "num_key_value_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
             "pretraining_tp": 1,
             "rms_norm_eps": self.rms_norm_eps,
             "rope_scaling": None,
@@ -63,8 +65,8 @@ class Config:
     def from_hf_json(cls, j):
         keys = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                 "num_attention_heads", "max_position_embeddings", "rms_norm_eps", "rope_theta",
-                "tie_word_embeddings", "bos_token_id", "eos_token_id"]
-        return cls(**{k: j[k] for k in keys})
+                "tie_word_embeddings", "bos_token_id", "eos_token_id", "num_key_value_heads"]
+        return cls(**{k: j.get(k) for k in keys})
 
 
 class RMSNorm(nn.Module):
@@ -94,11 +96,12 @@ class Block(nn.Module):
     def __init__(self, c):
         super().__init__()
         D, I = c.hidden_size, c.intermediate_size
+        KV = c.num_key_value_heads * c.head_dim
         self.c = c
         self.input_layernorm = RMSNorm(D, c.rms_norm_eps)
         self.q_proj = nn.Linear(D, D, bias=False)
-        self.k_proj = nn.Linear(D, D, bias=False)
-        self.v_proj = nn.Linear(D, D, bias=False)
+        self.k_proj = nn.Linear(D, KV, bias=False)
+        self.v_proj = nn.Linear(D, KV, bias=False)
         self.o_proj = nn.Linear(D, D, bias=False)
         self.post_attention_layernorm = RMSNorm(D, c.rms_norm_eps)
         self.gate_proj = nn.Linear(D, I, bias=False)
@@ -107,13 +110,16 @@ class Block(nn.Module):
 
     def forward(self, x, cos, sin, mask):
         B, T, D = x.shape
-        H, hd = self.c.num_attention_heads, self.c.head_dim
+        H, hd, KVH = self.c.num_attention_heads, self.c.head_dim, self.c.num_key_value_heads
         h = self.input_layernorm(x)
-        q = self.q_proj(h).view(B, T, H, hd).transpose(1, 2)   # [B, H, T, hd]
-        k = self.k_proj(h).view(B, T, H, hd).transpose(1, 2)
-        v = self.v_proj(h).view(B, T, H, hd).transpose(1, 2)
+        q = self.q_proj(h).view(B, T, H, hd).transpose(1, 2)     # [B, H, T, hd]
+        k = self.k_proj(h).view(B, T, KVH, hd).transpose(1, 2)   # [B, KVH, T, hd]
+        v = self.v_proj(h).view(B, T, KVH, hd).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        if KVH != H:  # grouped-query attention: query head i reads kv head i // (H / KVH)
+            k = k.repeat_interleave(H // KVH, dim=1)
+            v = v.repeat_interleave(H // KVH, dim=1)
         att = (q @ k.transpose(-1, -2)) / math.sqrt(hd) + mask  # [B, H, T, T]
         att = F.softmax(att, dim=-1)
         a = (att @ v).transpose(1, 2).reshape(B, T, D)
