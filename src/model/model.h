@@ -1,0 +1,83 @@
+/* model.h — the inside of a loaded ct_model (internal to src/model and src/forward).
+ *
+ * Every weight is float32 in nn.Linear layout [out, in], whatever the family
+ * stored: Conv1D matrices (gpt2) are transposed at load, and separate or
+ * differently fused q/k/v and gate/up matrices are packed into one matrix
+ * each, so that one block function serves every family with one matrix
+ * product per projection. */
+#ifndef CT_MODEL_H
+#define CT_MODEL_H
+#include "ctrace.h"
+
+/* Per-layer weight slots. */
+typedef enum ct_slot {
+    S_NORM1_W, S_NORM1_B,       /* [D] norm before attention (and MLP in 1-norm parallel families) */
+    S_NORM2_W, S_NORM2_B,       /* [D] norm before the MLP */
+    S_POST_ATTN_W,              /* [D] gemma2: norm of the attention output */
+    S_POST_MLP_W,               /* [D] gemma2: norm of the MLP output */
+    S_QKV, S_QKV_B,             /* [H*hd + 2*KVH*hd, D]: rows q, then k, then v */
+    S_O, S_O_B,                 /* [D, H*hd] */
+    S_UP, S_UP_B,               /* [2F, D] gate rows then up rows (gated), or [F, D] */
+    S_DOWN, S_DOWN_B,           /* [D, F] */
+    S_LAYER_COUNT
+} ct_slot;
+
+/* Model-level weights. */
+typedef enum ct_gslot {
+    G_EMB,          /* [V, D] */
+    G_POS,          /* [P, D] learned positions */
+    G_FNORM_W, G_FNORM_B,       /* [D] */
+    G_LM_HEAD,      /* [V, D] (points at G_EMB when tied) */
+    G_LM_HEAD_B,    /* [V] */
+    G_COUNT
+} ct_gslot;
+
+struct ct_model {
+    struct ct_config cfg;
+    char *dir;                  /* where it was loaded from, or NULL (random) */
+    float *g[G_COUNT];          /* NULL when absent */
+    float *(*w)[S_LAYER_COUNT]; /* [L][S_LAYER_COUNT], NULL when absent */
+    float *inv_freq;            /* [rotary_dim / 2] rotary frequencies, scaling applied */
+    size_t weight_bytes;
+};
+
+/* Rows of a per-layer slot (its columns are D, H*hd or F; 1-D slots have rows = length). */
+int64_t ct_slot_rows(const struct ct_config *c, ct_slot s);
+int64_t ct_slot_cols(const struct ct_config *c, ct_slot s);   /* 0 for vectors */
+int64_t ct_gslot_rows(const struct ct_config *c, ct_gslot s);
+int64_t ct_gslot_cols(const struct ct_config *c, ct_gslot s); /* 0 for vectors */
+/* Whether the family/config has the slot at all. */
+int ct_slot_present(const struct ct_config *c, ct_slot s);
+int ct_gslot_present(const struct ct_config *c, ct_gslot s);
+
+/* Allocates every present slot (uninitialised) and computes inv_freq. */
+int ct_model_alloc(ct_model *m, const char *what, ct_err *err);
+void ct_model_compute_inv_freq(const struct ct_config *c, float *inv_freq);
+
+/* How a family's checkpoint names and packs its tensors. */
+typedef enum ct_part {
+    P_WHOLE,        /* the tensor fills the slot */
+    P_Q, P_K, P_V,  /* a row block of S_QKV / S_QKV_B */
+    P_GATE, P_UPH   /* a row block of S_UP / S_UP_B (gated MLP) */
+} ct_part;
+
+typedef enum ct_xform {
+    X_NONE,         /* stored [out, in] */
+    X_TRANSPOSE,    /* Conv1D: stored [in, out] */
+    X_NEOX_QKV      /* rows per head as (q, k, v) x hd: regroup into q, k, v blocks */
+} ct_xform;
+
+typedef struct ct_tensor_rule {
+    int layer;              /* 1: per-layer name with %d; 0: model-level */
+    int slot;               /* ct_slot or ct_gslot */
+    ct_part part;
+    ct_xform xform;
+    const char *name;       /* printf format with one %d for per-layer names */
+} ct_tensor_rule;
+
+/* The table for a family: n rules. */
+const ct_tensor_rule *ct_family_rules(ct_family f, int *n);
+const char *ct_family_name(ct_family f);
+/* Row offset and row count of a part within its slot. */
+void ct_part_rows(const struct ct_config *c, ct_part p, int64_t slot_rows, int64_t *off, int64_t *rows);
+#endif
