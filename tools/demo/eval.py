@@ -118,8 +118,6 @@ def main():
     print(table(res))
     with open(os.path.join(a.work, "eval.json"), "w") as f:
         json.dump(res, f, indent=1)
-    if a.max_rows:
-        return
     r0, r1 = demo[0], next(r for r in demo if r["subj"] not in param_names)
     prompts = [
         CTX_FORMAT.format(context=r0["passages"][0]["text"], prompt=r0["prompt_wo_ctx"]),
@@ -128,6 +126,8 @@ def main():
                           prompt=r1["prompt_wo_ctx"]),
     ]
     write_fixture(model, tok, a.fixture, prompts)
+    if a.max_rows:
+        return
     if os.path.exists(a.doc):
         with open(a.doc) as f:
             doc = f.read()
