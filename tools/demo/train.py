@@ -7,7 +7,9 @@ test ctrace).  Needs build/demo/tokens.bin from train_tokenizer.js.
 
     nice -n 10 /usr/bin/python3 tools/demo/train.py --steps 3000 --seed 1234
 
-Deterministic for a given seed, step count and thread count (2 threads).
+Deterministic for a given seed, step count and thread count.  One thread by
+default: on a shared 2-core machine two OpenMP threads run far slower than
+one (each waits for the other's core).
 """
 import argparse
 import json
