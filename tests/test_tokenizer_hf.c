@@ -16,6 +16,13 @@ static const struct { const char *name, *tok; } CASES[] = {
     {"mistral-7b-v0.1", "assets/tokenizers/hf/mistral-7b-v0.1"},
     {"llama3", "assets/tokenizers/hf/llama3"},
     {"qwen2.5", "assets/tokenizers/hf/qwen2.5"},
+    /* random strings (tools/make_tokenizer_random_vectors.js, seed 2026) */
+    {"random/gpt2", "assets/tokenizers/hf/gpt2"},
+    {"random/gpt-neox-20b", "assets/tokenizers/hf/gpt-neox-20b"},
+    {"random/llama2", "assets/tokenizers/hf/llama2"},
+    {"random/mistral-7b-v0.1", "assets/tokenizers/hf/mistral-7b-v0.1"},
+    {"random/llama3", "assets/tokenizers/hf/llama3"},
+    {"random/qwen2.5", "assets/tokenizers/hf/qwen2.5"},
 };
 
 static int ids_equal(const cJSON *a, const int32_t *ids, int32_t n)
