@@ -172,7 +172,9 @@ static int lowercase(const char *in, const tk_span *al, int32_t n, tk_buf *out)
         int l;
         int32_t cp = tk_utf8_decode((const unsigned char *)in + i, &l);
         char u[4];
-        int ul = tk_utf8_encode(utf8proc_tolower(cp), u);
+        /* Rust's to_lowercase is the full mapping: its one multi-char case is
+         * U+0130 (İ) -> "i\u0307" */
+        int ul = cp == 0x130 ? (u[0] = 'i', u[1] = (char)0xCC, u[2] = (char)0x87, 3) : tk_utf8_encode(utf8proc_tolower(cp), u);
         if (tk_buf_put(out, u, ul, al[i])) return -1;
         i += l;
     }
