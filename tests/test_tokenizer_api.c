@@ -71,6 +71,8 @@ static void malformed(void)
         "{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}, \"post_processor\": {\"type\": \"RobertaProcessing\"}}",
         "{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}, \"decoder\": {\"type\": \"WordPiece\"}}",
         "{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}, \"added_tokens\": [{\"content\": \"x\"}]}",
+        "{\"model\": {\"vocab\": {\"a\xff\": 0}, \"merges\": []}}",
+        "{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}, \"normalizer\": {\"type\": \"Prepend\", \"prepend\": \"\xe2\x96\"}}",
     };
     char path[64];
     snprintf(path, sizeof path, "/tmp/ctrace-test-bad-%d.json", (int)getpid());

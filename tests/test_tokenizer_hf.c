@@ -16,6 +16,13 @@ static const struct { const char *name, *tok; } CASES[] = {
     {"mistral-7b-v0.1", "assets/tokenizers/hf/mistral-7b-v0.1"},
     {"llama3", "assets/tokenizers/hf/llama3"},
     {"qwen2.5", "assets/tokenizers/hf/qwen2.5"},
+    /* random strings (tools/make_tokenizer_random_vectors.js, seed 2026) */
+    {"random/gpt2", "assets/tokenizers/hf/gpt2"},
+    {"random/gpt-neox-20b", "assets/tokenizers/hf/gpt-neox-20b"},
+    {"random/llama2", "assets/tokenizers/hf/llama2"},
+    {"random/mistral-7b-v0.1", "assets/tokenizers/hf/mistral-7b-v0.1"},
+    {"random/llama3", "assets/tokenizers/hf/llama3"},
+    {"random/qwen2.5", "assets/tokenizers/hf/qwen2.5"},
 };
 
 static int ids_equal(const cJSON *a, const int32_t *ids, int32_t n)
@@ -64,13 +71,36 @@ static void expected_range(const cJSON *offs, int32_t b, int32_t e, int32_t *tb,
     *te = first < 0 ? 0 : last + 1;
 }
 
+/* Length of the White_Space char at s (Rust's is_whitespace), or 0. */
+static int ws_len(const unsigned char *s)
+{
+    if (*s == ' ' || (*s >= 9 && *s <= 13)) return 1;
+    static const char *const multi[] = {"\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\xa8", "\xe2\x80\xa9",
+                                        "\xe2\x80\xaf", "\xe2\x81\x9f", "\xe3\x80\x80", NULL};
+    for (int i = 0; multi[i]; i++)
+        if (!strncmp((const char *)s, multi[i], strlen(multi[i]))) return (int)strlen(multi[i]);
+    if (s[0] == 0xe2 && s[1] == 0x80 && s[2] >= 0x80 && s[2] <= 0x8a) return 3;    /* U+2000..U+200A */
+    return 0;
+}
+
+static void trim_ws(const char **p, size_t *len)
+{
+    int l;
+    while (*len && (l = ws_len((const unsigned char *)*p)) > 0) { *p += l; *len -= (size_t)l; }
+    for (;;) {
+        size_t k = *len, back;
+        for (back = 1; back <= 3 && back <= k; back++)
+            if (ws_len((const unsigned char *)*p + k - back) == (int)back) break;
+        if (back > 3 || back > k) return;
+        *len -= back;
+    }
+}
+
 static int same_trimmed(const char *a, const char *b)
 {
-    while (*a == ' ') a++;
-    while (*b == ' ') b++;
     size_t la = strlen(a), lb = strlen(b);
-    while (la && a[la - 1] == ' ') la--;
-    while (lb && b[lb - 1] == ' ') lb--;
+    trim_ws(&a, &la);
+    trim_ws(&b, &lb);
     return la == lb && !memcmp(a, b, la);
 }
 

@@ -8,7 +8,7 @@
 // Each config is a real tokenizer.json (GPT-2 or Llama 2) with some fields
 // replaced; tests/test_tokenizer_configs.c applies the same patch.
 //
-//   NODE_PATH=/tmp/node_modules node tools/make_tokenizer_config_vectors.js [SHARED_DIR]
+//   NODE_PATH=/tmp/node_modules node tools/make_tokenizer_config_vectors.js [SHARED_DIR [OUT_FILE [N_RANDOM]]]
 // writes tests/fixtures/tokenizer/configs.jsonl: one {"config", "base", "patch"}
 // line per config, then {"config", "text", "add_special", "ids", "offsets"
 // (bytes), "decoded", "decoded_skip"} lines.
@@ -19,6 +19,15 @@ const path = require('path');
 const { Tokenizer } = require('tokenizers');
 
 const shared = process.argv[2] || path.join(__dirname, '..', '..', 'shared');
+// Optional: OUT_FILE and a count of extra random strings (seeded), for differential runs.
+const outFile = process.argv[3] || path.join(__dirname, '..', 'tests', 'fixtures', 'tokenizer', 'configs.jsonl');
+const nRandom = parseInt(process.argv[4] || '0', 10);
+let seed = 99;
+function rnd() { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed / 4294967296; }
+const RPIECES = [' ', '  ', '\n', '\t', 'a', 'Hello', 'WORLD', 'hello', ' and', '[MASK]', 'Zürich', 'ß', 'İ', 'ﬁ', '12', '345', '①',
+  '.', '-', '...', '(', '$', '東京', 'Москва', '\u0301', 'e\u0301', 'A\u030a', 'h\u0308\u0301', '😀', '<s>', '</s>', '<unk>',
+  '\u2581', '\u00a0', '\u3000', 'ＦＵＬＬ', "'s", 'aeiou'];
+function randomText() { let s = ''; const k = 1 + Math.floor(rnd() * 10); for (let i = 0; i < k; i++) s += RPIECES[Math.floor(rnd() * RPIECES.length)]; return s; }
 const BASES = {
   gpt2: 'assets/tokenizers/hf/gpt2/tokenizer.json',
   llama2: 'assets/tokenizers/hf/llama2/tokenizer.json',
@@ -108,7 +117,9 @@ function build(base, patch) {
     fs.writeFileSync(tmp, JSON.stringify(build(c.base, c.patch)));
     const tok = Tokenizer.fromFile(tmp);
     lines.push(JSON.stringify(c));
-    for (const text of TEXTS) {
+    const extra = [];
+    for (let i = 0; i < nRandom; i++) extra.push(randomText());
+    for (const text of TEXTS.concat(extra)) {
       const bi = byteIndex(text);
       for (const addSpecial of [false, true]) {
         const enc = await tok.encode(text, null, { addSpecialTokens: addSpecial });
@@ -120,7 +131,6 @@ function build(base, patch) {
     }
   }
   fs.unlinkSync(tmp);
-  const out = path.join(__dirname, '..', 'tests', 'fixtures', 'tokenizer', 'configs.jsonl');
-  fs.writeFileSync(out, lines.join('\n') + '\n');
-  console.log(`${CONFIGS.length} configs, ${lines.length - CONFIGS.length} encodings -> ${out}`);
+  fs.writeFileSync(outFile, lines.join('\n') + '\n');
+  console.log(`${CONFIGS.length} configs, ${lines.length - CONFIGS.length} encodings -> ${outFile}`);
 })();

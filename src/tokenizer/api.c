@@ -221,7 +221,7 @@ int ct_encode(const ct_tokenizer *t, const char *text, size_t len, int add_speci
             if (push_etok(&toks, &ntok, &tcap, e)) goto oom;
         }
     }
-    if (t->post && tk_postprocess(t->post, &toks, &ntok, &tcap, add_special)) goto oom;
+    if (t->post && tk_postprocess(t->post, &toks, &ntok, &tcap, add_special, text)) goto oom;
     out->ids = malloc((size_t)ntok * sizeof *out->ids + 1);
     out->offsets = malloc((size_t)ntok * sizeof *out->offsets + 1);
     out->special = malloc((size_t)ntok + 1);

@@ -431,6 +431,31 @@ static int load_added(ct_tokenizer *t, const cJSON *arr, const char *path, ct_er
     return 0;
 }
 
+static int valid_utf8(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        int l = tk_utf8_len((const unsigned char *)s + i, n - i);
+        if (!l) return 0;
+        i += (size_t)l;
+    }
+    return 1;
+}
+
+/* cJSON passes raw bytes through; HF (serde) rejects invalid UTF-8, and the
+ * pipeline relies on every string being valid.  Returns 1 if some key or
+ * string value is invalid, with *where the nearest valid key above it. */
+static int has_invalid_utf8(const cJSON *j, const char **where)
+{
+    for (; j; j = j->next) {
+        int key_ok = !j->string || valid_utf8(j->string);
+        if (key_ok && j->string) *where = j->string;
+        if (!key_ok || (cJSON_IsString(j) && !valid_utf8(j->valuestring))) return 1;
+        if (has_invalid_utf8(j->child, where)) return 1;
+    }
+    return 0;
+}
+
 int tk_load_json(ct_tokenizer *t, const char *json, size_t len, const char *path, ct_err *err)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -442,6 +467,11 @@ int tk_load_json(ct_tokenizer *t, const char *json, size_t len, const char *path
     int rc = -1;
     const cJSON *j;
     if (!cJSON_IsObject(root)) { ct_fail(err, "%s: top level is not a JSON object", path); goto done; }
+    const char *where = "";
+    if (has_invalid_utf8(root->child, &where)) {
+        ct_fail(err, "%s: a JSON string is not valid UTF-8 (near key \"%.40s\")", path, where);
+        goto done;
+    }
     j = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!cJSON_IsObject(j)) { ct_fail(err, "%s: no \"model\" object", path); goto done; }
     if (load_model(&t->bpe, j, path, err)) goto done;

@@ -192,7 +192,9 @@ typedef struct tk_post {
 /* A token during encoding: id, original span, and its text (for offset trimming). */
 typedef struct tk_etok { int32_t id, s, e; const char *str; int32_t slen; } tk_etok;
 
-int tk_postprocess(const tk_post *pp, tk_etok **toks, int32_t *n, int32_t *cap, int add_special);
+/* text: the original text (offsets move by its chars). */
+int tk_postprocess(const tk_post *pp, tk_etok **toks, int32_t *n, int32_t *cap, int add_special,
+                   const char *text);
 void tk_post_free(tk_post *pp);
 
 /* ---- decoders --------------------------------------------------------------------- */

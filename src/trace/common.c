@@ -54,7 +54,7 @@ void tr_run_free(tr_run *r)
     memset(r, 0, sizeof *r);
 }
 
-int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, ct_err *err)
+int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, ct_err *err)
 {
     int L = c->L, T = c->T, D = c->D, KV = c->KV;
     size_t one = (size_t)nb * T * D, onekv = (size_t)nb * T * KV;
@@ -62,8 +62,11 @@ int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, ct_err *err)
     r->nb = nb;
     r->T = T;
     r->resid = malloc((L + 1) * one * sizeof(float));
-    r->attn = malloc(L * one * sizeof(float));
-    r->mlp = malloc(L * one * sizeof(float));
+    /* sublayer outputs are kept only where they are restored from; otherwise
+     * one layer's worth of scratch is reused */
+    int ls = keep_sub ? L : 1;
+    r->attn = malloc(ls * one * sizeof(float));
+    r->mlp = malloc(ls * one * sizeof(float));
     r->k = malloc(L * onekv * sizeof(float));
     r->v = malloc(L * onekv * sizeof(float));
     float **kn = malloc(2 * (size_t)nb * sizeof *kn);
@@ -79,7 +82,7 @@ int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, ct_err *err)
             kn[nb + b] = tr_v(c, r, l, b);
         }
         if (tr_block(c, l, nb, T, 0, r->resid + l * one, r->resid + (l + 1) * one, none, none, kn, kn + nb,
-                     r->attn + l * one, r->mlp + l * one, NULL, NULL, err)) {
+                     r->attn + (keep_sub ? l : 0) * one, r->mlp + (keep_sub ? l : 0) * one, NULL, NULL, err)) {
             free(kn); free(none); tr_run_free(r);
             return -1;
         }

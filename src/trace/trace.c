@@ -123,8 +123,8 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
     }
     ct_embed_finish(c->m, 0, T, emb);
     c->x0_noisy = xn;
-    if (tr_run_record(c, &c->clean, 1, emb, err)) goto out;
-    if (tr_run_record(c, &c->corr, S, xn, err)) goto out;
+    if (tr_run_record(c, &c->clean, 1, emb, !c->s->reverse, err)) goto out;
+    if (tr_run_record(c, &c->corr, S, xn, c->s->reverse, err)) goto out;
     tr_run_score_rows(c, &c->clean, rows);
     if (tr_score(c, 1, rows, p, err)) goto out;
     for (int gi = 0; gi < ntg; gi++) {

@@ -23,7 +23,7 @@ typedef struct tr_group {
 typedef struct tr_run {
     int nb, T;
     float *resid;               /* [L+1, nb, T, D]: [0] block-0 input, [l+1] block-l output */
-    float *attn, *mlp;          /* [L, nb, T, D] sublayer outputs */
+    float *attn, *mlp;          /* [L, nb, T, D] sublayer outputs (keep_sub; else scratch) */
     float *k, *v;               /* [L, nb, T, KV] keys (rotary applied) and values */
 } tr_run;
 
@@ -81,8 +81,10 @@ int tr_block(tr_ctx *c, int layer, int nb, int n, int p0, const float *x_in, flo
  * group's scored positions): out [n_tg, nseq] = Π_j softmax(logits)[tok_j]. */
 int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err);
 
-/* Runs all layers over nb sequences of block-0 input x0 [nb, T, D], recording everything. */
-int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, ct_err *err);
+/* Runs all layers over nb sequences of block-0 input x0 [nb, T, D], recording
+ * the residual stream and keys/values, and the sublayer outputs if keep_sub
+ * (only the run restored values come from needs them). */
+int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, ct_err *err);
 void tr_run_free(tr_run *r);
 /* Final residual rows of a recorded run at the scored positions: out [nb, n_pos, D]. */
 void tr_run_score_rows(const tr_ctx *c, const tr_run *r, float *out);

@@ -1,5 +1,5 @@
 /* fuzz_encode.c — libFuzzer target: arbitrary bytes through the real GPT-2,
- * Llama 2, Llama 3 and Qwen2.5 tokenizers.  The first byte picks the
+ * Llama 2, Llama 3, Qwen2.5, GPT-NeoX-20B and Mistral tokenizers.  The first byte picks the
  * tokenizer and add_special; the rest is the text (often invalid UTF-8, which
  * must give an error, not a crash).  Checks, and aborts on violation:
  *   - offsets lie inside the text and start <= end;
@@ -12,15 +12,16 @@
 #include <string.h>
 #include "ctrace.h"
 
-static ct_tokenizer *toks[4];
-static const char *names[4] = {"gpt2", "llama3", "llama2", "qwen2.5"};
+#define NTOK 6
+static ct_tokenizer *toks[NTOK];
+static const char *names[NTOK] = {"gpt2", "llama3", "llama2", "qwen2.5", "gpt-neox-20b", "mistral-7b-v0.1"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
     const char *sh = getenv("CTRACE_SHARED");
     char path[1024];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < NTOK; i++) {
         snprintf(path, sizeof path, "%s/assets/tokenizers/hf/%s", sh ? sh : "../shared", names[i]);
         ct_err err;
         if (ct_tokenizer_load(&toks[i], path, &err)) { fprintf(stderr, "fuzz: %s\n", err.msg); abort(); }
@@ -31,7 +32,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    int which = data[0] & 3, add = (data[0] >> 2) & 1;
+    int which = (data[0] & 7) % NTOK, add = (data[0] >> 3) & 1;
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
     ct_tokenizer *t = toks[which];
