@@ -162,7 +162,7 @@ struct ct_config {
     float norm_eps;
     ct_act act;
     int gated_mlp;              /* 1: down(act(gate(x)) * up(x)); 0: down(act(up(x))) */
-    int parallel;               /* 1: x + attn(ln1 x) + mlp(ln(x)); 0: sequential */
+    int parallel;               /* 1: out = x + attn(norm1 x) + mlp(norm x); 0: sequential */
     int parallel_two_norms;     /* parallel with a second norm for the MLP (gpt_neox) */
     int post_norms;             /* gemma2: norms on the sublayer outputs too */
     int qkv_bias, o_bias, mlp_bias, lm_head_bias;   /* which projections carry biases */
@@ -188,14 +188,26 @@ struct ct_config {
 int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *path, ct_err *err);
 
 /* A model with random weights for cfg (normal(0, 0.02) matrices, unit norms,
- * zero biases), deterministic in seed: for benchmarks and engine tests. */
+ * zero biases), deterministic in seed: for benchmarks and engine tests.  Get
+ * cfg from ct_config_parse on a config.json text, e.g.
+ *   {"model_type": "llama", "hidden_size": 768, "num_hidden_layers": 12,
+ *    "num_attention_heads": 12, "intermediate_size": 2048, "vocab_size": 32000} */
 typedef struct ct_model ct_model;
 int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err);
 /* Bytes of float32 weights the model holds (tied matrices counted once). */
 size_t ct_model_weight_bytes(const ct_model *m);
-/* A one-paragraph human description of the architecture (family layout, sizes,
- * rotary, norms); returns the number of chars that would have been written. */
+/* A human description of the architecture, one "key: value" line per aspect
+ * (family, sizes, block layout, rotary, norms, biases, memory); returns the
+ * number of chars that would have been written (snprintf's rule). */
 int ct_model_describe(const ct_model *m, char *buf, size_t cap);
+int ct_config_describe(const struct ct_config *cfg, size_t weight_bytes, char *buf, size_t cap);
+/* Bytes of float32 weights a model of cfg holds once loaded. */
+size_t ct_config_weight_bytes(const struct ct_config *cfg);
+/* Checks DIR as ct_model_load would (config.json, every tensor's presence,
+ * dtype and shape) without reading or converting any weights: fast, and
+ * usable for models too large for this machine's memory.  cfg and
+ * weight_bytes (either may be NULL) receive the config and the float32 size. */
+int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err);
 
 typedef struct ct_model ct_model;   /* opaque: config + float32 weights */
 
@@ -267,6 +279,70 @@ int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scr
 int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err);
 
 /* @@TOKENIZER@@ section 5 (tokenizer) goes here. */
+
+/* ------------------------------------------------------------------------ */
+/* 5. Tokenizer: Hugging Face tokenizer.json, reproduced exactly             */
+/* ------------------------------------------------------------------------ */
+/* Supported: BPE models (byte-level: GPT-2, GPT-NeoX/Pythia, Llama 3, Qwen2;
+ * SentencePiece-style with byte_fallback: Llama 2, Mistral), added tokens,
+ * normalizers NFC/NFD/NFKC/NFKD/Prepend/Replace/Lowercase/Strip/Sequence,
+ * pre-tokenizers ByteLevel/Split/Metaspace/Digits/Whitespace/WhitespaceSplit/
+ * Sequence, post-processors ByteLevel/TemplateProcessing/Sequence, decoders
+ * ByteLevel/Metaspace/Replace/ByteFallback/Fuse/Strip/Sequence.  Anything
+ * else makes ct_tokenizer_load fail with a message naming the component.
+ * A loaded tokenizer is read-only: encode/decode may run from many threads. */
+
+typedef struct ct_tokenizer ct_tokenizer;   /* opaque */
+
+/* Loads PATH = a tokenizer.json, or a directory holding one.  The
+ * tokenizer_config.json beside it (when present) gives bos_token/eos_token. */
+int ct_tokenizer_load(ct_tokenizer **out, const char *path_or_dir, ct_err *err);
+void ct_tokenizer_free(ct_tokenizer *t);
+
+/* [start, end) byte offsets into the encoded text. */
+typedef struct ct_offset { int32_t start, end; } ct_offset;
+
+typedef struct ct_encoding {
+    int32_t n;                  /* number of tokens */
+    int32_t *ids;               /* [n] token ids */
+    ct_offset *offsets;         /* [n] byte span of the text each token covers, as HF's
+                                 * offset mapping gives it (in bytes, not chars); tokens
+                                 * the post-processor adds (BOS/EOS) have [0, 0] */
+    uint8_t *special;           /* [n] 1 for tokens the post-processor added, else 0 */
+} ct_encoding;
+
+/* Encodes text[0..len) (UTF-8; invalid UTF-8 is an error).  add_special: let
+ * the post-processor add BOS/EOS as tokenizer.json says (HF's
+ * add_special_tokens).  Added/special tokens written in the text are always
+ * recognised.  Fills *out (free with ct_encoding_free). */
+int ct_encode(const ct_tokenizer *t, const char *text, size_t len, int add_special,
+              ct_encoding *out, ct_err *err);
+void ct_encoding_free(ct_encoding *e);
+
+/* The tokens whose offsets overlap the byte span [byte_begin, byte_end): sets
+ * [*tb, *te) to the first and one-past-last such token and returns 0; returns -1
+ * (and *tb = *te = 0) when no token overlaps.  Tokens with empty spans (BOS/EOS)
+ * never overlap.  Use it to turn a character span of a prompt into tokens. */
+int ct_encoding_token_range(const ct_encoding *e, int32_t byte_begin, int32_t byte_end,
+                            int32_t *tb, int32_t *te);
+
+/* Decodes ids[0..n) to text (NUL-terminated, caller frees *out) through the
+ * tokenizer's decoder, as HF's decode(ids, skip_special_tokens) does.  Unknown
+ * ids are an error. */
+int ct_decode(const ct_tokenizer *t, const int32_t *ids, int32_t n, int skip_special,
+              char **out, ct_err *err);
+
+int32_t ct_token_to_id(const ct_tokenizer *t, const char *piece);   /* -1 when absent */
+const char *ct_id_to_token(const ct_tokenizer *t, int32_t id);      /* NULL when absent */
+/* 1 + the largest token id (added tokens included).  Not the model's embedding
+ * row count: size buffers from config.json's vocab_size. */
+int32_t ct_tokenizer_vocab_size(const ct_tokenizer *t);
+/* BOS/EOS ids from tokenizer_config.json (bos_token/eos_token); when it does not
+ * say, the token the post-processor template puts first/last, else a
+ * conventional name ("<s>", "<|begin_of_text|>", "<|endoftext|>" / "</s>",
+ * "<|end_of_text|>", "<|endoftext|>").  -1 when there is none (Qwen2: no BOS). */
+int32_t ct_tokenizer_bos_id(const ct_tokenizer *t);
+int32_t ct_tokenizer_eos_id(const ct_tokenizer *t);
 
 /* @@TRACE@@ sections 6–7 (noise, tracing engine, case files) go here. */
 

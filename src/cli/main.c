@@ -6,6 +6,10 @@
 
 static const ct_command commands[] = {
     /* @@COMMANDS@@ one line per subcommand: {"name", fn, "one-line help"}, */
+    {"info", cmd_info, "print a model directory's architecture summary"},
+    {"logits", cmd_logits, "run token ids through a model; write logits and residual streams"},
+    {"tokenize", cmd_tokenize, "text -> token ids, pieces and byte offsets (JSON lines)"},
+    {"detokenize", cmd_detokenize, "token ids -> text"},
     {"version", cmd_version, "print the version"},
     {"trace", cmd_trace, "one causal trace of token ids -> a case file"},
 };

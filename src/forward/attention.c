@@ -1,11 +1,72 @@
-/* attention.c — one query row at a time: scores, soft-cap, causal/sliding
- * mask, softmax, weighted sum of values.  Rows are independent, so the loop
- * over (sequence, head, position) is split across threads without changing
- * any result. */
+/* attention.c — scores, soft-cap, causal/sliding mask, softmax, weighted sum
+ * of values.  Two ways, chosen by the block shape only (never by the thread
+ * count, so results do not depend on it):
+ *   - few new positions (n < ATTN_GEMM_MIN): one query row at a time, dot
+ *     products in a fixed order; the loop over (sequence, head, position) is
+ *     split across threads;
+ *   - many: per (sequence, head) two single-threaded sgemm calls give the
+ *     scores against the cached and the new keys, then the masked softmax,
+ *     then two more give the weighted values; (sequence, head) pairs are
+ *     split across threads. */
 #include <math.h>
 #include <omp.h>
+#include <cblas.h>
 #include "attention.h"
 #include "ops.h"
+
+size_t ct_attention_scratch(int n, int p0, int nthreads)
+{
+    return (size_t)nthreads * (size_t)(n >= ATTN_GEMM_MIN ? n : 1) * (size_t)(p0 + n);
+}
+
+/* Softmax of row s[0..P) over the visible keys lo..p (others set to 0). */
+static void softmax_row(float *s, int P, int lo, int p, float scale, float cap)
+{
+    float mx = -INFINITY;
+    for (int j = lo; j <= p; j++) {
+        float v = s[j] * scale;
+        if (cap > 0) v = tanhf(v / cap) * cap;
+        s[j] = v;
+        if (v > mx) mx = v;
+    }
+    float sum = 0;
+    for (int j = lo; j <= p; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < lo; j++) s[j] = 0;
+    for (int j = lo; j <= p; j++) s[j] *= inv;
+    for (int j = p + 1; j < P; j++) s[j] = 0;
+}
+
+static void attention_gemm(const struct ct_config *c, int window, int nb, int n, int p0,
+                           const float *q, int q_stride,
+                           const float *const *k_past, const float *const *v_past,
+                           const float *const *k_new, const float *const *v_new,
+                           float *ctx, float *scores, int nthreads)
+{
+    const int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads * hd, group = H / c->n_kv_heads;
+    const int P = p0 + n, QW = H * hd;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
+    for (int bh = 0; bh < nb * H; bh++) {
+        int b = bh / H, h = bh % H, kvh = h / group;
+        float *S = scores + (size_t)omp_get_thread_num() * n * P;   /* [n, P] */
+        const float *Q = q + (size_t)b * n * q_stride + (size_t)h * hd;
+        if (p0 > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, p0, hd, 1.0f, Q, q_stride,
+                        k_past[b] + (size_t)kvh * hd, KV, 0.0f, S, P);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, Q, q_stride,
+                    k_new[b] + (size_t)kvh * hd, KV, 0.0f, S + p0, P);
+        for (int i = 0; i < n; i++) {
+            int p = p0 + i, lo = window ? (p - window + 1 > 0 ? p - window + 1 : 0) : 0;
+            softmax_row(S + (size_t)i * P, P, lo, p, c->attn_scale, c->attn_softcap);
+        }
+        float *O = ctx + (size_t)b * n * QW + (size_t)h * hd;
+        if (p0 > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, p0, 1.0f, S, P,
+                        v_past[b] + (size_t)kvh * hd, KV, 0.0f, O, QW);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, S + p0, P,
+                    v_new[b] + (size_t)kvh * hd, KV, p0 > 0 ? 1.0f : 0.0f, O, QW);
+    }
+}
 
 void ct_attention(const struct ct_config *c, int layer, int nb, int n, int p0,
                   const float *q, int q_stride,
@@ -18,6 +79,10 @@ void ct_attention(const struct ct_config *c, int layer, int nb, int n, int p0,
     const int window = (c->sliding_window > 0 && (!c->sliding_every_other || layer % 2 == 0)) ? c->sliding_window : 0;
     const float scale = c->attn_scale, cap = c->attn_softcap;
     const long total = (long)nb * H * n;
+    if (n >= ATTN_GEMM_MIN) {
+        attention_gemm(c, window, nb, n, p0, q, q_stride, k_past, v_past, k_new, v_new, ctx, scores, nthreads);
+        return;
+    }
 
     #pragma omp parallel for schedule(static) num_threads(nthreads) if (total > 1 && (long)total * P * hd > 20000)
     for (long idx = 0; idx < total; idx++) {

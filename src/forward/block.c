@@ -105,13 +105,14 @@ int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
     const int nthreads = omp_get_max_threads();
     const int own_kv = !k_new || !v_new;
 
-    /* workspace: h [R, D] | qkv [R, QKVW] | ctx [R, QW] | up [R, UW] | scores [nthreads, p0+n]
+    /* workspace: h [R, D] | qkv [R, QKVW] | ctx [R, QW] | up [R, UW] | attention scores
      *            | (own k/v [R, KV] ×2) */
-    size_t need = (size_t)R * (D + QKVW + QW + UW) + (size_t)nthreads * (p0 + n) + (own_kv ? 2 * (size_t)R * KV : 0);
+    size_t nscore = ct_attention_scratch(n, p0, nthreads);
+    size_t need = (size_t)R * (D + QKVW + QW + UW) + nscore + (own_kv ? 2 * (size_t)R * KV : 0);
     float *buf = ct_scratch_get(ws, need);
     if (!buf) return ct_fail(err, "ct_block: out of memory for %zu MiB of workspace", need * 4 >> 20);
     float *h = buf, *qkv = h + R * D, *ctx = qkv + R * QKVW, *up = ctx + R * QW, *scores = up + R * UW;
-    float *kbuf = scores + (size_t)nthreads * (p0 + n), *vbuf = kbuf + R * KV;
+    float *kbuf = scores + nscore, *vbuf = kbuf + R * KV;
     float **kn = NULL, **vn = NULL;
     if (own_kv) {
         kn = malloc(2 * (size_t)nb * sizeof *kn);

@@ -132,10 +132,17 @@ static int parse_llama_like(const jctx *j, struct ct_config *c)
     c->rotary_dim = c->head_dim;
     if (parse_rope_scaling(j, c)) return -1;
 
-    /* gemma reads hidden_activation (hidden_act is the legacy exact-gelu name) */
-    const char *act = is_gemma ? get_str(j, "hidden_activation", "gelu_pytorch_tanh")
-                               : get_str(j, "hidden_act", "silu");
-    if (parse_act(j, is_gemma ? "hidden_activation" : "hidden_act", act, &c->act)) return -1;
+    /* gemma: transformers versions differ on whether hidden_act or hidden_activation
+     * applies, so they must agree when both are given */
+    const char *act = get_str(j, "hidden_act", is_gemma ? "gelu_pytorch_tanh" : "silu");
+    if (is_gemma) {
+        const char *ha = get_str(j, "hidden_activation", NULL);
+        if (ha && key(j, "hidden_act") && strcmp(ha, act))
+            return ct_fail(j->err, "%s: hidden_act \"%s\" and hidden_activation \"%s\" disagree (transformers versions differ on which applies; make them equal)",
+                           j->path, act, ha);
+        if (ha) act = ha;
+    }
+    if (parse_act(j, "hidden_act", act, &c->act)) return -1;
 
     if (!strcmp(mt, "llama") || !strcmp(mt, "gemma") || !strcmp(mt, "gemma2")) {
         if (get_bool(j, "attention_bias", 0, &c->qkv_bias)) return -1;

@@ -164,7 +164,7 @@ static int load_rule(ct_model *m, const ct_ckpt *k, const ct_tensor_rule *r, int
     else snprintf(name, sizeof name, "%s", r->name);
     int64_t srows = r->layer ? ct_slot_rows(c, (ct_slot)r->slot) : ct_gslot_rows(c, (ct_gslot)r->slot);
     int64_t cols = r->layer ? ct_slot_cols(c, (ct_slot)r->slot) : ct_gslot_cols(c, (ct_gslot)r->slot);
-    float *dst = r->layer ? m->w[layer][r->slot] : m->g[r->slot];
+    float *dst = m->w ? (r->layer ? m->w[layer][r->slot] : m->g[r->slot]) : NULL;   /* NULL: check only */
     int64_t off, rows;
     ct_part_rows(c, r->part, srows, &off, &rows);
 
@@ -188,6 +188,7 @@ static int load_rule(ct_model *m, const ct_ckpt *k, const ct_tensor_rule *r, int
         return ct_fail(err, "%s: tensor \"%s\" has shape [%s], expected [%lld] from config.json",
                        file, name, got, (long long)want[0]);
     }
+    if (!dst) return 0;
     int64_t w = cols ? cols : 1;   /* elements per row */
     float *out = dst + off * w;
     switch (r->xform) {
@@ -244,9 +245,8 @@ void ct_model_compute_inv_freq(const struct ct_config *c, float *inv_freq)
     }
 }
 
-int ct_model_alloc(ct_model *m, const char *what, ct_err *err)
+size_t ct_config_weight_bytes(const struct ct_config *c)
 {
-    const struct ct_config *c = &m->cfg;
     size_t total = 0;
     for (int s = 0; s < G_COUNT; s++) {
         if (!ct_gslot_present(c, (ct_gslot)s) || (s == G_LM_HEAD && c->tie_embeddings)) continue;
@@ -258,7 +258,34 @@ int ct_model_alloc(ct_model *m, const char *what, ct_err *err)
         int64_t cols = ct_slot_cols(c, (ct_slot)s);
         total += (size_t)(ct_slot_rows(c, (ct_slot)s) * (cols ? cols : 1)) * sizeof(float) * (size_t)c->n_layers;
     }
+    return total;
+}
+
+/* MemAvailable + SwapFree from /proc/meminfo in bytes, or 0 when unknown. */
+static size_t memory_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb, total = 0;
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) { total += kb; found = 1; }
+        else if (sscanf(line, "SwapFree: %llu kB", &kb) == 1) total += kb;
+    }
+    fclose(f);
+    return found ? (size_t)(total * 1024ull) : 0;
+}
+
+int ct_model_alloc(ct_model *m, const char *what, ct_err *err)
+{
+    const struct ct_config *c = &m->cfg;
+    size_t total = ct_config_weight_bytes(c), avail = memory_available();
     m->weight_bytes = total;
+    /* refuse up front rather than be killed by the OOM killer halfway through */
+    if (avail && total > avail)
+        return ct_fail(err, "%s: too little memory: the float32 weights need %.1f MiB, only %.1f MiB available",
+                       what, (double)total / 1048576.0, (double)avail / 1048576.0);
     m->w = calloc((size_t)c->n_layers, sizeof *m->w);
     m->inv_freq = calloc((size_t)(c->rotary_dim / 2 + 1), sizeof(float));
     if (!m->w || !m->inv_freq) goto oom;
@@ -296,22 +323,21 @@ void ct_model_free(ct_model *m)
     free(m);
 }
 
-int ct_model_load(ct_model **out, const char *dir, ct_err *err)
+/* Reads DIR: with alloc, a full model; without, config + checked tensor headers only. */
+static int load_dir(ct_model *m, const char *dir, int alloc, ct_err *err)
 {
-    *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     char *text = read_text(path, err);
     if (!text) return -1;
-    ct_model *m = calloc(1, sizeof *m);
-    if (!m) { free(text); return ct_fail(err, "%s: out of memory", dir); }
     int rc = ct_config_parse(&m->cfg, text, path, err);
     free(text);
-    if (rc) { free(m); return -1; }
+    if (rc) return -1;
     m->dir = strdup(dir);
     ct_ckpt k;
-    if (ckpt_open(&k, dir, err)) { ct_model_free(m); return -1; }
-    if (ct_model_alloc(m, dir, err)) { ckpt_close(&k); ct_model_free(m); return -1; }
+    if (ckpt_open(&k, dir, err)) return -1;
+    if (alloc) rc = ct_model_alloc(m, dir, err);
+    else m->weight_bytes = ct_config_weight_bytes(&m->cfg);
     int n;
     const ct_tensor_rule *rules = ct_family_rules(m->cfg.family, &n);
     for (int i = 0; i < n && rc == 0; i++) {
@@ -326,7 +352,28 @@ int ct_model_load(ct_model **out, const char *dir, ct_err *err)
         }
     }
     ckpt_close(&k);
-    if (rc) { ct_model_free(m); return -1; }
+    return rc;
+}
+
+int ct_model_load(ct_model **out, const char *dir, ct_err *err)
+{
+    *out = NULL;
+    ct_model *m = calloc(1, sizeof *m);
+    if (!m) return ct_fail(err, "%s: out of memory", dir);
+    if (load_dir(m, dir, 1, err)) { ct_model_free(m); return -1; }
     *out = m;
     return 0;
+}
+
+int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err)
+{
+    ct_model m;
+    memset(&m, 0, sizeof m);
+    int rc = load_dir(&m, dir, 0, err);
+    if (rc == 0) {
+        if (cfg) *cfg = m.cfg;
+        if (weight_bytes) *weight_bytes = m.weight_bytes;
+    }
+    free(m.dir);
+    return rc;
 }

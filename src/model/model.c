@@ -100,14 +100,26 @@ static const char *layout_of(const struct ct_config *c)
 
 int ct_model_describe(const ct_model *m, char *buf, size_t cap)
 {
-    const struct ct_config *c = &m->cfg;
-    char rope[256];
+    return ct_config_describe(&m->cfg, m->weight_bytes, buf, cap);
+}
+
+int ct_config_describe(const struct ct_config *c, size_t weight_bytes, char *buf, size_t cap)
+{
+    char rope[256], scaling[160] = "", attn[160];
+    if (c->rope == CT_ROPE_LINEAR) snprintf(scaling, sizeof scaling, ", linear scaling factor %g", c->rope_factor);
+    if (c->rope == CT_ROPE_LLAMA3)
+        snprintf(scaling, sizeof scaling, ", llama3 scaling (factor %g, low %g, high %g, original %d positions)",
+                 c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor, c->rope_original_max);
     if (c->rope == CT_ROPE_NONE) snprintf(rope, sizeof rope, "none (learned position embeddings, %d positions)", c->max_positions);
     else
-        snprintf(rope, sizeof rope, "%s on %d of %d head dims (%s pairs), theta %g%s%s",
-                 c->rope == CT_ROPE_LLAMA3 ? "llama3-scaled" : c->rope == CT_ROPE_LINEAR ? "linear-scaled" : "rotary",
-                 c->rotary_dim, c->head_dim, c->rope_interleaved ? "interleaved" : "half-split",
-                 c->rope_theta, c->rope_factor != 1 ? ", factor " : "", c->rope_factor != 1 ? "set" : "");
+        snprintf(rope, sizeof rope, "on %d of %d head dims (%s pairs), theta %g%s",
+                 c->rotary_dim, c->head_dim, c->rope_interleaved ? "interleaved adjacent" : "half-split",
+                 c->rope_theta, scaling);
+    int n = snprintf(attn, sizeof attn, "causal, scale %g", c->attn_scale);
+    if (c->attn_softcap > 0) n += snprintf(attn + n, sizeof attn - (size_t)n, ", score soft-cap %g", c->attn_softcap);
+    if (c->sliding_window)
+        snprintf(attn + n, sizeof attn - (size_t)n, ", sliding window %d%s", c->sliding_window,
+                 c->sliding_every_other ? " on even layers" : "");
     char biases[64];
     snprintf(biases, sizeof biases, "%s%s%s%s", c->qkv_bias ? " qkv" : "", c->o_bias ? " out" : "",
              c->mlp_bias ? " mlp" : "", c->lm_head_bias ? " lm_head" : "");
@@ -122,7 +134,8 @@ int ct_model_describe(const ct_model *m, char *buf, size_t cap)
         "norm:         %s, eps %g\n"
         "block:        %s\n"
         "rotary:       %s\n"
-        "attention:    scale %g%s%s\n"
+        "attention:    %s\n"
+        "logits:       %s%s\n"
         "biases:      %s\n"
         "embeddings:   %s%s\n"
         "weights:      %.1f MiB float32 in memory (stored %s)\n",
@@ -131,10 +144,11 @@ int ct_model_describe(const ct_model *m, char *buf, size_t cap)
         c->d_ff, act_name(c->act), c->gated_mlp ? " gated (down(act(gate) * up))" : "",
         c->vocab, c->max_positions,
         c->norm == CT_NORM_LAYER ? "LayerNorm" : c->norm == CT_NORM_RMS_1P ? "RMSNorm (1 + w)" : "RMSNorm", c->norm_eps,
-        layout_of(c), rope, c->attn_scale,
-        c->attn_softcap ? ", logit soft-cap" : "", c->sliding_window ? ", sliding window" : "",
+        layout_of(c), rope, attn,
+        c->lm_head_bias ? "final norm, output projection with bias" : "final norm, output projection",
+        c->final_softcap > 0 ? ", soft-capped" : "",
         biases[0] ? biases : " none",
         c->tie_embeddings ? "tied input/output" : "untied input/output",
         c->scale_embeddings ? ", input x sqrt(hidden)" : "",
-        (double)m->weight_bytes / 1048576.0, ct_dtype_name(c->torch_dtype));
+        (double)weight_bytes / 1048576.0, ct_dtype_name(c->torch_dtype));
 }

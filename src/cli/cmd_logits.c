@@ -1,0 +1,77 @@
+/* cmd_logits.c — `ctrace logits`: one forward pass of given token ids, written
+ * as safetensors (logits [T, V], resid [L+1, T, D]) for checking a model
+ * against transformers, and `ctrace info`: the architecture summary. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "args.h"
+
+int cmd_logits(int argc, char **argv)
+{
+    static const char *const FLAGS[] = {"model_name", "token_ids", "out", "threads", NULL};
+    ct_args a;
+    if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
+    if (a.help) {
+        printf("usage: ctrace logits --model_name DIR --token_ids 1,17,250 --out FILE [--threads N]\n"
+               "  writes FILE (safetensors): logits f32 [T, V], resid f32 [L+1, T, D]\n"
+               "  (resid[0] = input to block 0, resid[i] = output of block i-1, no final norm)\n");
+        return 0;
+    }
+    const char *model = ct_args_str(&a, "model_name", NULL), *out = ct_args_str(&a, "out", NULL);
+    int threads;
+    if (ct_args_int(&a, "threads", 2, 1, 1024, &threads)) return 2;
+    if (!model || !ct_args_str(&a, "token_ids", NULL) || !out) {
+        fprintf(stderr, "ctrace: logits needs --model_name DIR, --token_ids LIST and --out FILE\n");
+        return 2;
+    }
+    int32_t *ids;
+    int T;
+    if (ct_args_ids(&a, "token_ids", &ids, &T)) return 2;
+    ct_set_threads(threads);
+    ct_err err = {{0}};
+    ct_model *m = NULL;
+    if (ct_model_load(&m, model, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); free(ids); return 1; }
+    const int L = ct_model_n_layers(m), D = ct_model_d_model(m), V = ct_model_vocab(m);
+    float *logits = malloc((size_t)T * V * sizeof(float));            /* [T, V] */
+    float *resid = malloc((size_t)(L + 1) * T * D * sizeof(float));   /* [L+1, T, D] */
+    int rc = 1;
+    if (!logits || !resid) { fprintf(stderr, "ctrace: out of memory for %d tokens\n", T); goto done; }
+    if (ct_forward(m, ids, T, logits, resid, &err)) { fprintf(stderr, "ctrace: %s: %s\n", model, err.msg); goto done; }
+    ct_st_out t[2] = {
+        {"logits", CT_F32, 2, {T, V}, logits},
+        {"resid", CT_F32, 3, {L + 1, T, D}, resid},
+    };
+    char meta[256];
+    snprintf(meta, sizeof meta, "{\"model_type\": \"%s\", \"format\": \"ctrace-logits\"}", ct_model_config(m)->model_type);
+    if (ct_st_write(out, t, 2, meta, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    rc = 0;
+done:
+    free(logits);
+    free(resid);
+    free(ids);
+    ct_model_free(m);
+    return rc;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const char *const FLAGS[] = {"model_name", NULL};
+    ct_args a;
+    if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
+    if (a.help) {
+        printf("usage: ctrace info --model_name DIR\n  prints the model's architecture summary\n");
+        return 0;
+    }
+    const char *model = ct_args_str(&a, "model_name", NULL);
+    if (!model) { fprintf(stderr, "ctrace: info needs --model_name DIR\n"); return 2; }
+    /* headers only: info works on models too large to load here */
+    ct_err err = {{0}};
+    struct ct_config cfg;
+    size_t bytes;
+    if (ct_model_check(model, &cfg, &bytes, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
+    char buf[4096];
+    ct_config_describe(&cfg, bytes, buf, sizeof buf);
+    printf("model:        %s\n%s", model, buf);
+    return 0;
+}
