@@ -126,6 +126,14 @@ check '[ $same -eq 1 ] && [ "$(ls "$W"/shards/s*/cases | grep -c "\.bin$")" -eq 
 "$BIN" average "$W/shards/s0" "$W/shards/s1" --out "$W/avg" >"$W/out9" 2>&1
 check 'tail -n 1 "$W/out9" | grep -q "^averaged 9 cases (hidden 3, mlp 3, attention 3) from 2 run dir(s)" && [ -s "$W/avg/average_all.pdf" ] && [ -s "$W/avg/average.csv" ]' "average over shards: $(tail -n 1 "$W/out9")"
 
+# 6b. The progress line: on a terminal only, not with --quiet (script(1) gives a terminal).
+if command -v script >/dev/null; then
+    script -qc "'$BIN' run --model_name '$M' --data_path '$DATA/P17.jsonl' --output_dir '$O1' --samples 2 --window 2 --max_datapoints 3" /dev/null >"$W/tty1" 2>&1
+    script -qc "'$BIN' run --model_name '$M' --data_path '$DATA/P17.jsonl' --output_dir '$O1' --samples 2 --window 2 --max_datapoints 3 --quiet" /dev/null >"$W/tty2" 2>&1
+    check 'grep -q "ctrace: run: 3/3 rows, 9 cases (9 reused)" "$W/tty1" && ! grep -q "ctrace: run: " "$W/tty2" && grep -q "skipped 9 finished" "$W/tty2"' "progress line: $(tr '\r' '\n' <"$W/tty1" | tail -n 3)"
+    check '! grep -q "ctrace: run: [0-9]" "$W/out2"' "no progress line when stderr is not a terminal"
+fi
+
 # 7. Bad paths and flags fail at once, with one line, creating nothing.
 t0=$(date +%s)
 "$BIN" run --model_name "$W/nomodel" --data_path "$DATA/P17.jsonl" --output_dir "$W/e1" >/dev/null 2>"$W/e"; rc=$?
