@@ -69,6 +69,8 @@ check 'st_header "$W/exp3/cases/$(ls "$W/exp3/cases" | head -n 1)" | grep -q "\"
 "$BIN" run --model_name "$M" --experiment_type 2 --data_path "$DATA/P17.jsonl" --output_dir "$O1" \
     --samples 2 --window 2 --max_datapoints 1 >"$W/out5" 2>"$W/err5"; rc=$?
 check '[ $rc -ne 0 ] && grep -q "finished case from another run" "$W/err5"' "mixing experiments in one dir: rc $rc $(cat "$W/err5")"
+"$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$O1" --samples 3 --window 2 --max_datapoints 1 >"$W/out5" 2>"$W/err5"; rc=$?
+check '[ $rc -ne 0 ] && grep -q "finished case from another run (samples 2; this run: 3)" "$W/err5"' "mixing --samples in one dir: rc $rc $(cat "$W/err5")"
 
 # 4. kill -9 in the middle, then resume.
 O4=$W/killed

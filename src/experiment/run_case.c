@@ -3,6 +3,7 @@
  * trace one case (or reuse the finished case file), write its figure and its
  * summary line.  Problems of the row go to errors.jsonl; only problems of the
  * output directory stop the run. */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -91,6 +92,70 @@ static void case_progress(void *ctx, long done, long total)
     c->s->progress(c->s->progress_ctx, c->prog);
 }
 
+static int same_ints(const cJSON *a, const int32_t *v, int n)
+{
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return 0;
+    int i = 0;
+    for (const cJSON *x = a->child; x; x = x->next, i++)
+        if (!cJSON_IsNumber(x) || x->valuedouble != (double)v[i]) return 0;
+    return 1;
+}
+
+/* The engine's settings JSON in a finished case file against this run's
+ * trace: the same token ids, targets, answer and counterfactuals (so the same
+ * prompt format and tokenizer) and the same noise and scoring settings.  The
+ * model path and the engine are not compared (same numbers either way).
+ * 0 same; -1 different or unreadable (err says which key). */
+static int same_trace(const char *path, const ct_trace_input *in, const ct_trace_settings *ts, ct_err *err)
+{
+    ct_st_file f;
+    ct_err e2;
+    if (ct_st_open(&f, path, &e2)) return ct_fail(err, "%s", e2.msg);
+    cJSON *md = f.metadata ? cJSON_Parse(f.metadata) : NULL;
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(md, "ctrace");
+    cJSON *st = cJSON_IsString(cs) ? cJSON_Parse(cs->valuestring) : NULL;
+    const char *what = NULL;
+    char want[96] = "", got[96] = "";
+#define ITEM(k) cJSON_GetObjectItemCaseSensitive(st, k)
+#define NUM(k, v) do { const cJSON *x_ = ITEM(k); if (!what && (!cJSON_IsNumber(x_) || x_->valuedouble != (double)(v))) { \
+        what = k; snprintf(want, sizeof want, "%.9g", (double)(v)); \
+        if (cJSON_IsNumber(x_)) snprintf(got, sizeof got, "%.9g", x_->valuedouble); } } while (0)
+#define STR(k, v) do { const cJSON *x_ = ITEM(k); if (!what && (!cJSON_IsString(x_) || strcmp(x_->valuestring, v))) { \
+        what = k; snprintf(want, sizeof want, "%s", v); \
+        if (cJSON_IsString(x_)) snprintf(got, sizeof got, "%.80s", x_->valuestring); } } while (0)
+    if (!st) what = "settings (no \"ctrace\" metadata)";
+    NUM("samples", ts->samples);
+    NUM("seed", ts->seed);
+    NUM("replace", ts->replace);
+    NUM("reverse_patching", ts->reverse);
+    STR("noise_rule", ts->noise_rule == CT_NOISE_EMB_STD ? "emb_std" : ts->noise_rule == CT_NOISE_ABSOLUTE ? "absolute" : "span_std");
+    NUM("noise_value", ts->noise_value);
+    STR("metric", ct_metric_name(ts->metric));
+    if (ts->kind != CT_KIND_HIDDEN) NUM("window", ts->window);
+    if (!what && !same_ints(ITEM("tokens"), in->ids, in->n_ids)) what = "tokens (prompt format or tokenizer)";
+    if (!what && !same_ints(ITEM("answer"), in->answer, in->n_answer)) what = "answer tokens";
+    if (!what) {
+        const cJSON *rg = ITEM("target_ranges"), *cf = ITEM("counterfactuals");
+        int ok = cJSON_IsArray(rg) && cJSON_GetArraySize(rg) == in->n_ranges && cJSON_IsArray(cf) &&
+                 cJSON_GetArraySize(cf) == in->n_cf;
+        for (int i = 0; ok && i < in->n_ranges; i++) ok = same_ints(cJSON_GetArrayItem(rg, i), in->ranges + 2 * i, 2);
+        for (int i = 0; ok && i < in->n_cf; i++) ok = same_ints(cJSON_GetArrayItem(cf, i), in->cf[i], in->cf_len[i]);
+        if (!ok) what = "target ranges or counterfactuals";
+    }
+#undef ITEM
+#undef NUM
+#undef STR
+    cJSON_Delete(st);
+    cJSON_Delete(md);
+    ct_st_close(&f);
+    if (!what) return 0;
+    if (*want)
+        return ct_fail(err, "%s: a finished case from another run (%s %s; this run: %s): use another --output_dir or delete it",
+                       path, what, *got ? got : "absent", want);
+    return ct_fail(err, "%s: a finished case from another run (its %s differ from this run's): use another --output_dir or delete it",
+                   path, what);
+}
+
 /* One case.  0 done, 1 a row problem (logged), -1 fatal. */
 static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, ct_kind kind, ct_err *err)
 {
@@ -113,11 +178,18 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
         return ct_fail(err, "%s", e2.msg);
     ci.reverse = s->trace.reverse;
     int rc = -1;
+    ct_trace_settings ts = s->trace;
+    ts.kind = kind;
+    ts.progress = s->progress ? case_progress : NULL;
+    ts.progress_ctx = c;
+    ct_trace_input in = {.ids = p->enc.ids, .n_ids = p->enc.n, .ranges = &p->ranges[0][0], .n_ranges = p->n_ranges,
+                         .answer = p->answer, .n_answer = p->n_answer, .n_cf = p->n_cf,
+                         .cf = (const int32_t *const *)p->cf, .cf_len = p->cf_len};
 
     if (access(path, F_OK) == 0) {              /* finished by an earlier run */
         ct_case cs;
         if (ct_case_load(&cs, path, &e2)) { ct_fail(err, "%s; delete it to trace it again", e2.msg); goto out; }
-        if (same_case(&cs, &ci, path, err) ||
+        if (same_case(&cs, &ci, path, err) || same_trace(path, &in, &ts, err) ||
             put_summary(c, &cs.info, cs.L, cs.ie, cs.high_score, cs.low_score, cs.te, err) ||
             plot_case(c, &cs, pdf, err)) { ct_case_free(&cs); goto out; }
         ct_case_free(&cs);
@@ -127,13 +199,6 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     }
 
     double t0 = ct__now();
-    ct_trace_settings ts = s->trace;
-    ts.kind = kind;
-    ts.progress = s->progress ? case_progress : NULL;
-    ts.progress_ctx = c;
-    ct_trace_input in = {.ids = p->enc.ids, .n_ids = p->enc.n, .ranges = &p->ranges[0][0], .n_ranges = p->n_ranges,
-                         .answer = p->answer, .n_answer = p->n_answer, .n_cf = p->n_cf,
-                         .cf = (const int32_t *const *)p->cf, .cf_len = p->cf_len};
     ct_trace_result r;
     memset(&r, 0, sizeof r);
     if (ct_trace_run(c->m, &in, &ts, &r, &e2)) {
