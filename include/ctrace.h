@@ -881,8 +881,10 @@ void ct_run_settings_default(ct_run_settings *s);
 /* Runs everything; fills *out (may be NULL) with the final counts.  Returns
  * -1 on errors that stop the run: a bad model/tokenizer/data path or
  * setting, an output directory that cannot be written, a finished case file
- * traced with other settings (experiment, window, metric, direction) than
- * this run's. Per-row problems are not errors (they go to errors.jsonl). */
+ * traced otherwise than this run would (experiment, kind, window, metric,
+ * direction, samples, seed, noise, replace, token ids, targets, answer or
+ * counterfactual ids differ).  Per-row problems are not errors (they go to
+ * errors.jsonl). */
 int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err);
 
 #ifdef __cplusplus
