@@ -407,6 +407,9 @@ typedef enum ct_noise_rule {
     CT_NOISE_ABSOLUTE,    /* level = noise_value              (--noise_level 0.5) */
     CT_NOISE_SPAN_STD     /* level = noise_value × std of the target tokens' embeddings (--noise_level s3, ROME) */
 } ct_noise_rule;
+/* (CT_NOISE_EMB_STD reads all of W_E on every call; a caller tracing many
+ * prompts may compute 3.0 * (double)ct_std_f32(W_E, V·D) once and pass it as
+ * CT_NOISE_ABSOLUTE: the same level, bit for bit.) */
 
 typedef void (*ct_progress_fn)(void *ctx, long done, long total);
 

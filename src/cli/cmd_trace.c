@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 #include "cli.h"
 
 static const char *usage_text =
@@ -20,8 +21,31 @@ static const char *usage_text =
     "                    --kind hidden|mlp|attention|all --samples S --window W [--noise_level X|sN]\n"
     "                    [--seed 1] [--replace 0|1] [--reverse_patching 0|1]\n"
     "                    [--metric prob|logprob|logratio] [--engine fast|naive] [--threads N] --out FILE.bin\n"
-    "Token ranges are half-open and 0-based.  --cf_ids may be repeated (one counterfactual each).\n"
+    "Token ranges are half-open and 0-based.  --cf_ids / --cf may be repeated (one counterfactual each).\n"
+    "--prompt is tokenized with the model directory's tokenizer.json as Hugging Face does by default\n"
+    "(special tokens added); --answer and --cf TEXT are scored as \" TEXT\" (a leading space, the seed\n"
+    "tool's convention) without special tokens.  Check token positions with `ctrace tokenize`.\n"
     "With --kind all, one file per kind: FILE.hidden.bin, FILE.mlp.bin, FILE.attention.bin.\n";
+
+/* Encodes text with the tokenizer; 0 / -1 (message printed). */
+static int encode(const ct_tokenizer *tok, const char *text, int lead_space, int add_special, int32_t **ids, int *n)
+{
+    char *buf = malloc(strlen(text) + 2);
+    if (!buf) return -1;
+    sprintf(buf, "%s%s", lead_space && text[0] != ' ' ? " " : "", text);
+    ct_encoding e;
+    ct_err err = {0};
+    int rc = ct_encode(tok, buf, strlen(buf), add_special, &e, &err);
+    free(buf);
+    if (rc) { fprintf(stderr, "ctrace: trace: %s\n", err.msg); return -1; }
+    if (e.n < 1) { ct_encoding_free(&e); fprintf(stderr, "ctrace: trace: '%s' encodes to no tokens\n", text); return -1; }
+    *ids = malloc((size_t)e.n * sizeof **ids);
+    if (!*ids) { ct_encoding_free(&e); return -1; }
+    memcpy(*ids, e.ids, (size_t)e.n * sizeof **ids);
+    *n = e.n;
+    ct_encoding_free(&e);
+    return 0;
+}
 
 /* "1,2,3" -> ints; 0 / -1 */
 static int parse_ids(const char *s, int32_t **out, int *n)
@@ -69,7 +93,9 @@ static void progress(void *ctx, long done, long total)
 
 int cmd_trace(int argc, char **argv)
 {
-    const char *model_dir = NULL, *out = NULL;
+    const char *model_dir = NULL, *out = NULL, *prompt = NULL, *answer_text = NULL, *cf_text[64] = {0};
+    char *extra = NULL;
+    ct_tokenizer *tok = NULL;
     int32_t *ids = NULL, *answer = NULL, *ranges = NULL;
     int n_ids = 0, n_answer = 0, n_ranges = 0, n_cf = 0, all = 0, threads = 0, rc = 1;
     int32_t *cf[64];
@@ -137,10 +163,13 @@ int cmd_trace(int argc, char **argv)
         else if (!strcmp(name, "engine")) { if (ct_engine_parse(val, &s.engine)) BAD("expected fast or naive"); }
         else if (!strcmp(name, "noise_level")) {
             if (ct_noise_parse(val, &s, &err)) { fprintf(stderr, "ctrace: trace: %s\n", err.msg); goto done; }
-        } else if (!strcmp(name, "prompt") || !strcmp(name, "answer")) {
-            fprintf(stderr, "ctrace: trace: --%s needs the tokenizer, which this build lacks; give --%s instead\n", name,
-                    !strcmp(name, "prompt") ? "token_ids" : "answer_ids");
-            goto done;
+        } else if (!strcmp(name, "prompt")) prompt = val;
+        else if (!strcmp(name, "answer")) answer_text = val;
+        else if (!strcmp(name, "cf")) {
+            if (n_cf == 63) BAD("at most 63 counterfactuals");
+            cf_text[n_cf] = val;
+            cf[n_cf] = NULL;
+            n_cf++;
         } else {
             fprintf(stderr, "ctrace: trace: unknown flag --%s (see ctrace trace --help)\n", name);
             goto done;
@@ -148,10 +177,35 @@ int cmd_trace(int argc, char **argv)
 #undef BAD
     }
     if (!model_dir) { fprintf(stderr, "ctrace: trace: --model_name DIR is required\n"); goto done; }
-    if (!ids) { fprintf(stderr, "ctrace: trace: needs --token_ids (--prompt needs the tokenizer)\n"); goto done; }
+    if (!ids && !prompt) { fprintf(stderr, "ctrace: trace: needs --token_ids or --prompt\n"); goto done; }
+    if (ids && prompt) { fprintf(stderr, "ctrace: trace: give --token_ids or --prompt, not both\n"); goto done; }
     if (!ranges) { fprintf(stderr, "ctrace: trace: --target B:E is required\n"); goto done; }
-    if (!answer) { fprintf(stderr, "ctrace: trace: needs --answer_ids (--answer needs the tokenizer)\n"); goto done; }
+    if (!answer && !answer_text) { fprintf(stderr, "ctrace: trace: needs --answer_ids or --answer\n"); goto done; }
+    if (answer && answer_text) { fprintf(stderr, "ctrace: trace: give --answer_ids or --answer, not both\n"); goto done; }
     if (!out) { fprintf(stderr, "ctrace: trace: --out FILE.bin is required\n"); goto done; }
+    int need_tok = prompt || answer_text;
+    for (int c = 0; c < n_cf; c++) need_tok |= cf_text[c] != NULL;
+    if (need_tok) {
+        if (ct_tokenizer_load(&tok, model_dir, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+        if (prompt && encode(tok, prompt, 0, 1, &ids, &n_ids)) goto done;
+        if (answer_text && encode(tok, answer_text, 1, 0, &answer, &n_answer)) goto done;
+        for (int c = 0; c < n_cf; c++)
+            if (cf_text[c] && encode(tok, cf_text[c], 1, 0, &cf[c], &cf_len[c])) goto done;
+        /* the texts and token strings go into the case file for reports */
+        cJSON *x = cJSON_CreateObject();
+        if (prompt) cJSON_AddStringToObject(x, "prompt", prompt);
+        if (answer_text) cJSON_AddStringToObject(x, "answer_text", answer_text);
+        cJSON *ts = cJSON_AddArrayToObject(x, "token_strings");
+        for (int i = 0; i < n_ids; i++) {
+            char *piece = NULL;
+            ct_err e2 = {0};
+            if (ct_decode(tok, &ids[i], 1, 0, &piece, &e2) == 0) cJSON_AddItemToArray(ts, cJSON_CreateString(piece));
+            else cJSON_AddItemToArray(ts, cJSON_CreateNull());
+            free(piece);
+        }
+        extra = cJSON_PrintUnformatted(x);
+        cJSON_Delete(x);
+    }
     if (threads) ct_set_threads(threads);
     if (ct_model_load(&m, model_dir, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
 
@@ -171,7 +225,7 @@ int cmd_trace(int argc, char **argv)
         s.progress_ctx = (void *)ct_kind_name(s.kind);
         ct_trace_result r;
         if (ct_trace_run(m, &in, &s, &r, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
-        int werr = ct_case_write(path, &in, &s, &r, model_dir, NULL, &err);
+        int werr = ct_case_write(path, &in, &s, &r, model_dir, extra, &err);
         if (!werr)
             printf("%s: %s, T=%d L=%d S=%d, high %.6g, low %.6g, te %.6g (%s), %ld cells run, %.2f s (%s engine)\n", path,
                    ct_kind_name(s.kind), r.T, r.L, r.S, r.targets[0].high_score, r.targets[0].low_score, r.te,
@@ -182,6 +236,8 @@ int cmd_trace(int argc, char **argv)
     rc = 0;
 done:
     ct_model_free(m);
+    ct_tokenizer_free(tok);
+    cJSON_free(extra);
     free(ids); free(answer); free(ranges);
     for (int c = 0; c < n_cf; c++) free(cf[c]);
     return rc;

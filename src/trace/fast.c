@@ -26,6 +26,8 @@
 #include "trace/trace_internal.h"
 #include "trace/patch.h"
 
+enum { MAXL = 512 };            /* layers the planner's fixed arrays hold */
+
 enum { BR_HIDDEN, BR_TRUNK, BR_FORK };
 
 typedef struct branch {
@@ -41,8 +43,8 @@ typedef struct branch {
 static int plan(const tr_ctx *c, branch *br, int *cell_slot)
 {
     int L = c->L, nb = 0;
-    int lo[64], hi[64], set_of[64], nset = 0;
-    int cell_set[64];
+    int lo[MAXL], hi[MAXL], set_of[MAXL], nset = 0;
+    int cell_set[MAXL];
     for (int l = 0; l < L; l++) {
         int a, b, k;
         tr_window(c->s->kind, c->s->window, L, l, &a, &b);
@@ -74,8 +76,8 @@ static int plan(const tr_ctx *c, branch *br, int *cell_slot)
         }
     }
     /* stable sort by start layer (nb ≤ L: insertion sort), remembering where each went */
-    int order[64], where[64];
-    branch tmp[64];
+    int order[MAXL], where[MAXL];
+    branch tmp[MAXL];
     for (int i = 0; i < nb; i++) order[i] = i;
     for (int i = 1; i < nb; i++) {
         int o = order[i], j = i - 1;
@@ -94,7 +96,7 @@ static int plan(const tr_ctx *c, branch *br, int *cell_slot)
 int tr_engine_fast(tr_ctx *c, ct_err *err)
 {
     int S = c->S, T = c->T, D = c->D, KV = c->KV, L = c->L, P = c->g->n_pos, ntg = c->g->n_tg;
-    if (L > 64) return ct_fail(err, "trace: the fast engine handles at most 64 layers (model has %d)", L);
+    if (L > MAXL) return ct_fail(err, "trace: the fast engine handles at most %d layers (model has %d)", MAXL, L);
     const tr_run *base = tr_base(c), *src = tr_src(c);
     ct_site site = tr_kind_site(c->s->kind);
     size_t cap = (size_t)L * S * T;              /* rows: branches × samples × positions */
@@ -119,8 +121,8 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
     c->done += (long)(c->first < c->Tp ? c->first : c->Tp) * L;
 
     for (int t = c->first; t < c->Tp; t++) {
-        branch br[64];
-        int cell_slot[64], pa[64], pb[64];
+        branch br[MAXL];
+        int cell_slot[MAXL], pa[MAXL], pb[MAXL];
         int nslot = plan(c, br, cell_slot), n = T - t;
         size_t sz = (size_t)S * n * D;           /* one branch's state */
         for (int k = 0; k < nslot; k++) { pa[k] = br[k].pa; pb[k] = br[k].pb; }

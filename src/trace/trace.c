@@ -165,11 +165,10 @@ static void apply_metric(const ct_trace_settings *s, ct_trace_result *r)
     int S = r->S, TL = r->T * r->L, rev = s->reverse;
     if (s->metric == CT_METRIC_PROB) {
         float ref = rev ? a->high_score : a->low_score;
-        if (rev) {
-            float tmp[1024];            /* the clean score averaged as the cells are (S equal rows) */
-            int n = S < 1024 ? S : 1024;
-            for (int i = 0; i < n; i++) tmp[i] = a->high_score;
-            ref = mean_f32(tmp, n, 1);
+        if (rev) {                  /* the clean score averaged as the cells are: S equal rows */
+            float acc = 0;
+            for (int i = 0; i < S; i++) acc += a->high_score;
+            ref = acc / (float)S;
         }
         r->te = rev ? a->low_score - a->high_score : a->high_score - a->low_score;
         for (int i = 0; i < TL; i++) r->ie[i] = a->scores[i] - ref;

@@ -27,8 +27,10 @@ expect_fail() {   # expect_fail "message part" args...
     if "$BIN" trace "$@" >/dev/null 2>"$D/err"; then bad "succeeded: $*"; return; fi
     grep -q "^ctrace: .*$msg" "$D/err" && [ "$(wc -l <"$D/err")" -eq 1 ] && ok || bad "message for '$*': $(cat "$D/err")"
 }
-expect_fail "needs --token_ids" --model_name "$M" --target 5:9 --answer_ids 492 --out "$D/c.bin"
-expect_fail "tokenizer" --model_name "$M" --prompt "hello" --target 5:9 --answer_ids 492 --out "$D/c.bin"
+expect_fail "needs --token_ids or --prompt" --model_name "$M" --target 5:9 --answer_ids 492 --out "$D/c.bin"
+# hf-tiny has no tokenizer.json: --prompt must say so
+expect_fail "tokenizer.json" --model_name "$M" --prompt "hello" --target 5:9 --answer_ids 492 --out "$D/c.bin"
+expect_fail "not both" --model_name "$M" --token_ids $IDS --prompt "x" --target 5:9 --answer_ids 492 --out "$D/c.bin"
 expect_fail "outside the prompt" --model_name "$M" --token_ids $IDS --target 9:25 --answer_ids 492 --out "$D/c.bin"
 expect_fail "empty" --model_name "$M" --token_ids $IDS --target 9:5 --answer_ids 492 --out "$D/c.bin"
 expect_fail "B:E" --model_name "$M" --token_ids $IDS --target 5-9 --answer_ids 492 --out "$D/c.bin"
