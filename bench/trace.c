@@ -123,8 +123,10 @@ int main(int argc, char **argv)
             }
             for (int e = 0; e < 2; e++) if (have[e]) ct_trace_result_free(&res[e]);
         }
-        printf("%-7s all kinds: fast %.2f s", models[mi], total[0]);
-        if (total[1] > 0) printf(", naive %.2f s (%.1fx)", total[1], total[1] / (total[0] > 0 ? total[0] : 1));
+        printf("%-7s total:", models[mi]);
+        if (total[0] > 0) printf(" fast %.2f s", total[0]);
+        if (total[1] > 0) printf(" naive %.2f s", total[1]);
+        if (total[0] > 0 && total[1] > 0) printf(" (naive/fast %.1fx)", total[1] / total[0]);
         printf("\n");
         ct_model_free(m);
     }
