@@ -58,13 +58,14 @@ static int make_model(const char *name, ct_model **m, ct_err *err)
 }
 
 /* FLOPs per token-layer (all block matrix products), per attention pair, per logit row. */
-static void flop_rates(const ct_model *m, double *tok, double *pair, double *row)
+static void flop_rates(const ct_model *m, double *tok, double *pair, double *row, double *kvrow)
 {
     const struct ct_config *c = ct_model_config(m);
     double D = c->d_model, Q = (double)c->n_heads * c->head_dim, KV = ct_model_kv_dim(m), F = c->d_ff;
     *tok = 2.0 * (D * Q + 2 * D * KV + Q * D + (c->gated_mlp ? 3 : 2) * D * F);
     *pair = 4.0 * Q;                       /* q·k and the weighted sum of v, per head dim */
     *row = 2.0 * D * c->vocab;
+    *kvrow = 2.0 * D * 2 * KV;             /* keys/values-only rows (fast engine, last layer) */
 }
 
 int main(int argc, char **argv)
@@ -81,8 +82,8 @@ int main(int argc, char **argv)
         ct_model *m = NULL;
         ct_err err = {0};
         if (make_model(models[mi], &m, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
-        double ft, fp, fr;
-        flop_rates(m, &ft, &fp, &fr);
+        double ft, fp, fr, fk;
+        flop_rates(m, &ft, &fp, &fr, &fk);
         int32_t ids[32], rg[2] = {4, 8}, ans[1] = {1234};
         for (int i = 0; i < 32; i++) ids[i] = (int32_t)((i * 7919 + 11) % 32000);
         ct_trace_input in = {.ids = ids, .n_ids = 32, .ranges = rg, .n_ranges = 1, .answer = ans, .n_answer = 1};
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
                 total[e] += wall[e];
                 have[e] = 1;
                 const ct_trace_result *r = &res[e];
-                double flops = r->token_layers * ft + r->attn_pairs * fp + r->logit_rows * fr;
+                double flops = r->token_layers * ft + r->attn_pairs * fp + r->logit_rows * fr + r->kv_rows * fk;
                 char sp[32] = "";
                 if (e == CT_ENGINE_NAIVE && have[0]) snprintf(sp, sizeof sp, "%.1fx", wall[1] / wall[0]);
                 printf("%-7s %-9s %-6s %9.2f %9ld %10.1f %10.1f %8.1f %8.0f%% %9s\n", models[mi], ct_kind_name((ct_kind)k),

@@ -472,6 +472,7 @@ typedef struct ct_trace_result {
     long cells_run;             /* restored cells actually computed */
     double token_layers;        /* Σ over block calls of sequences × new positions */
     double attn_pairs;          /* Σ over block calls of query·key pairs (per sequence) */
+    double kv_rows;             /* rows whose keys/values alone were computed (fast engine, last layer) */
     double logit_rows;          /* rows sent through the final norm and output matrix */
     double seconds;             /* wall time of ct_trace_run */
 } ct_trace_result;

@@ -37,6 +37,7 @@ void tr_patch_cb(void *ctx, ct_site site, int layer, float *buf)
     if (site != p->site) return;
     const tr_ctx *c = p->c;
     int D = c->D, row = p->t - p->p0;
+    if (row < 0 || row >= p->n) return;     /* position t is not among this call's rows */
     const tr_run *src = tr_src(c);
     for (int k = 0; k < p->nslot; k++) {
         if (layer < p->pa[k] || layer >= p->pb[k]) continue;

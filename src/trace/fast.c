@@ -9,6 +9,8 @@
  *   - positions before t keep the base run's values at every layer: only
  *     positions [t, T) are computed, attention reading the base run's cached
  *     keys/values for positions < t.
+ *   - at the last layer only the scored positions need a full block; the
+ *     positions [t, Tp − 1) need only their keys/values (kv_only.c);
  * All cells of one t run together, one ct_block call per layer, so the matrix
  * products see (branches × S × (T − t)) rows.
  *
@@ -105,11 +107,13 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
     float *kv = malloc(2 * cap * KV * sizeof *kv);                                   /* [2, nslot·S, n, KV] */
     float *ex = malloc((size_t)S * D * sizeof *ex);                                  /* [S, 1, D] entry rows */
     float *rows = malloc((size_t)L * S * P * D * sizeof *rows);                      /* [nslot·S, P, D] */
+    float *kvx = malloc(2 * cap * KV * sizeof *kvx);     /* [2, nslot·S, nk, KV] last-layer keys/values */
+    float *past = malloc(2 * cap * KV * sizeof *past);   /* [2, nslot·S, Tp-1, KV] their assembled past */
     float *p = malloc((size_t)ntg * L * S * sizeof *p);                              /* [ntg, nslot·S] */
     float **kn = malloc(2 * (size_t)L * S * sizeof *kn);
     const float **kp = malloc(2 * (size_t)L * S * sizeof *kp);
     int rc = -1;
-    if (!st || !ao || !mo || !kv || !ex || !rows || !p || !kn || !kp) {
+    if (!st || !ao || !mo || !kv || !ex || !rows || !kvx || !past || !p || !kn || !kp) {
         ct_fail(err, "trace: out of memory (fast engine)");
         goto out;
     }
@@ -176,6 +180,36 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
             while (act < nslot && br[act].start <= j) act++;
             if (act == 0) continue;
             int nb = act * S;
+            if (j == L - 1 && t < c->Tp - 1) {
+                /* last layer: full outputs only at the scored positions; the
+                 * positions [t, Tp-1) contribute their keys/values alone */
+                int nk = c->Tp - 1 - t, np = n - nk, pl = c->Tp - 1;
+                for (int b = 0; b < nb; b++)
+                    memcpy(ao + (size_t)b * nk * D, st + (size_t)b * n * D, (size_t)nk * D * sizeof *ao);
+                float *kx = kvx, *vx = kvx + (size_t)nb * nk * KV;          /* [nb, nk, KV] each */
+                if (tr_block_kv(c, j, nb, nk, t, ao, kx, vx, err)) goto out;
+                for (int b = 0; b < nb; b++) {
+                    int bs = tr_base_seq(c, b % S);
+                    float *pk = past + (size_t)b * pl * KV, *pv = past + ((size_t)nb + b) * pl * KV;   /* [pl, KV] */
+                    memcpy(pk, tr_k(c, base, j, bs), (size_t)t * KV * sizeof *pk);
+                    memcpy(pk + (size_t)t * KV, kx + (size_t)b * nk * KV, (size_t)nk * KV * sizeof *pk);
+                    memcpy(pv, tr_v(c, base, j, bs), (size_t)t * KV * sizeof *pv);
+                    memcpy(pv + (size_t)t * KV, vx + (size_t)b * nk * KV, (size_t)nk * KV * sizeof *pv);
+                    kp[b] = pk;
+                    kp[nb + b] = pv;
+                    kn[b] = kv + (size_t)b * np * KV;
+                    kn[nb + b] = kv + ((size_t)nb + b) * np * KV;
+                    memcpy(rows + (size_t)b * np * D, st + ((size_t)b * n + nk) * D, (size_t)np * D * sizeof *rows);
+                }
+                tr_patch pl_pc = {.c = c, .site = site, .t = t, .p0 = pl, .n = np, .nslot = act, .nseq_per_slot = S,
+                                  .pa = pa, .pb = pb};
+                if (tr_block(c, j, nb, np, pl, rows, rows, kp, kp + nb, kn, kn + nb, ao, mo,
+                             site == CT_SITE_HIDDEN ? NULL : tr_patch_cb, &pl_pc, err))
+                    goto out;
+                for (int b = 0; b < nb; b++)
+                    memcpy(st + ((size_t)b * n + nk) * D, rows + (size_t)b * np * D, (size_t)np * D * sizeof *st);
+                continue;
+            }
             for (int b = 0; b < nb; b++) {
                 int bs = tr_base_seq(c, b % S);
                 kp[b] = tr_k(c, base, j, bs);
@@ -203,6 +237,6 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
     }
     rc = 0;
 out:
-    free(st); free(ao); free(mo); free(kv); free(ex); free(rows); free(p); free(kn); free(kp);
+    free(st); free(ao); free(mo); free(kv); free(ex); free(rows); free(kvx); free(past); free(p); free(kn); free(kp);
     return rc;
 }

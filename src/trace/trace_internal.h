@@ -77,6 +77,10 @@ int tr_block(tr_ctx *c, int layer, int nb, int n, int p0, const float *x_in, flo
              float *const *v_new, float *attn_out, float *mlp_out, ct_patch_fn patch, void *pctx,
              ct_err *err);
 
+/* Keys/values only of layer `layer` for nb sequences at positions [p0, p0+n):
+ * x [nb, n, D] block inputs -> k, v [nb, n, KV] (kv_only.c). */
+int tr_block_kv(tr_ctx *c, int layer, int nb, int n, int p0, const float *x, float *k, float *v, ct_err *err);
+
 /* Scores nseq sequences from their final residual rows x [nseq, n_pos, D] (the
  * group's scored positions): out [n_tg, nseq] = Π_j softmax(logits)[tok_j]. */
 int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err);
