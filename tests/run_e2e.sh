@@ -60,8 +60,10 @@ check 'tail -n 1 "$W/out3" | grep -q "2 rows: 2 succeeded, 0 skipped; 8 cases tr
 CF=$(ls "$W/exp2/cases" | grep "^0_hidden_" | grep -v "_Australia.bin")
 check '[ -n "$CF" ] && st_header "$W/exp2/cases/$CF" | grep -q "\\\\\"cf\\\\\":\\\\\""' "counterfactual-context case: $CF"
 check 'st_header "$W/exp2/cases/0_mlp_Australia.bin" | grep -q "\\\\\"experiment\\\\\":2"' "experiment 2 recorded"
+# (every one of the seed's eleven flags, spelled out at their defaults where the test allows)
 "$BIN" run --model_name "$M" --experiment_type 3 --data_path "$DATA/P36.jsonl" --output_dir "$W/exp3" \
-    --samples 2 --window 2 --max_datapoints 2 --plot_format png --quiet >"$W/out4" 2>&1
+    --samples 2 --window 2 --max_datapoints 2 --plot_format png --quiet --prompt_format "C: {context} Q: {prompt} A:" \
+    --max_cf 3 --replace 0 --reverse_patching 0 >"$W/out4" 2>&1
 check 'tail -n 1 "$W/out4" | grep -q "2 rows: 2 succeeded, 0 skipped; 6 cases traced"' "exp 3 on P36: $(cat "$W/out4")"
 check '[ "$(count "$W/exp3/pdfs" "\.png$")" -eq 6 ]' "6 PNG figures"
 check 'st_header "$W/exp3/cases/$(ls "$W/exp3/cases" | head -n 1)" | grep -q "\"target_ranges\":{\"dtype\":\"I32\",\"shape\":\[[23],2\]"' "relation = 2 or 3 target ranges"
