@@ -8,15 +8,15 @@
 
 static const ct_command commands[] = {
     /* @@COMMANDS@@ one line per subcommand: {"name", fn, "one-line help"}, */
+    {"run", cmd_run, "trace a JSONL dataset (the seed tool's flags): case files, figures, summary"},
+    {"average", cmd_average, "average IE by token segment over run directories"},
+    {"trace", cmd_trace, "one causal trace of token ids or a prompt -> a case file"},
+    {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
     {"info", cmd_info, "print a model directory's architecture summary"},
     {"logits", cmd_logits, "run token ids through a model; write logits and residual streams"},
     {"tokenize", cmd_tokenize, "text -> token ids, pieces and byte offsets (JSON lines)"},
     {"detokenize", cmd_detokenize, "token ids -> text"},
     {"version", cmd_version, "print the version"},
-    {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
-    {"average", cmd_average, "average IE by token segment over run directories"},
-    {"run", cmd_run, "trace a JSONL dataset (the seed tool's flags): case files, figures, summary"},
-    {"trace", cmd_trace, "one causal trace of token ids -> a case file"},
 };
 
 static void usage(FILE *o)
