@@ -6,6 +6,7 @@ what `ctrace run` should find on models/demo + data/demo.jsonl.
 
 For each row, prompt = "C: {passage} Q: {prompt_wo_ctx} A:" with the row's own
 (supporting) passage; the subject's or the object's mention in the passage
+(or the relation words: the passage's other tokens, punctuation included)
 gets Gaussian noise added to its token embeddings (level 3 × the std of the
 embedding matrix, NumPy RandomState(seed).randn(samples, span, D) as in the
 seed tool), and TE = p_clean(answer) − mean over samples of p_corrupt(answer),
@@ -72,15 +73,19 @@ def main():
         off = len("C: ")
         spans = {"subject": (off + ctx.index(r["subj"]), off + ctx.index(r["subj"]) + len(r["subj"])),
                  "object": (off + ctx.index(r["obj"]), off + ctx.index(r["obj"]) + len(r["obj"]))}
+        tok_sets = {k: list(range(*span_tokens(tok, text, s, e))) for k, (s, e) in spans.items()}
+        pb, pe = span_tokens(tok, text, off, off + len(ctx))
+        # The relation words: passage tokens that are neither subject nor object.
+        tok_sets["relation"] = [t for t in range(pb, pe)
+                                if t not in tok_sets["subject"] and t not in tok_sets["object"]]
         with torch.no_grad():
             x0 = model.embed_tokens(ids)[None]                        # [1, T, D]
             clean = p_answer(model, x0, len(p_ids), a_ids).item()
-            for name, (s, e) in spans.items():
-                b, f = span_tokens(tok, text, s, e)
+            for name, idx in tok_sets.items():
                 rs = np.random.RandomState(a.seed)
-                z = torch.from_numpy(rs.randn(a.samples, f - b, W.shape[1])).float() * noise
+                z = torch.from_numpy(rs.randn(a.samples, len(idx), W.shape[1])).float() * noise
                 x = x0.repeat(a.samples, 1, 1)
-                x[:, b:f] += z
+                x[:, idx] += z
                 corrupt = p_answer(model, x, len(p_ids), a_ids).mean().item()
                 key = ("parametric" if r["subj"] in param else "held out", name)
                 res.setdefault(key, []).append((clean, corrupt))
