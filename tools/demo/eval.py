@@ -94,6 +94,7 @@ def main():
     ap.add_argument("--model", default="models/demo")
     ap.add_argument("--work", default="build/demo")
     ap.add_argument("--data", default="data/demo.jsonl")
+    ap.add_argument("--data-distractor", default="data/demo_distractor.jsonl")
     ap.add_argument("--doc", default="docs/demo-model.md")
     ap.add_argument("--fixture", default="tests/fixtures/demo_logits.safetensors")
     ap.add_argument("--max-rows", type=int, default=0, help="limit per set (quick looks)")
@@ -112,6 +113,10 @@ def main():
         "data/demo.jsonl, parametric rows": [r for r in demo if r["subj"] in param_names],
         "data/demo.jsonl, held-out rows": [r for r in demo if r["subj"] not in param_names],
     }
+    if a.data_distractor and os.path.exists(a.data_distractor):
+        with open(a.data_distractor) as f:
+            dd = [json.loads(l) for l in f if l.strip()]
+        sets["data/demo_distractor.jsonl (two-sentence passages)"] = dd
     if a.max_rows:
         sets = {k: v[:a.max_rows] for k, v in sets.items()}
     res = {k: evaluate(model, tok, v) for k, v in sets.items()}

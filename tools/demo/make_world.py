@@ -14,6 +14,10 @@ writes
     build/demo/tokenizer_corpus.txt  text of the same shape whose subjects are
                               re-drawn every few hundred lines (tokenizer training)
     data/demo.jsonl           demo rows in the seed's dataset format
+    (with --stage2 N: only build/demo/corpus2.jsonl, N examples for the
+    second training stage, 75% of passages with distractor sentences)
+    data/demo_distractor.jsonl  demo rows whose passage adds a second sentence
+                              (same relation, another subject and object)
 
 The world: invented people, books, companies, places, regions, dishes and
 bands, with twelve relations shaped like the seed's Wikidata relations (P19,
@@ -276,7 +280,7 @@ def statement(rng, rel, s, o):
     return fill(tpl, s, o), 0
 
 
-def make_corpus(rng, subjects, taken, n_examples):
+def make_corpus(rng, subjects, taken, n_examples, distractor_p=0.35):
     param = [x for x in subjects if x["split"] == "param"]
     param_facts = [(x["name"], rel, o) for x in param for rel, o in x["facts"].items()]
     by_rel = {}
@@ -306,7 +310,7 @@ def make_corpus(rng, subjects, taken, n_examples):
                 s, rel, o0 = rng.choice(param_facts)
                 o = o0 if v < 0.7 else rng.choice(cf_list(rng, rel, o0, 99))
             distractors = []
-            if rng.random() < 0.35:
+            if rng.random() < distractor_p:
                 for _ in range(rng.randint(1, 2)):
                     ds = subject_name(rng, kind_of[rel]) if rng.random() < 0.5 else rng.choice(by_rel[rel])[0]
                     if ds != s:
@@ -321,6 +325,35 @@ def eval_sets(rng, subjects):
     for x in subjects:
         for rel, o in x["facts"].items():
             rows[x["split"]].append(seed_row(rel, x["name"], o, cf_list(rng, rel, o, 3)))
+    return rows
+
+
+def distractor_rows(rng, evals):
+    """24 rows whose passage has two sentences of the same relation: the row's
+    fact and the same relation for another subject of the same split, with an
+    object that is neither the answer nor one of obj_cf.  To answer, the model
+    must find the sentence about the asked subject, so corrupting the subject's
+    mention in the passage matters (with one-sentence passages it cannot)."""
+    rows = []
+    for split in ("param", "held"):
+        per_rel = {}
+        for r in evals[split]:
+            per_rel.setdefault(r["prop"], []).append(r)
+        for rel in RELATIONS:
+            cand = per_rel.get(rel, [])
+            if len(cand) < 2:
+                continue
+            r, d = rng.sample(cand, 2)
+            r = json.loads(json.dumps(r))
+            bad = {r["obj"], *r["obj_cf"]}
+            d_obj = rng.choice([o for o in RELATIONS[rel]["objects"] if o not in bad])
+            sents = [passage_for(rel, r["subj"], r["obj"]), passage_for(rel, d["subj"], d_obj)]
+            if rng.random() < 0.5:
+                sents.reverse()
+            text = " ".join(sents)
+            r["passages"] = [{"text": text, "title": ""}]
+            r["prompt_with_ctx"] = f"C: {text} {r['prompt_wo_ctx']}"
+            rows.append(r)
     return rows
 
 
@@ -343,13 +376,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="build/demo")
     ap.add_argument("--data", default="data/demo.jsonl")
+    ap.add_argument("--data-distractor", default="data/demo_distractor.jsonl")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--examples", type=int, default=240000)
+    ap.add_argument("--stage2", type=int, default=0,
+                    help="write only build/demo/corpus2.jsonl with this many examples")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     os.makedirs(a.out, exist_ok=True)
     subjects, taken = make_world(rng)
     evals = eval_sets(rng, subjects)
+    if a.stage2:
+        # Second training stage: the same world and mixture, but 75% of the
+        # passages carry distractor sentences (binding the asked subject to
+        # its sentence).  Its own generator; writes only corpus2.*.
+        c2 = make_corpus(random.Random(a.seed + 3), subjects, taken, a.stage2, distractor_p=0.75)
+        with open(os.path.join(a.out, "corpus2.jsonl"), "w") as f:
+            for text, k in c2:
+                f.write(json.dumps({"text": text, "loss_from": k}) + "\n")
+        print(f"make_world: stage-2 corpus, {len(c2)} examples")
+        return
     corpus = make_corpus(rng, subjects, taken, a.examples)
     demo = demo_rows(rng, evals)
     with open(os.path.join(a.out, "world.json"), "w") as f:
@@ -377,6 +423,12 @@ def main():
         os.makedirs(os.path.dirname(a.data) or ".", exist_ok=True)
         with open(a.data, "w") as f:
             for r in demo:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if a.data_distractor:
+        # Its own generator, after everything else: the files above stay the same.
+        drows = distractor_rows(random.Random(a.seed + 2), evals)
+        with open(a.data_distractor, "w") as f:
+            for r in drows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
     n_facts = sum(len(x["facts"]) for x in subjects)
     n_param = sum(len(x["facts"]) for x in subjects if x["split"] == "param")

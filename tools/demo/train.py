@@ -92,6 +92,8 @@ def main():
     ap.add_argument("--heads", type=int, default=6)
     ap.add_argument("--inter", type=int, default=512)
     ap.add_argument("--save-every", type=int, default=250)
+    ap.add_argument("--tokens", default="tokens.bin", help="encoded corpus in --work")
+    ap.add_argument("--init", default="", help="start from this HF model dir (second stage)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -104,10 +106,15 @@ def main():
                num_hidden_layers=a.layers, num_attention_heads=a.heads,
                bos_token_id=eos, eos_token_id=eos)
     model = Llama(c)
+    if a.init:
+        from llama import load_hf
+        model = load_hf(a.init)
+        model.train()
+        c = model.c
     n_params = sum(p.numel() for p in model.parameters())
     print(f"train: {n_params} parameters, config {c.hf_json()}", flush=True)
 
-    examples = read_examples(os.path.join(a.work, "tokens.bin"))
+    examples = read_examples(os.path.join(a.work, a.tokens))
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
@@ -123,7 +130,8 @@ def main():
     gen = batches(examples, a.batch, rng)
     t0 = time.time()
     ntok, run_loss = 0, None
-    meta = {"seed": a.seed, "steps": a.steps, "batch": a.batch, "lr": a.lr}
+    meta = {"seed": a.seed, "steps": a.steps, "batch": a.batch, "lr": a.lr,
+            "tokens": a.tokens, "init": a.init or "random"}
     for step in range(a.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)

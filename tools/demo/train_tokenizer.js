@@ -11,6 +11,8 @@
 // writes models/demo/tokenizer.json, models/demo/tokenizer_config.json,
 //        build/demo/tokens.bin  (per example: int32 n, int32 loss_from_token,
 //                                n × int32 ids)
+// or, with `build/demo models/demo --encode corpus2.jsonl tokens2.bin`, only
+// encodes another corpus with the existing tokenizer.
 //
 // The npm binding trains with the default BPE trainer only (no vocab-size or
 // alphabet options), so this script trains without a limit and then keeps the
@@ -23,7 +25,7 @@ const fs = require("fs");
 const path = require("path");
 const { Tokenizer, BPE, byteLevelPreTokenizer } = require("tokenizers");
 
-const [workDir = "build/demo", modelDir = "models/demo", vocabArg = "4096"] = process.argv.slice(2);
+const [workDir = "build/demo", modelDir = "models/demo", vocabArg = "4096", encIn, encOut] = process.argv.slice(2);
 const VOCAB = parseInt(vocabArg, 10);
 const EOS = "<|endoftext|>";
 
@@ -44,6 +46,11 @@ function bytesToUnicode() {
 }
 
 async function main() {
+  if (vocabArg === "--encode") {   // encode-only: an extra corpus with the existing tokenizer
+    const tk = Tokenizer.fromFile(path.join(modelDir, "tokenizer.json"));
+    await encodeCorpus(tk, tk.tokenToId(EOS), path.join(workDir, encIn), path.join(workDir, encOut));
+    return;
+  }
   fs.mkdirSync(modelDir, { recursive: true });
   const corpusTxt = path.join(workDir, "tokenizer_corpus.txt");
 
@@ -96,7 +103,12 @@ async function main() {
 
   // 3. Encode the corpus with the saved file (what every user of it gets).
   const tk = Tokenizer.fromFile(outJson);
-  const lines = fs.readFileSync(path.join(workDir, "corpus.jsonl"), "utf8").split("\n").filter(Boolean);
+  await encodeCorpus(tk, eosId, path.join(workDir, "corpus.jsonl"), path.join(workDir, "tokens.bin"));
+  console.log(`train_tokenizer: ${merges.length} merges trained, ${kept.length} kept, vocab ${eosId + 1}`);
+}
+
+async function encodeCorpus(tk, eosId, inPath, outPath) {
+  const lines = fs.readFileSync(inPath, "utf8").split("\n").filter(Boolean);
   const chunks = [];
   let nTok = 0, maxLen = 0;
   const B = 2000;
@@ -119,9 +131,8 @@ async function main() {
       nTok += ids.length + 1; maxLen = Math.max(maxLen, ids.length + 1);
     });
   }
-  fs.writeFileSync(path.join(workDir, "tokens.bin"), Buffer.concat(chunks));
-  console.log(`train_tokenizer: ${merges.length} merges trained, ${kept.length} kept, vocab ${eosId + 1}; ` +
-              `${lines.length} examples, ${nTok} tokens (max ${maxLen})`);
+  fs.writeFileSync(outPath, Buffer.concat(chunks));
+  console.log(`encode: ${inPath}: ${lines.length} examples, ${nTok} tokens (max ${maxLen}) -> ${outPath}`);
 }
 
 function saveAndRead(t) {
