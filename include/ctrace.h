@@ -769,9 +769,9 @@ int ct_average_add(ct_average *a, const float *ie, int T, int L, const uint32_t 
 void ct_average_result(const ct_average *a, int pooled, float *out);
 void ct_average_free(ct_average *a);
 
-/* Kinds in figure order: 0 hidden, 1 mlp, 2 attention; -1 when unknown. */
+/* Kinds in figure order (the ct_kind order): 0 hidden, 1 mlp, 2 attention;
+ * -1 when unknown.  Names: ct_kind_name((ct_kind)k). */
 int ct_kind_index(const char *kind);
-extern const char *const ct_kind_names[3];
 
 /* Reads every case file of every dir into avg[3] (by kind): DIR/cases/ *.bin,
  * else DIR/ *.bin, else DIR/ * /cases/ *.bin (a folder of run dirs, e.g. one

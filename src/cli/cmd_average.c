@@ -72,7 +72,7 @@ int cmd_average(int argc, char **argv)
     for (int k = 0; k < 3; k++) {
         if (!avg[k].n_cases) continue;
         kinds[nk++] = k;
-        snprintf(path, sizeof path, "%s/average_%s.%s", out, ct_kind_names[k], ext);
+        snprintf(path, sizeof path, "%s/average_%s.%s", out, ct_kind_name((ct_kind)k), ext);
         if (ct_average_plot(avg, &k, 1, pooled, path, fmt, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
         printf("%s\n", path);
     }

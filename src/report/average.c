@@ -176,7 +176,7 @@ int ct_average_write_csv(const ct_average avg[3], const char *path, ct_err *err)
         for (int pooled = 0; pooled < 2; pooled++) {
             ct_average_result(&avg[k], pooled, v);
             for (int s = 0; s < CT_SEG_COUNT; s++) {
-                fprintf(f, "%s,%s,%s,%d,%ld,%ld", ct_kind_names[k], pooled ? "pooled" : "case_mean", ct_segment_key(s),
+                fprintf(f, "%s,%s,%s,%d,%ld,%ld", ct_kind_name((ct_kind)k), pooled ? "pooled" : "case_mean", ct_segment_key(s),
                         avg[k].n_case[s], avg[k].n_tok[s], pooled ? avg[k].n_tok[s] : (long)avg[k].n_case[s]);
                 for (int l = 0; l < L; l++) {
                     if (l < avg[k].L && !isnan(v[s * avg[k].L + l])) fprintf(f, ",%.9g", v[s * avg[k].L + l]);
@@ -206,7 +206,7 @@ int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int 
     for (int i = 0; i < n_kinds; i++) {
         int k = kinds[i];
         const ct_average *a = &avg[k];
-        if (!a->n_cases) { ct_fail(err, "%s: no %s cases to average", path, ct_kind_names[k]); goto out; }
+        if (!a->n_cases) { ct_fail(err, "%s: no %s cases to average", path, ct_kind_name((ct_kind)k)); goto out; }
         vals[i] = malloc((size_t)CT_SEG_COUNT * a->L * sizeof *vals[i]);
         if (!vals[i]) { ct_fail(err, "out of memory"); goto out; }
         ct_average_result(a, pooled, vals[i]);
@@ -221,16 +221,16 @@ int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int 
                         : a->contexts == CT_CTX_CF ? ", counterfactual contexts only" : "";
         if (pooled)
             snprintf(titles[i], sizeof titles[i], "Average impact of restoring %s (%s)\npooled over the tokens of %d case(s)%s (n = tokens)",
-                     what[k], ct_kind_names[k], a->n_cases, ctx);
+                     what[k], ct_kind_name((ct_kind)k), a->n_cases, ctx);
         else
             snprintf(titles[i], sizeof titles[i], "Average impact of restoring %s (%s)\nmean over %d case(s)%s of per-case segment means (n = cases)",
-                     what[k], ct_kind_names[k], a->n_cases, ctx);
+                     what[k], ct_kind_name((ct_kind)k), a->n_cases, ctx);
         if (k == 0 || a->window == 1) snprintf(xlabels[i], sizeof xlabels[i], "single restored layer");
         else if (a->window > 1) snprintf(xlabels[i], sizeof xlabels[i], "center of interval of %d restored %s layers", a->window, what[k]);
         else snprintf(xlabels[i], sizeof xlabels[i], "center of interval of restored %s layers", what[k]);
         h[i] = (ct_heatmap){
             .values = vals[i], .rows = CT_SEG_COUNT, .cols = a->L, .labels = (const char *const *)labels[i],
-            .kind = ct_kind_names[k], .title = titles[i], .xlabel = xlabels[i],
+            .kind = ct_kind_name((ct_kind)k), .title = titles[i], .xlabel = xlabels[i],
             .cbar_label = "mean IE", .vmin = NAN, .vmax = NAN,
         };
     }

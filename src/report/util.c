@@ -7,12 +7,10 @@
 #include "ctrace.h"
 #include "report/report_internal.h"
 
-const char *const ct_kind_names[3] = {"hidden", "mlp", "attention"};
-
 int ct_kind_index(const char *kind)
 {
-    for (int k = 0; k < 3; k++) if (kind && !strcmp(kind, ct_kind_names[k])) return k;
-    return -1;
+    ct_kind k;
+    return kind && ct_kind_parse(kind, &k) == 0 ? (int)k : -1;
 }
 
 int ct_plot_format_parse(const char *name, ct_plot_format *out)
