@@ -11,9 +11,12 @@ typedef struct ct_command {
 
 int cmd_version(int argc, char **argv);
 /* @@CMD_DECLS@@ */
-int cmd_trace(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_average(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 #endif

@@ -8,44 +8,45 @@
 #include <cjson/cJSON.h>
 #include "cli.h"
 
+#include "args.h"
+
 typedef struct tok_args {
-    const char *tokenizer, *text, *input, *ids;
+    const char *tokenizer, *text, *input;
+    int32_t *ids; int nids;
     int add_special, skip_special;
 } tok_args;
 
-/* Accepts --flag value and --flag=value. Returns 0, or -1 after printing why. */
+static int bool_flag(const ct_args *a, const char *name, int def, int *out)
+{
+    const char *v = ct_args_str(a, name, NULL);
+    if (!v) { *out = def; return 0; }
+    if (!strcmp(v, "1") || !strcmp(v, "true")) { *out = 1; return 0; }
+    if (!strcmp(v, "0") || !strcmp(v, "false")) { *out = 0; return 0; }
+    fprintf(stderr, "ctrace: %s: --%s must be 0 or 1, not '%s'\n", a->cmd, name, v);
+    return -1;
+}
+
+/* Returns 0, 1 for --help, or -1 after printing why. */
 static int parse(int argc, char **argv, tok_args *a, int detok)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *val = NULL;
-        if (strncmp(arg, "--", 2)) { fprintf(stderr, "ctrace: %s: unexpected argument '%s'\n", argv[0], arg); return -1; }
-        char name[64];
-        const char *eq = strchr(arg, '=');
-        size_t nl = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-        if (nl >= sizeof name) nl = sizeof name - 1;
-        memcpy(name, arg + 2, nl);
-        name[nl] = 0;
-        if (!strcmp(name, "help")) return 1;
-        if (eq) val = eq + 1;
-        else if (i + 1 < argc) val = argv[++i];
-        else { fprintf(stderr, "ctrace: %s: --%s needs a value\n", argv[0], name); return -1; }
-        if (!strcmp(name, "tokenizer") || !strcmp(name, "model_name")) a->tokenizer = val;
-        else if (!strcmp(name, "input")) a->input = val;
-        else if (!detok && !strcmp(name, "text")) a->text = val;
-        else if (detok && !strcmp(name, "ids")) a->ids = val;
-        else if (!strcmp(name, detok ? "skip_special_tokens" : "add_special_tokens")) {
-            if (strcmp(val, "0") && strcmp(val, "1") && strcmp(val, "true") && strcmp(val, "false")) {
-                fprintf(stderr, "ctrace: %s: --%s must be 0 or 1, not '%s'\n", argv[0], name, val);
-                return -1;
-            }
-            int v = !strcmp(val, "1") || !strcmp(val, "true");
-            if (detok) a->skip_special = v; else a->add_special = v;
-        } else { fprintf(stderr, "ctrace: %s: unknown flag --%s\n", argv[0], name); return -1; }
+    static const char *const TOK_FLAGS[] = {"tokenizer", "model_name", "text", "input", "add_special_tokens", NULL};
+    static const char *const DETOK_FLAGS[] = {"tokenizer", "model_name", "ids", "input", "skip_special_tokens", NULL};
+    ct_args g;
+    if (ct_args_parse(&g, argc, argv, detok ? DETOK_FLAGS : TOK_FLAGS)) return -1;
+    if (g.help) return 1;
+    if (g.npos) { fprintf(stderr, "ctrace: %s: unexpected argument '%s'\n", g.cmd, g.pos[0]); return -1; }
+    a->tokenizer = ct_args_str(&g, "tokenizer", ct_args_str(&g, "model_name", NULL));
+    a->input = ct_args_str(&g, "input", NULL);
+    if (detok) {
+        if (bool_flag(&g, "skip_special_tokens", 0, &a->skip_special) || ct_args_ids(&g, "ids", &a->ids, &a->nids)) return -1;
+    } else {
+        a->text = ct_args_str(&g, "text", NULL);
+        if (bool_flag(&g, "add_special_tokens", 1, &a->add_special)) return -1;
     }
-    if (!a->tokenizer) { fprintf(stderr, "ctrace: %s: --tokenizer PATH (or --model_name DIR) is required\n", argv[0]); return -1; }
+    if (!a->tokenizer) { fprintf(stderr, "ctrace: %s: --tokenizer PATH (or --model_name DIR) is required\n", g.cmd); return -1; }
     int have = detok ? (a->ids != NULL) + (a->input != NULL) : (a->text != NULL) + (a->input != NULL);
     if (have != 1) {
-        fprintf(stderr, "ctrace: %s: give exactly one of %s and --input FILE.jsonl\n", argv[0], detok ? "--ids 1,2,3" : "--text TEXT");
+        fprintf(stderr, "ctrace: %s: give exactly one of %s and --input FILE.jsonl\n", g.cmd, detok ? "--ids 1,2,3" : "--text TEXT");
         return -1;
     }
     return 0;
@@ -134,31 +135,6 @@ int cmd_tokenize(int argc, char **argv)
     return rc;
 }
 
-/* "1,2, 3" -> ids; returns the count or -1. */
-static int32_t parse_ids(const char *s, int32_t **out)
-{
-    int32_t n = 0, cap = 16;
-    int32_t *v = malloc((size_t)cap * sizeof *v);
-    while (v && *s) {
-        while (*s == ' ' || *s == ',' || *s == '[' || *s == ']' || *s == '\t' || *s == '\n') s++;
-        if (!*s) break;
-        char *end;
-        errno = 0;
-        long x = strtol(s, &end, 10);
-        if (end == s || errno || x < 0 || x > INT32_MAX) { free(v); return -1; }
-        if (n == cap) {
-            int32_t *nv = realloc(v, (size_t)(cap *= 2) * sizeof *nv);
-            if (!nv) { free(v); return -1; }
-            v = nv;
-        }
-        v[n++] = (int32_t)x;
-        s = end;
-    }
-    if (!v) return -1;
-    *out = v;
-    return n;
-}
-
 static const char DETOK_HELP[] =
     "usage: ctrace detokenize --tokenizer PATH (--ids 1,2,3 | --input FILE.jsonl) [--skip_special_tokens 0|1]\n"
     "  --ids: prints the decoded text.  --input: one JSON object per line with \"ids\": [...];\n"
@@ -168,20 +144,16 @@ int cmd_detokenize(int argc, char **argv)
 {
     tok_args a = {0};
     int pr = parse(argc, argv, &a, 1);
-    if (pr) { if (pr > 0) fputs(DETOK_HELP, stdout); return pr > 0 ? 0 : 2; }
+    if (pr) { free(a.ids); if (pr > 0) fputs(DETOK_HELP, stdout); return pr > 0 ? 0 : 2; }
     ct_err err = {{0}};
     ct_tokenizer *tok;
-    if (ct_tokenizer_load(&tok, a.tokenizer, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
+    if (ct_tokenizer_load(&tok, a.tokenizer, &err)) { free(a.ids); fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
     int rc = 0;
     if (a.ids) {
-        int32_t *ids = NULL;
-        int32_t n = parse_ids(a.ids, &ids);
         char *text = NULL;
-        if (n < 0) { fprintf(stderr, "ctrace: --ids: expected comma-separated token ids, got '%s'\n", a.ids); rc = 1; }
-        else if (ct_decode(tok, ids, n, a.skip_special, &text, &err)) { fprintf(stderr, "ctrace: --ids: %s\n", err.msg); rc = 1; }
+        if (ct_decode(tok, a.ids, a.nids, a.skip_special, &text, &err)) { fprintf(stderr, "ctrace: --ids: %s\n", err.msg); rc = 1; }
         else printf("%s\n", text);
         free(text);
-        free(ids);
     } else {
         FILE *f = fopen(a.input, "r");
         if (!f) { fprintf(stderr, "ctrace: %s: %s\n", a.input, strerror(errno)); ct_tokenizer_free(tok); return 1; }
@@ -220,6 +192,7 @@ int cmd_detokenize(int argc, char **argv)
         free(line);
         fclose(f);
     }
+    free(a.ids);
     ct_tokenizer_free(tok);
     return rc;
 }

@@ -76,9 +76,11 @@ static int split_one(const tk_added *added, const tk_addset *set, const char *s,
             ms = p > done ? p : done;
         }
         if (hit->rstrip) {
+            /* the search goes on from the match's own end (HF's Aho-Corasick
+             * iterator does), so a following token may start inside the
+             * swallowed whitespace: HF then emits overlapping pieces, and so do we */
             int l;
             while (me < n && tk_is_whitespace(tk_utf8_decode((const unsigned char *)s + me, &l))) me += l;
-            i = me;
         }
         if (ms > done && tk_text_push(out, off + done, ms - done, -1)) return -1;
         if (tk_text_push(out, off + ms, me - ms, hit->id)) return -1;

@@ -221,7 +221,7 @@ int ct_encode(const ct_tokenizer *t, const char *text, size_t len, int add_speci
             if (push_etok(&toks, &ntok, &tcap, e)) goto oom;
         }
     }
-    if (t->post && tk_postprocess(t->post, &toks, &ntok, &tcap, add_special)) goto oom;
+    if (t->post && tk_postprocess(t->post, &toks, &ntok, &tcap, add_special, text)) goto oom;
     out->ids = malloc((size_t)ntok * sizeof *out->ids + 1);
     out->offsets = malloc((size_t)ntok * sizeof *out->offsets + 1);
     out->special = malloc((size_t)ntok + 1);
@@ -275,7 +275,8 @@ int ct_encoding_token_range(const ct_encoding *e, int32_t b, int32_t en, int32_t
 const char *ct_id_to_token(const ct_tokenizer *t, int32_t id)
 {
     if (id < 0 || id >= t->vocab_size) return NULL;
-    if (t->added_of_id[id] >= 0) return t->added[t->added_of_id[id]].content;
+    /* HF gives a normalized added token back in its normalized form */
+    if (t->added_of_id[id] >= 0) return t->added[t->added_of_id[id]].match;
     return id < t->bpe.nid ? t->bpe.tok[id] : NULL;
 }
 

@@ -72,9 +72,9 @@ static int32_t char_id(const tk_bpe *m, tk_bpe_ws *ws, const char *c, int32_t l,
     int32_t pl = (!first && m->cont_prefix) ? (int32_t)strlen(m->cont_prefix) : 0;
     int32_t sl = (last && m->eow_suffix) ? (int32_t)strlen(m->eow_suffix) : 0;
     if (grow((void **)&ws->tmp, &ws->tmpcap, pl + l + sl, 1)) return -1;
-    memcpy(ws->tmp, m->cont_prefix, (size_t)pl);
+    if (pl) memcpy(ws->tmp, m->cont_prefix, (size_t)pl);
     memcpy(ws->tmp + pl, c, (size_t)l);
-    memcpy(ws->tmp + pl + l, m->eow_suffix, (size_t)sl);
+    if (sl) memcpy(ws->tmp + pl + l, m->eow_suffix, (size_t)sl);
     return tk_strmap_get(&m->vocab, ws->tmp, pl + l + sl);
 }
 

@@ -63,6 +63,7 @@ static int load_norm(tk_norm *n, const cJSON *j, const char *path, ct_err *err)
     else if (!strcmp(type, "NFKC")) n->type = TK_N_NFKC;
     else if (!strcmp(type, "NFKD")) n->type = TK_N_NFKD;
     else if (!strcmp(type, "Lowercase")) n->type = TK_N_LOWERCASE;
+    else if (!strcmp(type, "StripAccents")) n->type = TK_N_STRIP_ACCENTS;
     else if (!strcmp(type, "Strip")) {
         n->type = TK_N_STRIP;
         n->left = jbool(j, "strip_left", 1);
@@ -104,6 +105,16 @@ static int load_prepend_scheme(const cJSON *j)
     return jbool(j, "add_prefix_space", 1) ? TK_PREPEND_ALWAYS : TK_PREPEND_NEVER;   /* older files */
 }
 
+static int parse_behavior(const char *b)
+{
+    if (!strcmp(b, "Removed")) return TK_B_REMOVED;
+    if (!strcmp(b, "Isolated")) return TK_B_ISOLATED;
+    if (!strcmp(b, "MergedWithPrevious")) return TK_B_PREV;
+    if (!strcmp(b, "MergedWithNext")) return TK_B_NEXT;
+    if (!strcmp(b, "Contiguous")) return TK_B_CONTIGUOUS;
+    return -1;
+}
+
 static int load_pre(tk_pretok *p, const cJSON *j, const char *path, ct_err *err)
 {
     memset(p, 0, sizeof *p);
@@ -119,12 +130,7 @@ static int load_pre(tk_pretok *p, const cJSON *j, const char *path, ct_err *err)
         p->invert = jbool(j, "invert", 0);
         const char *b = jstr(j, "behavior");
         if (!b) return ct_fail(err, "%s: Split pre-tokenizer without \"behavior\"", path);
-        if (!strcmp(b, "Removed")) p->behavior = TK_B_REMOVED;
-        else if (!strcmp(b, "Isolated")) p->behavior = TK_B_ISOLATED;
-        else if (!strcmp(b, "MergedWithPrevious")) p->behavior = TK_B_PREV;
-        else if (!strcmp(b, "MergedWithNext")) p->behavior = TK_B_NEXT;
-        else if (!strcmp(b, "Contiguous")) p->behavior = TK_B_CONTIGUOUS;
-        else return ct_fail(err, "%s: Split behavior \"%s\" is unknown", path, b);
+        if ((p->behavior = parse_behavior(b)) < 0) return ct_fail(err, "%s: Split behavior \"%s\" is unknown", path, b);
         if (load_pattern(cJSON_GetObjectItemCaseSensitive(j, "pattern"), &p->lit, &p->litlen, &p->re,
                          "Split pre-tokenizer", path, err)) return -1;
     } else if (!strcmp(type, "Metaspace")) {
@@ -144,6 +150,13 @@ static int load_pre(tk_pretok *p, const cJSON *j, const char *path, ct_err *err)
         if (!(p->re = tk_regex_new(WS_RE, sizeof WS_RE - 1, err))) return -1;
     } else if (!strcmp(type, "WhitespaceSplit")) {
         p->type = TK_P_WSSPLIT;
+    } else if (!strcmp(type, "BertPreTokenizer")) {
+        p->type = TK_P_BERT;
+    } else if (!strcmp(type, "Punctuation")) {
+        p->type = TK_P_PUNCT;
+        const char *b = jstr(j, "behavior");
+        if ((p->behavior = parse_behavior(b ? b : "Isolated")) < 0)
+            return ct_fail(err, "%s: Punctuation behavior \"%s\" is unknown", path, b);
     } else if (!strcmp(type, "Sequence")) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "pretokenizers");
         if (!cJSON_IsArray(a)) return ct_fail(err, "%s: Sequence pre-tokenizer without \"pretokenizers\"", path);
@@ -333,7 +346,7 @@ static int load_model(tk_bpe *m, const cJSON *j, const char *path, ct_err *err)
             free(cat);
             return ct_fail(err, "%s: merge %d (\"%.40s\" + \"%.40s\") uses a piece that is not in the vocabulary", path, rank, a, b);
         }
-        if (!tk_pairmap_get(&m->merges, ia, ib)) tk_pairmap_put(&m->merges, ia, ib, rank, iab);
+        tk_pairmap_put(&m->merges, ia, ib, rank, iab);
         rank++;
     }
     free(cat);
@@ -353,28 +366,46 @@ static int load_model(tk_bpe *m, const cJSON *j, const char *path, ct_err *err)
     return 0;
 }
 
+/* Added tokens get their ids the way HF's AddedVocabulary::add_tokens gives
+ * them when it reads the file (the "id" written there is not used): a content
+ * already in the model vocabulary takes that id, one already added keeps its
+ * id, a new one takes the next id after max(added ids, model vocab count - 1). */
 static int load_added(ct_tokenizer *t, const cJSON *arr, const char *path, ct_err *err)
 {
     int32_t n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
     t->added = calloc((size_t)n + 1, sizeof *t->added);
     if (!t->added || tk_strmap_init(&t->added_map, n)) return ct_fail(err, "%s: out of memory", path);
+    int32_t model_count = t->bpe.vocab.n, max_added = -1;
     const cJSON *it;
+    int row = 0;
     if (n) cJSON_ArrayForEach(it, arr) {
         const char *c = jstr(it, "content");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         if (!c || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > MAX_ID)
-            return ct_fail(err, "%s: added_tokens[%d] needs \"id\" and \"content\"", path, t->nadded);
-        tk_added *a = &t->added[t->nadded];
-        a->id = (int32_t)id->valuedouble;
-        a->len = (int32_t)strlen(c);
-        if (!(a->content = dupn(c, (size_t)a->len))) return ct_fail(err, "%s: out of memory", path);
-        a->special = jbool(it, "special", 0);
+            return ct_fail(err, "%s: added_tokens[%d] needs \"id\" and \"content\"", path, row);
+        row++;
+        int32_t len = (int32_t)strlen(c);
+        if (len == 0) continue;                 /* HF ignores empty added tokens */
+        int32_t prev = tk_strmap_get(&t->added_map, c, len);
+        tk_added *a = prev >= 0 ? &t->added[prev] : &t->added[t->nadded];
+        int32_t newid = prev >= 0 ? a->id : tk_strmap_get(&t->bpe.vocab, c, len);
+        if (newid < 0)
+            newid = max_added < 0 ? model_count : (max_added >= model_count || model_count == 0) ? max_added + 1 : model_count;
+        if (newid > MAX_ID) return ct_fail(err, "%s: too many added tokens", path);
+        if (prev >= 0) free(a->content);
+        a->id = newid;
+        if (newid > max_added) max_added = newid;
+        a->len = len;
+        if (!(a->content = dupn(c, (size_t)len))) return ct_fail(err, "%s: out of memory", path);
+        a->special = jbool(it, "special", 0) || (prev >= 0 && a->special);
         a->lstrip = jbool(it, "lstrip", 0);
         a->rstrip = jbool(it, "rstrip", 0);
         a->normalized = jbool(it, "normalized", !a->special);
         a->single_word = jbool(it, "single_word", 0);
-        t->nadded++;
-        if (tk_strmap_put(&t->added_map, a->content, a->len, t->nadded - 1) < 0) return ct_fail(err, "%s: out of memory", path);
+        if (prev < 0) {
+            t->nadded++;
+            if (tk_strmap_put(&t->added_map, a->content, a->len, t->nadded - 1) < 0) return ct_fail(err, "%s: out of memory", path);
+        } else if (tk_strmap_put(&t->added_map, a->content, a->len, prev) < 0) return ct_fail(err, "%s: out of memory", path);
     }
     /* what is searched: normalized tokens are matched in normalized text */
     for (int32_t i = 0; i < t->nadded; i++) {
@@ -400,6 +431,31 @@ static int load_added(ct_tokenizer *t, const cJSON *arr, const char *path, ct_er
     return 0;
 }
 
+static int valid_utf8(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        int l = tk_utf8_len((const unsigned char *)s + i, n - i);
+        if (!l) return 0;
+        i += (size_t)l;
+    }
+    return 1;
+}
+
+/* cJSON passes raw bytes through; HF (serde) rejects invalid UTF-8, and the
+ * pipeline relies on every string being valid.  Returns 1 if some key or
+ * string value is invalid, with *where the nearest valid key above it. */
+static int has_invalid_utf8(const cJSON *j, const char **where)
+{
+    for (; j; j = j->next) {
+        int key_ok = !j->string || valid_utf8(j->string);
+        if (key_ok && j->string) *where = j->string;
+        if (!key_ok || (cJSON_IsString(j) && !valid_utf8(j->valuestring))) return 1;
+        if (has_invalid_utf8(j->child, where)) return 1;
+    }
+    return 0;
+}
+
 int tk_load_json(ct_tokenizer *t, const char *json, size_t len, const char *path, ct_err *err)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -411,6 +467,11 @@ int tk_load_json(ct_tokenizer *t, const char *json, size_t len, const char *path
     int rc = -1;
     const cJSON *j;
     if (!cJSON_IsObject(root)) { ct_fail(err, "%s: top level is not a JSON object", path); goto done; }
+    const char *where = "";
+    if (has_invalid_utf8(root->child, &where)) {
+        ct_fail(err, "%s: a JSON string is not valid UTF-8 (near key \"%.40s\")", path, where);
+        goto done;
+    }
     j = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!cJSON_IsObject(j)) { ct_fail(err, "%s: no \"model\" object", path); goto done; }
     if (load_model(&t->bpe, j, path, err)) goto done;

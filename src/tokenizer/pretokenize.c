@@ -1,5 +1,5 @@
 /* pretokenize.c — pre-tokenizers: ByteLevel, Split, Metaspace, Digits,
- * Whitespace, WhitespaceSplit, Sequence.  They cut the untokenized pieces of
+ * Whitespace, WhitespaceSplit, Punctuation, BertPreTokenizer, Sequence.  They cut the untokenized pieces of
  * the working text into smaller pieces (HF's PreTokenizedString::split) and
  * transform their text (byte alphabet, ▁ for spaces) keeping the per-byte
  * original spans.  Empty pieces are dropped, as HF does. */
@@ -74,7 +74,7 @@ static int split_piece(tk_text *out, const tk_piece *pc, const int32_t *m, int32
 }
 
 /* Matches of a char predicate: every matching char is one match. */
-enum { PRED_ASCII_DIGIT, PRED_WHITESPACE, PRED_CHAR };
+enum { PRED_NUMERIC, PRED_WHITESPACE, PRED_PUNCT, PRED_CHAR };
 static int char_matches(const char *s, int32_t n, int pred, const char *ch, int chlen, int32_t **out)
 {
     int32_t *m = malloc((size_t)(n + 1) * 2 * sizeof *m), k = 0;
@@ -82,8 +82,9 @@ static int char_matches(const char *s, int32_t n, int pred, const char *ch, int 
     for (int32_t i = 0; i < n;) {
         int l;
         int32_t cp = tk_utf8_decode((const unsigned char *)s + i, &l);
-        int hit = pred == PRED_ASCII_DIGIT ? (cp >= '0' && cp <= '9')
+        int hit = pred == PRED_NUMERIC ? tk_is_numeric(cp)      /* Rust char::is_numeric, as HF's Digits */
                 : pred == PRED_WHITESPACE ? tk_is_whitespace(cp)
+                : pred == PRED_PUNCT ? tk_is_punct(cp)
                 : (l == chlen && !memcmp(s + i, ch, (size_t)l));
         if (hit) { m[2 * k] = i; m[2 * k + 1] = i + l; k++; }
         i += l;
@@ -143,12 +144,17 @@ static int find_literal(const tk_pretok *pt, const char *s, int32_t n, int32_t *
 static int find_digit(const tk_pretok *pt, const char *s, int32_t n, int32_t **m)
 {
     (void)pt;
-    return char_matches(s, n, PRED_ASCII_DIGIT, NULL, 0, m);
+    return char_matches(s, n, PRED_NUMERIC, NULL, 0, m);
 }
 static int find_ws(const tk_pretok *pt, const char *s, int32_t n, int32_t **m)
 {
     (void)pt;
     return char_matches(s, n, PRED_WHITESPACE, NULL, 0, m);
+}
+static int find_punct(const tk_pretok *pt, const char *s, int32_t n, int32_t **m)
+{
+    (void)pt;
+    return char_matches(s, n, PRED_PUNCT, NULL, 0, m);
 }
 static int find_rep(const tk_pretok *pt, const char *s, int32_t n, int32_t **m)
 {
@@ -234,6 +240,11 @@ int tk_pretokenize(const tk_pretok *pt, tk_text *t, ct_err *err)
         return split_all(pt, t, find_regex, TK_B_REMOVED, 1, err);
     case TK_P_WSSPLIT:
         return split_all(pt, t, find_ws, TK_B_REMOVED, 0, err);
+    case TK_P_PUNCT:
+        return split_all(pt, t, find_punct, pt->behavior, 0, err);
+    case TK_P_BERT:
+        if (split_all(pt, t, find_ws, TK_B_REMOVED, 0, err)) return -1;
+        return split_all(pt, t, find_punct, TK_B_ISOLATED, 0, err);
     }
     return ct_fail(err, "tokenizer: unknown pre-tokenizer");
 }

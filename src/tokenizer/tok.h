@@ -55,11 +55,13 @@ int tk_utf8_encode(int32_t cp, char *out);          /* returns 1..4 */
 int tk_is_whitespace(int32_t cp);                   /* Rust char::is_whitespace */
 int tk_is_alnum(int32_t cp);                        /* Rust char::is_alphanumeric (or _) */
 int tk_is_numeric(int32_t cp);                      /* Rust char::is_numeric */
+int tk_is_punct(int32_t cp);                        /* ASCII punctuation or Unicode P* (HF's is_punc) */
+int tk_is_mark(int32_t cp);                         /* Unicode M* (combining marks) */
 
 /* ---- hash maps ---------------------------------------------------------- */
 
 typedef struct tk_strmap {       /* byte string -> int32, keys borrowed */
-    struct tk_sm_slot { const char *k; int32_t len, val; } *slot;
+    struct tk_sm_slot { const char *k; int32_t len, val; uint32_t h; } *slot;
     uint32_t mask;
     int32_t n;
 } tk_strmap;
@@ -89,7 +91,7 @@ int tk_regex_matches(OnigRegex re, const char *s, int32_t n, int32_t **m);
 /* ---- normalizers ---------------------------------------------------------- */
 
 enum { TK_N_NFC, TK_N_NFD, TK_N_NFKC, TK_N_NFKD, TK_N_PREPEND, TK_N_REPLACE,
-       TK_N_LOWERCASE, TK_N_STRIP, TK_N_SEQ };
+       TK_N_LOWERCASE, TK_N_STRIP, TK_N_STRIP_ACCENTS, TK_N_SEQ };
 
 typedef struct tk_norm {
     int type;
@@ -107,7 +109,7 @@ void tk_norm_free(tk_norm *nm);
 /* ---- pre-tokenizers ------------------------------------------------------- */
 
 enum { TK_P_BYTELEVEL, TK_P_SPLIT, TK_P_METASPACE, TK_P_DIGITS, TK_P_WHITESPACE,
-       TK_P_WSSPLIT, TK_P_SEQ };
+       TK_P_WSSPLIT, TK_P_PUNCT, TK_P_BERT, TK_P_SEQ };
 enum { TK_B_REMOVED, TK_B_ISOLATED, TK_B_PREV, TK_B_NEXT, TK_B_CONTIGUOUS };
 enum { TK_PREPEND_ALWAYS, TK_PREPEND_FIRST, TK_PREPEND_NEVER };
 
@@ -190,7 +192,9 @@ typedef struct tk_post {
 /* A token during encoding: id, original span, and its text (for offset trimming). */
 typedef struct tk_etok { int32_t id, s, e; const char *str; int32_t slen; } tk_etok;
 
-int tk_postprocess(const tk_post *pp, tk_etok **toks, int32_t *n, int32_t *cap, int add_special);
+/* text: the original text (offsets move by its chars). */
+int tk_postprocess(const tk_post *pp, tk_etok **toks, int32_t *n, int32_t *cap, int add_special,
+                   const char *text);
 void tk_post_free(tk_post *pp);
 
 /* ---- decoders --------------------------------------------------------------------- */

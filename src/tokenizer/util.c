@@ -126,6 +126,19 @@ int tk_is_numeric(int32_t c)
     return k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_NO;
 }
 
+int tk_is_punct(int32_t c)
+{
+    if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
+    utf8proc_category_t k = utf8proc_category(c);
+    return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
+}
+
+int tk_is_mark(int32_t c)
+{
+    utf8proc_category_t k = utf8proc_category(c);
+    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
 /* Word characters as HF's single_word check sees them (alphanumeric or '_'). */
 int tk_is_alnum(int32_t c)
 {
@@ -203,22 +216,22 @@ static int strmap_grow(tk_strmap *m)
 int tk_strmap_put(tk_strmap *m, const char *k, int32_t len, int32_t val)
 {
     if ((uint32_t)(m->n + 1) * 2 > m->mask + 1 && strmap_grow(m)) return -1;
-    uint32_t i = (uint32_t)hash_bytes(k, len) & m->mask;
+    uint32_t h = (uint32_t)hash_bytes(k, len), i = h & m->mask;
     for (;; i = (i + 1) & m->mask) {
         struct tk_sm_slot *s = &m->slot[i];
-        if (!s->k) { s->k = k; s->len = len; s->val = val; m->n++; return 1; }
-        if (s->len == len && !memcmp(s->k, k, (size_t)len)) { s->val = val; return 0; }
+        if (!s->k) { s->k = k; s->len = len; s->val = val; s->h = h; m->n++; return 1; }
+        if (s->h == h && s->len == len && !memcmp(s->k, k, (size_t)len)) { s->val = val; return 0; }
     }
 }
 
 int32_t tk_strmap_get(const tk_strmap *m, const char *k, int32_t len)
 {
     if (!m->slot) return -1;
-    uint32_t i = (uint32_t)hash_bytes(k, len) & m->mask;
+    uint32_t h = (uint32_t)hash_bytes(k, len), i = h & m->mask;
     for (;; i = (i + 1) & m->mask) {
         const struct tk_sm_slot *s = &m->slot[i];
         if (!s->k) return -1;
-        if (s->len == len && !memcmp(s->k, k, (size_t)len)) return s->val;
+        if (s->h == h && s->len == len && !memcmp(s->k, k, (size_t)len)) return s->val;
     }
 }
 
@@ -245,8 +258,8 @@ int tk_pairmap_init(tk_pairmap *m, int32_t expected)
     return 0;
 }
 
-/* Keeps the first (lowest-rank) entry when a pair repeats, as HF's map build does
- * not: HF keeps the last.  Duplicated merges do not occur in real files. */
+/* A repeated pair overwrites: HF builds its merge map with collect(), so the
+ * last (highest-rank) occurrence of a duplicated merge is the one that counts. */
 void tk_pairmap_put(tk_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id)
 {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
@@ -277,6 +290,7 @@ void tk_pairmap_free(tk_pairmap *m)
 
 /* ---- Oniguruma ------------------------------------------------------------ */
 
+/* Compiled as the onig crate HF uses does: Syntax::default() (Oniguruma syntax), no options. */
 OnigRegex tk_regex_new(const char *pat, size_t len, ct_err *err)
 {
     OnigRegex re = NULL;
@@ -284,7 +298,7 @@ OnigRegex tk_regex_new(const char *pat, size_t len, ct_err *err)
     OnigEncoding enc = ONIG_ENCODING_UTF8;
     onig_initialize(&enc, 1);
     int r = onig_new(&re, (const OnigUChar *)pat, (const OnigUChar *)pat + len, ONIG_OPTION_NONE,
-                     ONIG_ENCODING_UTF8, ONIG_SYNTAX_RUBY, &einfo);
+                     ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &einfo);
     if (r != ONIG_NORMAL) {
         OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
         onig_error_code_to_str(msg, r, &einfo);

@@ -47,6 +47,13 @@ fails "missing tokenizer" $B tokenize --tokenizer "$TMP/nope" --text a
 fails "bad id" $B detokenize --tokenizer "$T/gpt2" --ids 99999999
 fails "bad input row" sh -c "printf '{\"txt\": 1}\n' > '$TMP/x.jsonl'; $B tokenize --tokenizer '$T/gpt2' --input '$TMP/x.jsonl'"
 fails "no text" $B tokenize --tokenizer "$T/gpt2"
+printf '{"text": "ok"}\n{"text": "bad \377 byte"}\n' > "$TMP/badutf8.jsonl"
+fails "invalid UTF-8 in an input row" $B tokenize --tokenizer "$T/gpt2" --input "$TMP/badutf8.jsonl"
+grep -q 'badutf8.jsonl:2' "$TMP/err" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: error does not name row 2: $(cat "$TMP/err")"; }
+printf '{"text": "lone \\udc00 surrogate"}\n' > "$TMP/surrogate.jsonl"
+fails "lone surrogate escape" $B tokenize --tokenizer "$T/gpt2" --input "$TMP/surrogate.jsonl"
+fails "unknown flag" $B tokenize --tokenizer "$T/gpt2" --text a --bogus 1
+fails "bad add_special_tokens" $B tokenize --tokenizer "$T/gpt2" --text a --add_special_tokens maybe
 
 echo "tokenize.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

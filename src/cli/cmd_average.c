@@ -1,0 +1,92 @@
+/* cmd_average.c — `ctrace average RUN_DIR [RUN_DIR...] [--out DIR]
+ * [--plot_format pdf|png|svg] [--aggregate case|pooled]`: averages the IE of
+ * every case file of the run directories (shards merge) by token segment and
+ * writes one figure per kind, a joint three-panel figure and a CSV. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "cli.h"
+#include "args.h"
+
+static void average_usage(FILE *o)
+{
+    fprintf(o, "usage: ctrace average RUN_DIR [RUN_DIR...] [--out DIR] [--plot_format pdf|png|svg]\n"
+               "                      [--aggregate case|pooled] [--contexts all|original|cf]\n"
+               "  Reads RUN_DIR/cases/*.bin (or RUN_DIR/*.bin, or the run dirs inside RUN_DIR)\n"
+               "  of every directory (shards merge),\n"
+               "  averages IE per token segment and layer, and writes into DIR (default\n"
+               "  RUN_DIR/average): average_{hidden,mlp,attention}.EXT, average_all.EXT (the\n"
+               "  kinds side by side) and average.csv (both aggregations, n per segment).\n"
+               "  --aggregate case (default): mean over cases of per-case segment means;\n"
+               "  pooled: mean over all tokens of a segment.\n"
+               "  --contexts original / cf: only the cases traced on the row's own passage /\n"
+               "  on a counterfactual context (--cf_context 1); default all.\n");
+}
+
+int cmd_average(int argc, char **argv)
+{
+    static const char *const FLAGS[] = {"out", "plot_format", "aggregate", "contexts", NULL};
+    ct_args a;
+    if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
+    if (a.help) { average_usage(stdout); return 0; }
+    const char *const *dirs = a.pos;
+    int n_dirs = a.npos, rc = 1;
+    const char *out = ct_args_str(&a, "out", NULL);
+    const char *fmt_name = ct_args_str(&a, "plot_format", "pdf"), *agg = ct_args_str(&a, "aggregate", "case");
+    const char *ctx_name = ct_args_str(&a, "contexts", "all");
+    ct_plot_format fmt;
+    if (!n_dirs) { average_usage(stderr); return 2; }
+    if (ct_plot_format_parse(fmt_name, &fmt)) {
+        fprintf(stderr, "ctrace: average: --plot_format must be pdf, png or svg (got '%s')\n", fmt_name);
+        return 2;
+    }
+    if (strcmp(agg, "case") && strcmp(agg, "pooled")) {
+        fprintf(stderr, "ctrace: average: --aggregate must be case or pooled (got '%s')\n", agg);
+        return 2;
+    }
+    int pooled = !strcmp(agg, "pooled");
+    int contexts = !strcmp(ctx_name, "all") ? CT_CTX_ALL : !strcmp(ctx_name, "original") ? CT_CTX_ORIGINAL
+                 : !strcmp(ctx_name, "cf") ? CT_CTX_CF : -1;
+    if (contexts < 0) {
+        fprintf(stderr, "ctrace: average: --contexts must be all, original or cf (got '%s')\n", ctx_name);
+        return 2;
+    }
+    char outbuf[4096];
+    if (!out) { snprintf(outbuf, sizeof outbuf, "%s/average", dirs[0]); out = outbuf; }
+
+    ct_average avg[3];
+    for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
+    ct_err err, first_skip = {""};
+    int skipped = 0;
+    if (ct_average_dirs(avg, dirs, n_dirs, contexts, &skipped, &first_skip, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    if (skipped) fprintf(stderr, "ctrace: warning: skipped %d case file(s); first: %s\n", skipped, first_skip.msg);
+    int total = avg[0].n_cases + avg[1].n_cases + avg[2].n_cases;
+    if (!total) { fprintf(stderr, "ctrace: %s: no usable case files to average\n", dirs[0]); goto done; }
+    if (mkdir(out, 0777) && errno != EEXIST) { fprintf(stderr, "ctrace: %s: cannot create the output directory\n", out); goto done; }
+
+    int kinds[3], nk = 0;
+    char path[4300];
+    const char *ext = ct_plot_format_ext(fmt);
+    for (int k = 0; k < 3; k++) {
+        if (!avg[k].n_cases) continue;
+        kinds[nk++] = k;
+        snprintf(path, sizeof path, "%s/average_%s.%s", out, ct_kind_names[k], ext);
+        if (ct_average_plot(avg, &k, 1, pooled, path, fmt, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+        printf("%s\n", path);
+    }
+    snprintf(path, sizeof path, "%s/average_all.%s", out, ext);
+    if (ct_average_plot(avg, kinds, nk, pooled, path, fmt, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    printf("%s\n", path);
+    snprintf(path, sizeof path, "%s/average.csv", out);
+    if (ct_average_write_csv(avg, path, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    printf("%s\n", path);
+    printf("averaged %d cases (hidden %d, mlp %d, attention %d) from %d run dir(s); %d skipped; aggregation: %s\n",
+           total, avg[0].n_cases, avg[1].n_cases, avg[2].n_cases, n_dirs, skipped,
+           pooled ? "pooled over tokens" : "mean over cases of per-case segment means");
+    rc = 0;
+done:
+    for (int k = 0; k < 3; k++) ct_average_free(&avg[k]);
+    return rc;
+}

@@ -1,0 +1,126 @@
+/* plan.c — one dataset row made ready for the tracing engine: the prompt,
+ * its tokens and spans, what to corrupt, and what to score. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctrace.h"
+
+void ct_row_plan_free(ct_row_plan *p)
+{
+    if (!p) return;
+    if (p->tokens) for (int t = 0; t < p->enc.n; t++) free(p->tokens[t]);
+    free(p->tokens);
+    for (int c = 0; c < p->n_cf; c++) free(p->cf ? p->cf[c] : NULL);
+    free(p->cf); free(p->cf_len); free(p->answer);
+    ct_encoding_free(&p->enc);
+    ct_prompt_free(&p->prompt);
+    memset(p, 0, sizeof *p);
+}
+
+/* " " + s as token ids without specials: how the seed scores answers
+ * (tokenizer.encode(f" {answer}", add_special_tokens=False)). */
+static int encode_spaced(const ct_tokenizer *tk, const char *s, int32_t **ids, int *n, ct_err *err)
+{
+    size_t len = strlen(s);
+    char *t = malloc(len + 2);
+    if (!t) return ct_fail(err, "out of memory");
+    t[0] = ' ';
+    memcpy(t + 1, s, len + 1);
+    ct_encoding e;
+    int rc = ct_encode(tk, t, len + 1, 0, &e, err);
+    free(t);
+    if (rc) return -1;
+    *ids = e.ids; *n = e.n;
+    e.ids = NULL;
+    ct_encoding_free(&e);
+    return 0;
+}
+
+int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, const char *fmt,
+                     int experiment, const char *cf_context, int max_cf, ct_err *err)
+{
+    memset(p, 0, sizeof *p);
+    int line = row->line;
+    ct_err e2;
+    if (experiment < CT_EXP_SUBJECT || experiment > CT_EXP_RELATION)
+        return ct_fail(err, "experiment type %d: must be 1 (subject), 2 (object) or 3 (relation)", experiment);
+    if (ct_prompt_build(&p->prompt, row, fmt, cf_context, err)) return -1;
+    if (ct_encode(tk, p->prompt.text, (size_t)p->prompt.len, 1, &p->enc, &e2)) {
+        ct_fail(err, "line %d: tokenizing the prompt: %s", line, e2.msg);
+        goto fail;
+    }
+    if (ct_token_spans_of(&p->prompt, (const int32_t *)p->enc.offsets, p->enc.n, &p->spans, &e2)) {
+        ct_fail(err, "line %d: %s", line, e2.msg);
+        goto fail;
+    }
+    /* what to corrupt */
+    const ct_token_spans *s = &p->spans;
+    if (experiment == CT_EXP_SUBJECT) { p->ranges[0][0] = s->subject.b; p->ranges[0][1] = s->subject.e; p->n_ranges = 1; }
+    else if (experiment == CT_EXP_OBJECT) { p->ranges[0][0] = s->object.b; p->ranges[0][1] = s->object.e; p->n_ranges = 1; }
+    else for (int i = 0; i < s->n_relation; i++) {
+        p->ranges[i][0] = s->relation[i].b; p->ranges[i][1] = s->relation[i].e; p->n_ranges++;
+    }
+    if (p->n_ranges == 0 || p->ranges[0][1] <= p->ranges[0][0]) {
+        ct_fail(err, "line %d: nothing to corrupt: the %s has no tokens", line,
+                experiment == CT_EXP_RELATION ? "relation" : experiment == CT_EXP_OBJECT ? "object" : "subject");
+        goto fail;
+    }
+    /* what to score */
+    if (encode_spaced(tk, row->answers[0], &p->answer, &p->n_answer, &e2)) { ct_fail(err, "line %d: answer: %s", line, e2.msg); goto fail; }
+    if (p->n_answer == 0) { ct_fail(err, "line %d: the answer \"%s\" tokenizes to nothing", line, row->answers[0]); goto fail; }
+    int ncf = max_cf < 0 || max_cf > row->n_obj_cf ? row->n_obj_cf : max_cf;
+    if (ncf > 0) {
+        p->cf = calloc((size_t)ncf, sizeof *p->cf);
+        p->cf_len = calloc((size_t)ncf, sizeof *p->cf_len);
+        if (!p->cf || !p->cf_len) { ct_fail(err, "out of memory"); goto fail; }
+        for (int c = 0; c < ncf; c++) {
+            p->n_cf = c + 1;
+            if (encode_spaced(tk, row->obj_cf[c], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
+                ct_fail(err, "line %d: obj_cf[%d] \"%s\": %s", line, c, row->obj_cf[c], p->cf_len[c] ? e2.msg : "tokenizes to nothing");
+                goto fail;
+            }
+        }
+    }
+    /* token texts for the figures */
+    p->tokens = calloc((size_t)(p->enc.n ? p->enc.n : 1), sizeof *p->tokens);
+    if (!p->tokens) { ct_fail(err, "out of memory"); goto fail; }
+    for (int t = 0; t < p->enc.n; t++) {
+        char *txt = NULL;
+        if (ct_decode(tk, &p->enc.ids[t], 1, 0, &txt, &e2)) {
+            const char *piece = ct_id_to_token(tk, p->enc.ids[t]);
+            txt = strdup(piece ? piece : "?");
+        }
+        if (!txt) { ct_fail(err, "out of memory"); goto fail; }
+        p->tokens[t] = txt;
+    }
+    return 0;
+fail:
+    ct_row_plan_free(p);
+    return -1;
+}
+
+int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index, int experiment,
+                          const char *kind, int window, const char *metric, ct_case_info *ci, ct_err *err)
+{
+    memset(ci, 0, sizeof *ci);
+    if (ct_kind_index(kind) < 0) return ct_fail(err, "kind \"%s\": must be hidden, mlp or attention", kind);
+    snprintf(ci->kind, sizeof ci->kind, "%s", kind);
+    ci->row = row_index;
+    ci->line = row->line;
+    ci->experiment = experiment;
+    ci->window = ct_kind_index(kind) == 0 ? 1 : window;
+    ci->answer = strdup(row->answers[0]);
+    ci->metric = strdup(metric ? metric : "prob");
+    ci->cf = p->prompt.cf ? strdup(p->prompt.cf) : NULL;
+    ci->text = strdup(p->prompt.text);
+    ci->T = p->enc.n;
+    ci->tokens = calloc((size_t)(ci->T ? ci->T : 1), sizeof *ci->tokens);
+    if (!ci->answer || !ci->metric || !ci->text || !ci->tokens || (p->prompt.cf && !ci->cf)) {
+        ct_case_info_free(ci);
+        return ct_fail(err, "out of memory");
+    }
+    for (int t = 0; t < ci->T; t++)
+        if (!(ci->tokens[t] = strdup(p->tokens[t]))) { ct_case_info_free(ci); return ct_fail(err, "out of memory"); }
+    ci->spans = p->spans;
+    return 0;
+}

@@ -1,0 +1,269 @@
+/* run.c — ct_run: a JSONL dataset, row by row, through the tracing engine
+ * into an output directory (cases/, pdfs/, summary.jsonl, errors.jsonl,
+ * run.json).  The per-case work (plan -> trace -> case file -> figure ->
+ * summary line) is in run_case.c; this file owns the walk over the rows, the
+ * checks before any work, resuming and the run's own files. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "ctrace.h"
+#include "experiment/run_internal.h"
+
+void ct_run_settings_default(ct_run_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->experiment = CT_EXP_SUBJECT;
+    s->kinds = (1u << CT_KIND_HIDDEN) | (1u << CT_KIND_MLP) | (1u << CT_KIND_ATTN);
+    s->max_cf = 3;
+    s->shard_n = 1;
+    s->plots = 1;
+    s->plot_format = CT_PLOT_PDF;
+    ct_trace_settings_default(&s->trace);
+}
+
+double ct__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* mkdir -p for one level below an existing parent chain. */
+static int make_dir(const char *path, ct_err *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ct_fail(err, "%s: path too long", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) && errno != EEXIST) return ct_fail(err, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST) return ct_fail(err, "%s: cannot create directory: %s", buf, strerror(errno));
+    struct stat st;
+    if (stat(buf, &st) || !S_ISDIR(st.st_mode)) return ct_fail(err, "%s: not a directory", buf);
+    return 0;
+}
+
+/* A JSONL line is blank when it holds only spaces, tabs and line ends
+ * (ct_dataset_next's rule): blank lines are not rows and get no index. */
+static int blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') return 0;
+    return 1;
+}
+
+static int selected(const ct_run_settings *s, int i)
+{
+    if (s->max_datapoints > 0 && i >= s->max_datapoints) return 0;
+    return i % s->shard_n == s->shard_k;
+}
+
+/* Counts the rows the run will handle (one quick pass over the file). */
+static int count_rows(FILE *f, const ct_run_settings *s)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int i = 0, total = 0;
+    while ((n = getline(&buf, &cap, f)) >= 0) {
+        if (blank(buf, (size_t)n)) continue;
+        if (selected(s, i)) total++;
+        i++;
+        if (s->max_datapoints > 0 && i >= s->max_datapoints) break;
+    }
+    free(buf);
+    rewind(f);
+    return total;
+}
+
+/* The resolved settings, as run.json records them. */
+static char *settings_json(const ct_run_settings *s)
+{
+    const ct_trace_settings *t = &s->trace;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model_name", s->model_dir);
+    cJSON_AddStringToObject(o, "data_path", s->data_path);
+    cJSON_AddStringToObject(o, "output_dir", s->output_dir);
+    cJSON_AddNumberToObject(o, "experiment_type", s->experiment);
+    cJSON_AddStringToObject(o, "experiment", s->experiment == CT_EXP_SUBJECT ? "subject"
+                                             : s->experiment == CT_EXP_OBJECT ? "object" : "relation");
+    cJSON_AddStringToObject(o, "prompt_format", s->prompt_format ? s->prompt_format : CT_PROMPT_FORMAT_DEFAULT);
+    cJSON_AddNumberToObject(o, "samples", t->samples);
+    cJSON_AddNumberToObject(o, "window", t->window);
+    cJSON_AddNumberToObject(o, "max_cf", s->max_cf);
+    cJSON_AddNumberToObject(o, "replace", t->replace);
+    cJSON_AddNumberToObject(o, "reverse_patching", t->reverse);
+    cJSON_AddNumberToObject(o, "max_datapoints", s->max_datapoints);
+    cJSON_AddStringToObject(o, "noise_rule", t->noise_rule == CT_NOISE_EMB_STD ? "emb_std"
+                                             : t->noise_rule == CT_NOISE_ABSOLUTE ? "absolute" : "span_std");
+    cJSON_AddNumberToObject(o, "noise_value", t->noise_value);
+    cJSON_AddNumberToObject(o, "seed", t->seed);
+    cJSON_AddStringToObject(o, "metric", ct_metric_name(t->metric));
+    cJSON_AddStringToObject(o, "engine", ct_engine_name(t->engine));
+    cJSON_AddNumberToObject(o, "threads", s->threads);
+    cJSON_AddNumberToObject(o, "cf_context", s->cf_context);
+    cJSON_AddStringToObject(o, "plot_format", s->plots ? ct_plot_format_ext(s->plot_format) : "none");
+    char shard[32];
+    snprintf(shard, sizeof shard, "%d/%d", s->shard_k, s->shard_n);
+    cJSON_AddStringToObject(o, "shard", shard);
+    cJSON *k = cJSON_AddArrayToObject(o, "kinds");
+    for (int i = 0; i < 3; i++)
+        if (s->kinds & (1u << i)) cJSON_AddItemToArray(k, cJSON_CreateString(ct_kind_name((ct_kind)i)));
+    char *js = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return js;
+}
+
+static int check_settings(const ct_run_settings *s, ct_err *err)
+{
+    if (!s->model_dir || !*s->model_dir) return ct_fail(err, "no model directory given (--model_name)");
+    if (!s->data_path || !*s->data_path) return ct_fail(err, "no dataset given (--data_path)");
+    if (!s->output_dir || !*s->output_dir) return ct_fail(err, "no output directory given (--output_dir)");
+    if (s->experiment < CT_EXP_SUBJECT || s->experiment > CT_EXP_RELATION)
+        return ct_fail(err, "experiment type %d: must be 1 (subject), 2 (object) or 3 (relation)", s->experiment);
+    if (!(s->kinds & 7u)) return ct_fail(err, "no kind to trace");
+    if (s->shard_n < 1 || s->shard_k < 0 || s->shard_k >= s->shard_n)
+        return ct_fail(err, "shard %d/%d: need 0 <= K < N", s->shard_k, s->shard_n);
+    if (s->max_datapoints < 0) return ct_fail(err, "max_datapoints %d: must be >= 0", s->max_datapoints);
+    if (s->trace.samples < 1) return ct_fail(err, "samples %d: must be >= 1", s->trace.samples);
+    if (s->trace.window < 1) return ct_fail(err, "window %d: must be >= 1", s->trace.window);
+    /* would fail on every row: say so once, before any work */
+    if (s->prompt_format && !strstr(s->prompt_format, "{context}"))
+        return ct_fail(err, "--prompt_format \"%s\" has no {context}: no passage to trace in (e.g. \"%s\")",
+                       s->prompt_format, CT_PROMPT_FORMAT_DEFAULT);
+    if (s->trace.metric == CT_METRIC_LOGRATIO && s->max_cf == 0)
+        return ct_fail(err, "--metric logratio scores against the first counterfactual: needs --max_cf >= 1");
+    return 0;
+}
+
+/* A file written next to its final name and renamed at the end of the run,
+ * so summary.jsonl / errors.jsonl are always whole (the earlier run's, or
+ * this one's). */
+static FILE *open_tmp(const char *dir, const char *name, char *tmp, size_t cap, ct_err *err)
+{
+    snprintf(tmp, cap, "%s/%s.tmp", dir, name);
+    FILE *f = fopen(tmp, "w");
+    if (!f) ct_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
+    return f;
+}
+
+static int finish_tmp(FILE *f, const char *tmp, const char *dir, const char *name, ct_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int bad = ferror(f);
+    if (fclose(f) || bad) { remove(tmp); return ct_fail(err, "%s: write failed", tmp); }
+    if (rename(tmp, path)) return ct_fail(err, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    return 0;
+}
+
+static int write_run_json(const ct_run_settings *s, const ct_run_progress *p, double started, ct_err *err)
+{
+    char *st = settings_json(s);
+    ct_run_record r = {.argc = s->argc, .argv = s->argv, .settings_json = st, .model = s->model_dir,
+                       .tokenizer = s->tokenizer ? s->tokenizer : s->model_dir, .data_path = s->data_path,
+                       .output_dir = s->output_dir, .started = started, .finished = ct__now(),
+                       .rows_total = p->rows_total, .rows_ok = p->rows_ok, .rows_skipped = p->rows_skipped,
+                       .cases_written = p->cases_written, .cases_reused = p->cases_reused};
+    char *js = ct_run_json(&r);
+    free(st);
+    if (!js) return ct_fail(err, "out of memory");
+    char tmp[4200];
+    FILE *f = open_tmp(s->output_dir, "run.json", tmp, sizeof tmp, err);
+    if (!f) { free(js); return -1; }
+    fputs(js, f);
+    fputc('\n', f);
+    free(js);
+    return finish_tmp(f, tmp, s->output_dir, "run.json", err);
+}
+
+int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
+{
+    ct_run_progress prog = {0};
+    if (out) *out = prog;
+    double started = ct__now();
+    if (check_settings(s, err)) return -1;
+
+    /* Everything that can fail on a bad path, before any work or output. */
+    ct_err e2;
+    FILE *data = fopen(s->data_path, "rb");
+    if (!data) return ct_fail(err, "%s: cannot open dataset: %s", s->data_path, strerror(errno));
+    struct stat dst;
+    if (fstat(fileno(data), &dst) || S_ISDIR(dst.st_mode)) { fclose(data); return ct_fail(err, "%s: not a file", s->data_path); }
+    struct ct_config cfg;
+    if (ct_model_check(s->model_dir, &cfg, NULL, &e2)) { fclose(data); return ct_fail(err, "model: %s", e2.msg); }
+    ct_tokenizer *tk = NULL;
+    const char *tk_path = s->tokenizer ? s->tokenizer : s->model_dir;
+    if (ct_tokenizer_load(&tk, tk_path, &e2)) { fclose(data); return ct_fail(err, "tokenizer: %s", e2.msg); }
+    if (ct_tokenizer_vocab_size(tk) > cfg.vocab) {
+        ct_fail(err, "%s: the tokenizer has %d tokens but the model only %d (vocab_size): not the model's tokenizer?",
+                tk_path, ct_tokenizer_vocab_size(tk), cfg.vocab);
+        ct_tokenizer_free(tk); fclose(data);
+        return -1;
+    }
+    prog.rows_total = count_rows(data, s);
+
+    int rc = -1;
+    ct_model *m = NULL;
+    FILE *sum = NULL, *errs = NULL;
+    char sum_tmp[4200], err_tmp[4200], dir[4200];
+    char *line = NULL;
+    size_t cap = 0;
+    ct_run_ctx rc_ctx = {0};
+
+    if (make_dir(s->output_dir, err)) goto done;
+    snprintf(dir, sizeof dir, "%s/cases", s->output_dir);
+    if (make_dir(dir, err)) goto done;
+    ct__remove_stale_tmp(dir);
+    if (s->plots) {
+        snprintf(dir, sizeof dir, "%s/pdfs", s->output_dir);
+        if (make_dir(dir, err)) goto done;
+        ct__remove_stale_tmp(dir);
+    }
+    if (ct_model_load(&m, s->model_dir, &e2)) { ct_fail(err, "model: %s", e2.msg); goto done; }
+    if (!(sum = open_tmp(s->output_dir, "summary.jsonl", sum_tmp, sizeof sum_tmp, err))) goto done;
+    if (!(errs = open_tmp(s->output_dir, "errors.jsonl", err_tmp, sizeof err_tmp, err))) goto done;
+
+    rc_ctx = (ct_run_ctx){.s = s, .m = m, .tk = tk, .summary = sum, .errors = errs, .prog = &prog, .started = started};
+    ssize_t n;
+    int i = 0, line_no = 0;
+    while ((n = getline(&line, &cap, data)) >= 0) {
+        line_no++;
+        if (blank(line, (size_t)n)) continue;
+        int row_index = i++;
+        if (s->max_datapoints > 0 && row_index >= s->max_datapoints) break;
+        if (!selected(s, row_index)) continue;
+        int row_rc = ct__run_row(&rc_ctx, row_index, line_no, line, (size_t)n, err);
+        if (row_rc < 0) goto done;            /* fatal: message in err */
+        prog.rows_done++;
+        if (row_rc == 0) prog.rows_ok++; else prog.rows_skipped++;
+        prog.seconds = ct__now() - started;
+        if (s->progress) s->progress(s->progress_ctx, &prog);
+    }
+    if (ferror(data)) { ct_fail(err, "%s: read error", s->data_path); goto done; }
+    int bad = finish_tmp(sum, sum_tmp, s->output_dir, "summary.jsonl", err);
+    sum = NULL;
+    if (bad) goto done;
+    bad = finish_tmp(errs, err_tmp, s->output_dir, "errors.jsonl", err);
+    errs = NULL;
+    if (bad) goto done;
+    prog.seconds = ct__now() - started;
+    if (write_run_json(s, &prog, started, err)) goto done;
+    rc = 0;
+done:
+    if (sum) { fclose(sum); remove(sum_tmp); }
+    if (errs) { fclose(errs); remove(err_tmp); }
+    free(line);
+    fclose(data);
+    ct_model_free(m);
+    ct_tokenizer_free(tk);
+    prog.seconds = ct__now() - started;
+    if (out) *out = prog;
+    return rc;
+}

@@ -1,0 +1,290 @@
+/* run_case.c — one dataset row of `ctrace run`: for each context (the row's
+ * passage, then with --cf_context each counterfactual passage) and each kind,
+ * trace one case (or reuse the finished case file), write its figure and its
+ * summary line.  Problems of the row go to errors.jsonl; only problems of the
+ * output directory stop the run. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "ctrace.h"
+#include "experiment/run_internal.h"
+
+void ct__remove_stale_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *t = strstr(de->d_name, ".tmp.");
+        if (!t) continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (*end || pid <= 0) continue;
+        /* another live process (a shard sharing this directory) may own it */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        remove(path);
+    }
+    closedir(d);
+}
+
+static void log_error(ct_run_ctx *c, int row, int line, const char *msg)
+{
+    char *l = ct_error_line(row, line, c->s->data_path, msg);
+    if (l) { fprintf(c->errors, "%s\n", l); free(l); }
+}
+
+static int put_summary(ct_run_ctx *c, const ct_case_info *ci, int L, const float *ie, float hi, float lo, float te,
+                       ct_err *err)
+{
+    char *l = ct_summary_line(ci, L, ie, hi, lo, te);
+    if (!l) return ct_fail(err, "out of memory");
+    fprintf(c->summary, "%s\n", l);
+    free(l);
+    return 0;
+}
+
+/* The figure of a case in memory or read back: written unless it exists. */
+static int plot_case(ct_run_ctx *c, const ct_case *cs, const char *pdf, ct_err *err)
+{
+    if (!c->s->plots || access(pdf, F_OK) == 0) return 0;
+    ct_case_figure fig;
+    ct_err e2;
+    if (ct_case_figure_of(&fig, cs, &e2)) return ct_fail(err, "%s: %s", pdf, e2.msg);
+    int rc = ct_heatmap_write(&fig.h, 1, pdf, c->s->plot_format, &e2);
+    ct_case_figure_free(&fig);
+    return rc ? ct_fail(err, "%s", e2.msg) : 0;
+}
+
+/* A finished case file from an earlier run must describe the same case:
+ * names do not say the experiment or the settings (the seed's names). */
+static int same_case(const ct_case *cs, const ct_case_info *want, const char *path, ct_err *err)
+{
+    const ct_case_info *got = &cs->info;
+    if (!cs->has_info) return ct_fail(err, "%s: exists but holds no case description; delete it to trace it again", path);
+    if (got->experiment != want->experiment || got->window != want->window || got->reverse != want->reverse ||
+        strcmp(got->kind, want->kind) || !got->metric || strcmp(got->metric, want->metric) || cs->T != want->T)
+        return ct_fail(err, "%s: a finished case from another run (experiment %d, %s, window %d, metric %s, %s, %d tokens; "
+                       "this run: experiment %d, %s, window %d, metric %s, %s, %d tokens): use another --output_dir or delete it",
+                       path, got->experiment, got->kind, got->window, got->metric ? got->metric : "?",
+                       got->reverse ? "reverse" : "forward", cs->T, want->experiment, want->kind, want->window, want->metric,
+                       want->reverse ? "reverse" : "forward", want->T);
+    return 0;
+}
+
+/* The engine's progress inside one case, passed on (at most ~4 times a second:
+ * the engine may call it for every cell). */
+static void case_progress(void *ctx, long done, long total)
+{
+    ct_run_ctx *c = ctx;
+    double now = ct__now();
+    if (done < total && now - c->last_report < 0.25) return;
+    c->last_report = now;
+    c->prog->case_cells_done = done;
+    c->prog->case_cells_total = total;
+    c->prog->seconds = now - c->started;
+    c->s->progress(c->s->progress_ctx, c->prog);
+}
+
+static int same_ints(const cJSON *a, const int32_t *v, int n)
+{
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return 0;
+    int i = 0;
+    for (const cJSON *x = a->child; x; x = x->next, i++)
+        if (!cJSON_IsNumber(x) || x->valuedouble != (double)v[i]) return 0;
+    return 1;
+}
+
+/* The engine's settings JSON in a finished case file against this run's
+ * trace: the same token ids, targets, answer and counterfactuals (so the same
+ * prompt format and tokenizer) and the same noise and scoring settings.  The
+ * model path and the engine are not compared (same numbers either way).
+ * 0 same; -1 different or unreadable (err says which key). */
+static int same_trace(const char *path, const ct_trace_input *in, const ct_trace_settings *ts, ct_err *err)
+{
+    ct_st_file f;
+    ct_err e2;
+    if (ct_st_open(&f, path, &e2)) return ct_fail(err, "%s", e2.msg);
+    cJSON *md = f.metadata ? cJSON_Parse(f.metadata) : NULL;
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(md, "ctrace");
+    cJSON *st = cJSON_IsString(cs) ? cJSON_Parse(cs->valuestring) : NULL;
+    const char *what = NULL;
+    char want[96] = "", got[96] = "";
+#define ITEM(k) cJSON_GetObjectItemCaseSensitive(st, k)
+#define NUM(k, v) do { const cJSON *x_ = ITEM(k); if (!what && (!cJSON_IsNumber(x_) || x_->valuedouble != (double)(v))) { \
+        what = k; snprintf(want, sizeof want, "%.9g", (double)(v)); \
+        if (cJSON_IsNumber(x_)) snprintf(got, sizeof got, "%.9g", x_->valuedouble); } } while (0)
+#define STR(k, v) do { const cJSON *x_ = ITEM(k); if (!what && (!cJSON_IsString(x_) || strcmp(x_->valuestring, v))) { \
+        what = k; snprintf(want, sizeof want, "%s", v); \
+        if (cJSON_IsString(x_)) snprintf(got, sizeof got, "%.80s", x_->valuestring); } } while (0)
+    if (!st) what = "settings (no \"ctrace\" metadata)";
+    NUM("samples", ts->samples);
+    NUM("seed", ts->seed);
+    NUM("replace", ts->replace);
+    NUM("reverse_patching", ts->reverse);
+    STR("noise_rule", ts->noise_rule == CT_NOISE_EMB_STD ? "emb_std" : ts->noise_rule == CT_NOISE_ABSOLUTE ? "absolute" : "span_std");
+    NUM("noise_value", ts->noise_value);
+    STR("metric", ct_metric_name(ts->metric));
+    if (ts->kind != CT_KIND_HIDDEN) NUM("window", ts->window);
+    if (!what && !same_ints(ITEM("tokens"), in->ids, in->n_ids)) what = "tokens (prompt format or tokenizer)";
+    if (!what && !same_ints(ITEM("answer"), in->answer, in->n_answer)) what = "answer tokens";
+    if (!what) {
+        const cJSON *rg = ITEM("target_ranges"), *cf = ITEM("counterfactuals");
+        int ok = cJSON_IsArray(rg) && cJSON_GetArraySize(rg) == in->n_ranges && cJSON_IsArray(cf) &&
+                 cJSON_GetArraySize(cf) == in->n_cf;
+        for (int i = 0; ok && i < in->n_ranges; i++) ok = same_ints(cJSON_GetArrayItem(rg, i), in->ranges + 2 * i, 2);
+        for (int i = 0; ok && i < in->n_cf; i++) ok = same_ints(cJSON_GetArrayItem(cf, i), in->cf[i], in->cf_len[i]);
+        if (!ok) what = "target ranges or counterfactuals";
+    }
+#undef ITEM
+#undef NUM
+#undef STR
+    cJSON_Delete(st);
+    cJSON_Delete(md);
+    ct_st_close(&f);
+    if (!what) return 0;
+    if (*want)
+        return ct_fail(err, "%s: a finished case from another run (%s %s; this run: %s): use another --output_dir or delete it",
+                       path, what, *got ? got : "absent", want);
+    return ct_fail(err, "%s: a finished case from another run (its %s differ from this run's): use another --output_dir or delete it",
+                   path, what);
+}
+
+/* One case.  0 done, 1 a row problem (logged), -1 fatal. */
+static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, ct_kind kind, ct_err *err)
+{
+    const ct_run_settings *s = c->s;
+    const char *kname = ct_kind_name(kind);
+    char name[1024], path[4200], pdfname[1024], pdf[4200];
+    if (ct_case_name(name, sizeof name, row_index, kname, p->prompt.cf ? p->prompt.cf : row->obj) ||
+        ct_pdf_name(pdfname, sizeof pdfname, row->answers[0], row_index, kname, p->prompt.cf,
+                    ct_plot_format_ext(s->plot_format))) {
+        log_error(c, row_index, row->line, "object or answer too long for a file name");
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/cases/%s", s->output_dir, name);
+    snprintf(pdf, sizeof pdf, "%s/pdfs/%s", s->output_dir, pdfname);
+
+    ct_case_info ci;
+    ct_err e2;
+    if (ct_row_plan_case_info(p, row, row_index, s->experiment, kname, s->trace.window, ct_metric_name(s->trace.metric),
+                              &ci, &e2))
+        return ct_fail(err, "%s", e2.msg);
+    ci.reverse = s->trace.reverse;
+    int rc = -1;
+    ct_trace_settings ts = s->trace;
+    ts.kind = kind;
+    ts.progress = s->progress ? case_progress : NULL;
+    ts.progress_ctx = c;
+    ct_trace_input in = {.ids = p->enc.ids, .n_ids = p->enc.n, .ranges = &p->ranges[0][0], .n_ranges = p->n_ranges,
+                         .answer = p->answer, .n_answer = p->n_answer, .n_cf = p->n_cf,
+                         .cf = (const int32_t *const *)p->cf, .cf_len = p->cf_len};
+
+    if (access(path, F_OK) == 0) {              /* finished by an earlier run */
+        ct_case cs;
+        if (ct_case_load(&cs, path, &e2)) { ct_fail(err, "%s; delete it to trace it again", e2.msg); goto out; }
+        if (same_case(&cs, &ci, path, err) || same_trace(path, &in, &ts, err) ||
+            put_summary(c, &cs.info, cs.L, cs.ie, cs.high_score, cs.low_score, cs.te, err) ||
+            plot_case(c, &cs, pdf, err)) { ct_case_free(&cs); goto out; }
+        ct_case_free(&cs);
+        c->prog->cases_reused++;
+        rc = 0;
+        goto out;
+    }
+
+    double t0 = ct__now();
+    ct_trace_result r;
+    memset(&r, 0, sizeof r);
+    if (ct_trace_run(c->m, &in, &ts, &r, &e2)) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "line %d: %s: %s", row->line, kname, e2.msg);
+        log_error(c, row_index, row->line, msg);
+        rc = 1;
+        goto out;
+    }
+    char *extra = ct_case_extra_json(&ci);
+    if (!extra) { ct_fail(err, "out of memory"); ct_trace_result_free(&r); goto out; }
+    int werr = ct_case_write(path, &in, &ts, &r, s->model_dir, extra, &e2);
+    free(extra);
+    if (werr) { ct_fail(err, "%s", e2.msg); ct_trace_result_free(&r); goto out; }
+    /* the figure from the numbers in memory, as ct_case_load would give them */
+    ct_case cs = {.info = ci, .has_info = 1, .T = r.T, .L = r.L, .ie = r.ie,
+                  .low_score = r.targets[0].low_score, .high_score = r.targets[0].high_score, .te = r.te,
+                  .targets = (int32_t *)in.ranges, .n_targets = in.n_ranges};
+    if (put_summary(c, &ci, r.L, r.ie, r.targets[0].high_score, r.targets[0].low_score, r.te, err) ||
+        plot_case(c, &cs, pdf, err)) { ct_trace_result_free(&r); goto out; }
+    ct_trace_result_free(&r);
+    c->prog->cases_written++;
+    c->prog->trace_seconds += ct__now() - t0;
+    rc = 0;
+out:
+    ct_case_info_free(&ci);
+    c->prog->case_cells_done = c->prog->case_cells_total = 0;
+    if (rc >= 0 && s->progress) {
+        c->prog->seconds = ct__now() - c->started;
+        s->progress(s->progress_ctx, c->prog);
+    }
+    return rc;
+}
+
+/* The prompt plus the longest scored continuation must fit the model's
+ * positions (teacher forcing feeds all but the last answer token). */
+static int fits(const ct_run_ctx *c, const ct_row_plan *p, int line_no, char *msg, size_t cap)
+{
+    int maxp = ct_model_max_positions(c->m);
+    int longest = p->n_answer;
+    for (int k = 0; k < p->n_cf; k++) if (p->cf_len[k] > longest) longest = p->cf_len[k];
+    int need = p->enc.n + longest - 1;
+    if (maxp <= 0 || need <= maxp) return 1;
+    snprintf(msg, cap, "line %d: the prompt (%d tokens) and the answer need %d positions; the model has %d (max positions)",
+             line_no, p->enc.n, need, maxp);
+    return 0;
+}
+
+int ct__run_row(ct_run_ctx *c, int row_index, int line_no, const char *text, size_t len, ct_err *err)
+{
+    const ct_run_settings *s = c->s;
+    ct_row row;
+    ct_err e2;
+    /* strip the line end: ct_row_parse takes exactly the JSON text */
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
+    if (ct_row_parse(&row, text, len, line_no, &e2)) {
+        log_error(c, row_index, line_no, e2.msg);
+        return 1;
+    }
+    int problems = 0, ncf = s->max_cf < 0 || s->max_cf > row.n_obj_cf ? row.n_obj_cf : s->max_cf;
+    int n_ctx = 1 + (s->cf_context ? ncf : 0);
+    for (int x = 0; x < n_ctx; x++) {
+        const char *cf = x ? row.obj_cf[x - 1] : NULL;
+        ct_row_plan p;
+        char msg[1400];
+        if (ct_row_plan_make(&p, &row, c->tk, s->prompt_format, s->experiment, cf, s->max_cf, &e2)) {
+            if (cf) snprintf(msg, sizeof msg, "counterfactual context \"%s\": %s", cf, e2.msg);
+            else snprintf(msg, sizeof msg, "%s", e2.msg);
+            log_error(c, row_index, line_no, msg);
+            problems = 1;
+            continue;
+        }
+        if (!fits(c, &p, line_no, msg, sizeof msg)) {
+            log_error(c, row_index, line_no, msg);
+            ct_row_plan_free(&p);
+            problems = 1;
+            continue;
+        }
+        for (int k = 0; k < 3; k++) {
+            if (!(s->kinds & (1u << k))) continue;
+            int r = run_case(c, &row, row_index, &p, (ct_kind)k, err);
+            if (r < 0) { ct_row_plan_free(&p); ct_row_free(&row); return -1; }
+            if (r) problems = 1;
+        }
+        ct_row_plan_free(&p);
+    }
+    ct_row_free(&row);
+    return problems;
+}

@@ -1,0 +1,114 @@
+/* case_file.c — reads a case file (safetensors, written by `ctrace run` /
+ * `ctrace trace`) for plotting and averaging: the IE grid, the scalars, the
+ * target ranges and the "ctrace_case" metadata. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctrace.h"
+#include "report/report_internal.h"
+
+void ct_case_free(ct_case *c)
+{
+    if (!c) return;
+    free(c->path); free(c->ie); free(c->targets);
+    ct_case_info_free(&c->info);
+    memset(c, 0, sizeof *c);
+}
+
+/* A scalar tensor (any shape: its mean), NaN when absent. */
+static float scalar(const ct_st_file *f, const char *name)
+{
+    const ct_tensor_view *v = ct_st_find(f, name);
+    if (!v || v->numel < 1) return NAN;
+    float *x = ct_tensor_to_f32(v);
+    if (!x) return NAN;
+    double s = 0;
+    for (int64_t i = 0; i < v->numel; i++) s += x[i];
+    free(x);
+    return (float)(s / (double)v->numel);
+}
+
+int ct_case_load(ct_case *c, const char *path, ct_err *err)
+{
+    memset(c, 0, sizeof *c);
+    ct_st_file f;
+    if (ct_st_open(&f, path, err)) return -1;
+    int rc = -1;
+    c->path = strdup(path);
+    c->low_score = scalar(&f, "low_score");
+    c->high_score = scalar(&f, "high_score");
+    c->te = scalar(&f, "te");
+    const ct_tensor_view *ie = ct_st_find(&f, "ie"), *sc = ct_st_find(&f, "scores");
+    const ct_tensor_view *g = ie ? ie : sc;
+    if (!g) { ct_fail(err, "%s: no \"ie\" or \"scores\" tensor", path); goto out; }
+    if (g->ndim != 2 || g->shape[0] < 1 || g->shape[1] < 1) { ct_fail(err, "%s: \"%s\" is not [T, L]", path, g->name); goto out; }
+    if (!ie && isnan(c->low_score)) { ct_fail(err, "%s: \"scores\" without \"low_score\"", path); goto out; }
+    c->T = (int)g->shape[0];
+    c->L = (int)g->shape[1];
+    if (!(c->ie = ct_tensor_to_f32(g))) { ct_fail(err, "%s: cannot convert \"%s\"", path, g->name); goto out; }
+    if (!ie) for (long i = 0; i < (long)c->T * c->L; i++) c->ie[i] -= c->low_score;
+    if (isnan(c->te) && !isnan(c->high_score) && !isnan(c->low_score)) c->te = c->high_score - c->low_score;
+
+    const ct_tensor_view *tr = ct_st_find(&f, "target_ranges");
+    if (tr && tr->ndim == 2 && tr->shape[1] == 2 && tr->numel > 0) {
+        float *x = ct_tensor_to_f32(tr);
+        c->targets = malloc((size_t)tr->numel * sizeof *c->targets);
+        if (!x || !c->targets) { free(x); ct_fail(err, "%s: out of memory", path); goto out; }
+        for (int64_t i = 0; i < tr->numel; i++) c->targets[i] = (int32_t)x[i];
+        c->n_targets = (int)tr->shape[0];
+        free(x);
+    }
+
+    /* The metadata: the case description `ctrace run` records, either as the
+     * "case" member of the engine's "ctrace" settings JSON (ct_case_write's
+     * extra_json) or as a top-level "ctrace_case" string; otherwise what the
+     * settings give (kind, window, metric) and token ids as labels. */
+    cJSON *md = f.metadata ? cJSON_Parse(f.metadata) : NULL;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(md, "ctrace");
+    cJSON *settings = cJSON_IsString(st) ? cJSON_Parse(st->valuestring) : NULL;
+    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(md, "ctrace_case");
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(settings, "case");
+    char *info_json = cJSON_IsString(cc) ? strdup(cc->valuestring) : cJSON_IsObject(inner) ? cJSON_PrintUnformatted(inner) : NULL;
+    if (info_json) {
+        ct_err e2;
+        int bad = ct_case_info_parse(&c->info, info_json, &e2);
+        free(info_json);
+        if (bad) { cJSON_Delete(md); cJSON_Delete(settings); ct_fail(err, "%s: %s", path, e2.msg); goto out; }
+        if (c->info.T != c->T) {
+            cJSON_Delete(md); cJSON_Delete(settings);
+            ct_fail(err, "%s: the case metadata has %d tokens but \"%s\" has %d rows", path, c->info.T, g->name, c->T);
+            goto out;
+        }
+        c->has_info = 1;
+    } else {
+        const cJSON *src = settings ? settings : md;
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(src, "kind");
+        if (!cJSON_IsString(k)) k = cJSON_GetObjectItemCaseSensitive(md, "kind");
+        snprintf(c->info.kind, sizeof c->info.kind, "%s", cJSON_IsString(k) && ct_kind_index(k->valuestring) >= 0 ? k->valuestring : "hidden");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(src, "window");
+        c->info.window = cJSON_IsString(w) ? atoi(w->valuestring) : cJSON_IsNumber(w) ? w->valueint : 1;
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(src, "metric");
+        c->info.metric = cJSON_IsString(m) ? strdup(m->valuestring) : NULL;
+        c->info.row = -1;
+        c->info.T = c->T;
+        c->info.tokens = calloc((size_t)c->T, sizeof *c->info.tokens);
+        const ct_tensor_view *ids = ct_st_find(&f, "input_ids");
+        float *x = ids && ids->numel == c->T ? ct_tensor_to_f32(ids) : NULL;
+        for (int t = 0; c->info.tokens && t < c->T; t++) {
+            char b[32];
+            if (x) snprintf(b, sizeof b, "#%ld", (long)x[t]); else snprintf(b, sizeof b, "%d", t);
+            c->info.tokens[t] = strdup(b);
+        }
+        free(x);
+        c->info.spans.T = c->T;
+        c->info.spans.last = c->T - 1;
+    }
+    cJSON_Delete(md);
+    cJSON_Delete(settings);
+    rc = 0;
+out:
+    ct_st_close(&f);
+    if (rc) ct_case_free(c);
+    return rc;
+}

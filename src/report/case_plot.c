@@ -1,0 +1,82 @@
+/* case_plot.c — the heat map of one case, with ROME's wording: title
+ * "Impact of restoring state/MLP/Attn after corrupted input", x axis
+ * "single restored layer" or "center of interval of W restored MLP layers",
+ * colour bar labelled with the metric and the answer. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctrace.h"
+
+void ct_case_figure_free(ct_case_figure *f)
+{
+    if (!f) return;
+    free(f->title); free(f->xlabel); free(f->cbar); free(f->star);
+    memset(f, 0, sizeof *f);
+}
+
+static char *fmt_dup(const char *fmt, const char *a, const char *b)
+{
+    size_t n = strlen(fmt) + (a ? strlen(a) : 0) + (b ? strlen(b) : 0) + 64;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, fmt, a ? a : "", b ? b : "");
+    return s;
+}
+
+int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
+{
+    memset(f, 0, sizeof *f);
+    const ct_case_info *ci = &c->info;
+    int k = ct_kind_index(ci->kind);
+    static const char *what[3] = {"state", "MLP", "Attn"};
+    static const char *exps[4] = {"", "subject", "object", "relation"};
+    const char *w = what[k < 0 ? 0 : k];
+    const char *metric = ci->metric ? ci->metric : "prob";
+    const char *ans = ci->answer ? ci->answer : "answer";
+
+    char line2[512];
+    int n = ci->answer ? snprintf(line2, sizeof line2, "answer \"%s\", metric %s", ans, metric)
+                       : snprintf(line2, sizeof line2, "metric %s", metric);
+    if (ci->experiment >= 1 && ci->experiment <= 3)
+        n += snprintf(line2 + n, sizeof line2 - (size_t)n, ", noise on the %s", exps[ci->experiment]);
+    if (ci->cf && n < (int)sizeof line2)
+        snprintf(line2 + n, sizeof line2 - (size_t)n, ", context object \"%s\"", ci->cf);
+    char line1[128];
+    if (ci->reverse) snprintf(line1, sizeof line1, "Impact of corrupting %s in the clean run", w);
+    else snprintf(line1, sizeof line1, "Impact of restoring %s after corrupted input", w);
+    f->title = fmt_dup("%s\n%s", line1, line2);
+    const char *verb = ci->reverse ? "patched" : "restored";
+    if (k <= 0 || ci->window <= 1) f->xlabel = fmt_dup("single %s layer%s", verb, "");
+    else {
+        char b[96];
+        snprintf(b, sizeof b, "center of interval of %d %s %s layers", ci->window, verb, w);
+        f->xlabel = strdup(b);
+    }
+    if (!strcmp(metric, "logprob")) f->cbar = fmt_dup("\xce\x94 log p(%s)%s", ans, "");
+    else if (!strcmp(metric, "logratio")) f->cbar = fmt_dup("\xce\x94 log-ratio%s%s", "", "");
+    else f->cbar = fmt_dup("\xce\x94p(%s)%s", ans, "");
+    f->star = calloc((size_t)c->T, 1);
+    if (!f->title || !f->xlabel || !f->cbar || !f->star) { ct_case_figure_free(f); return ct_fail(err, "out of memory"); }
+    /* stars: the corrupted tokens (target_ranges, else the experiment's span) */
+    if (c->n_targets > 0) {
+        for (int r = 0; r < c->n_targets; r++)
+            for (int t = c->targets[2 * r]; t < c->targets[2 * r + 1]; t++)
+                if (t >= 0 && t < c->T) f->star[t] = 1;
+    } else {
+        const ct_token_spans *s = &ci->spans;
+        ct_interval rs[3];
+        int nr = 0;
+        if (ci->experiment == CT_EXP_SUBJECT) rs[nr++] = s->subject;
+        else if (ci->experiment == CT_EXP_OBJECT) rs[nr++] = s->object;
+        else if (ci->experiment == CT_EXP_RELATION) for (int i = 0; i < s->n_relation; i++) rs[nr++] = s->relation[i];
+        for (int i = 0; i < nr; i++)
+            for (int t = rs[i].b; t < rs[i].e && t < c->T; t++) f->star[t] = 1;
+    }
+    f->h = (ct_heatmap){
+        .values = c->ie, .rows = c->T, .cols = c->L,
+        .labels = (const char *const *)ci->tokens, .star = f->star,
+        .kind = ci->kind, .title = f->title, .xlabel = f->xlabel, .cbar_label = f->cbar,
+        .vmin = NAN, .vmax = NAN,
+    };
+    return 0;
+}

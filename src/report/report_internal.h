@@ -1,0 +1,21 @@
+/* report_internal.h — helpers shared inside src/report (not public API). */
+#ifndef CT_REPORT_INTERNAL_H
+#define CT_REPORT_INTERNAL_H
+#include <cjson/cJSON.h>
+#include "ctrace.h"
+
+/* {"passage":[b,e],...,"relation":[[b,e],...],"last":t} and back. */
+cJSON *ct__spans_json(const ct_token_spans *s);
+int ct__spans_parse(const cJSON *s, int T, ct_token_spans *out, ct_err *err);
+cJSON *ct__tokens_json(char *const *tokens, int T);
+
+/* Colour of value x in [0, 1] under the kind's matplotlib-like map. */
+void ct__colormap(const char *kind, double x, double rgb[3]);
+
+/* A copy of s (n bytes) that is valid UTF-8 with no control characters
+ * (invalid bytes -> U+FFFD, '\n' -> "\\n", other controls -> U+FFFD); caller frees. */
+char *ct__printable_utf8(const char *s, size_t n);
+
+/* Writes to PATH.tmp.<pid> then renames: no partial output file ever. */
+int ct__tmp_path(char *buf, size_t cap, const char *path);
+#endif

@@ -1,0 +1,55 @@
+/* segments.c — which token rows belong to which segment of the averaged
+ * figure, from a case's recorded token spans (never from fixed offsets, so
+ * any prompt format and any subject/object order works). */
+#include <string.h>
+#include "ctrace.h"
+
+static const char *const names[CT_SEG_COUNT] = {
+    "context before the entities", "first subject token", "middle subject tokens", "last subject token",
+    "tokens between the entities", "first object token", "middle object tokens", "last object token",
+    "rest of the passage", "question/prompt tokens", "last token",
+};
+static const char *const keys[CT_SEG_COUNT] = {
+    "before", "subj_first", "subj_mid", "subj_last", "between",
+    "obj_first", "obj_mid", "obj_last", "after", "prompt", "last",
+};
+
+const char *ct_segment_name(int s) { return s >= 0 && s < CT_SEG_COUNT ? names[s] : "?"; }
+const char *ct_segment_key(int s) { return s >= 0 && s < CT_SEG_COUNT ? keys[s] : "?"; }
+
+static int in(ct_interval r, int t) { return t >= r.b && t < r.e; }
+
+/* first / middle / last token bits of an entity range */
+static void entity(uint32_t *mask, ct_interval r, int first, int mid, int last)
+{
+    if (r.e <= r.b) return;
+    mask[r.b] |= 1u << first;
+    mask[r.e - 1] |= 1u << last;
+    for (int t = r.b + 1; t < r.e - 1; t++) mask[t] |= 1u << mid;
+}
+
+int ct_segments_of(const ct_token_spans *s, int T, uint32_t *mask, ct_err *err)
+{
+    memset(mask, 0, (size_t)T * sizeof *mask);
+    ct_interval S = s->subject, O = s->object;
+    if (S.e <= S.b && O.e <= O.b) return ct_fail(err, "no subject or object span recorded");
+    if (S.e > T || O.e > T || s->passage.e > T || s->prompt.e > T) return ct_fail(err, "spans beyond %d tokens", T);
+    entity(mask, S, CT_SEG_SUBJ_FIRST, CT_SEG_SUBJ_MID, CT_SEG_SUBJ_LAST);
+    entity(mask, O, CT_SEG_OBJ_FIRST, CT_SEG_OBJ_MID, CT_SEG_OBJ_LAST);
+    /* the entities in passage order */
+    ct_interval a = S, b = O;
+    if (a.e <= a.b) a = b;
+    if (b.e <= b.b) b = a;
+    if (b.b < a.b) { ct_interval x = a; a = b; b = x; }
+    for (int t = s->passage.b; t < s->passage.e; t++) {
+        if (in(S, t) || in(O, t)) continue;
+        if (t < a.b) mask[t] |= 1u << CT_SEG_BEFORE;
+        else if (t >= a.e && t < b.b) mask[t] |= 1u << CT_SEG_BETWEEN;
+        else if (t >= b.e) mask[t] |= 1u << CT_SEG_AFTER;
+    }
+    for (int t = s->prompt.b; t < s->prompt.e; t++)
+        if (!in(S, t) && !in(O, t) && !in(s->passage, t)) mask[t] |= 1u << CT_SEG_PROMPT;
+    /* the last token is only the last token */
+    mask[T - 1] = 1u << CT_SEG_LAST;
+    return 0;
+}

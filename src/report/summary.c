@@ -1,0 +1,60 @@
+/* summary.c — the one-line JSON records of a run directory: summary.jsonl
+ * (one line per case) and errors.jsonl (one line per skipped row). */
+#include <math.h>
+#include <stdlib.h>
+#include "ctrace.h"
+#include "report/report_internal.h"
+
+/* JSON has no NaN/Inf: write null for them. */
+static void add_num(cJSON *o, const char *k, double v)
+{
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v); else cJSON_AddNullToObject(o, k);
+}
+
+char *ct_summary_line(const ct_case_info *ci, int L, const float *ie, float p_clean, float p_corrupt, float te)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "row", ci->row);
+    cJSON_AddNumberToObject(o, "line", ci->line);
+    cJSON_AddStringToObject(o, "kind", ci->kind);
+    cJSON_AddNumberToObject(o, "experiment", ci->experiment);
+    if (ci->answer) cJSON_AddStringToObject(o, "answer", ci->answer); else cJSON_AddNullToObject(o, "answer");
+    if (ci->cf) cJSON_AddStringToObject(o, "cf", ci->cf); else cJSON_AddNullToObject(o, "cf");
+    cJSON_AddItemToObject(o, "tokens", ct__tokens_json(ci->tokens, ci->T));
+    cJSON_AddItemToObject(o, "spans", ct__spans_json(&ci->spans));
+    add_num(o, "p_clean", p_clean);
+    add_num(o, "p_corrupt", p_corrupt);
+    add_num(o, "te", te);
+    /* the top IE cell: the first maximum in row-major order, NaN cells ignored */
+    int bt = -1, bl = -1;
+    float best = 0;
+    for (int t = 0; ie && t < ci->T; t++)
+        for (int l = 0; l < L; l++) {
+            float v = ie[(long)t * L + l];
+            if (!isnan(v) && (bt < 0 || v > best)) { best = v; bt = t; bl = l; }
+        }
+    if (bt >= 0) {
+        cJSON *top = cJSON_AddObjectToObject(o, "top_ie");
+        cJSON_AddNumberToObject(top, "token", bt);
+        cJSON_AddNumberToObject(top, "layer", bl);
+        add_num(top, "ie", best);
+        if (ci->tokens && ci->tokens[bt]) cJSON_AddStringToObject(top, "text", ci->tokens[bt]);
+    } else {
+        cJSON_AddNullToObject(o, "top_ie");
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+char *ct_error_line(int row, int line, const char *file, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "row", row);
+    cJSON_AddNumberToObject(o, "line", line);
+    if (file) cJSON_AddStringToObject(o, "file", file); else cJSON_AddNullToObject(o, "file");
+    cJSON_AddStringToObject(o, "error", msg ? msg : "");
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}

@@ -1,0 +1,98 @@
+/* util.c — small helpers of the report module: kind names, colour maps,
+ * printable UTF-8 for labels, temporary output names. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "ctrace.h"
+#include "report/report_internal.h"
+
+const char *const ct_kind_names[3] = {"hidden", "mlp", "attention"};
+
+int ct_kind_index(const char *kind)
+{
+    for (int k = 0; k < 3; k++) if (kind && !strcmp(kind, ct_kind_names[k])) return k;
+    return -1;
+}
+
+int ct_plot_format_parse(const char *name, ct_plot_format *out)
+{
+    if (!strcmp(name, "pdf")) *out = CT_PLOT_PDF;
+    else if (!strcmp(name, "png")) *out = CT_PLOT_PNG;
+    else if (!strcmp(name, "svg")) *out = CT_PLOT_SVG;
+    else return -1;
+    return 0;
+}
+
+const char *ct_plot_format_ext(ct_plot_format f)
+{
+    return f == CT_PLOT_PNG ? "png" : f == CT_PLOT_SVG ? "svg" : "pdf";
+}
+
+/* Matplotlib's "Purples", "Greens" and "Reds" are ColorBrewer's 9-class
+ * sequential schemes, linearly interpolated between 9 evenly spaced stops. */
+static const unsigned ramps[3][9] = {
+    {0xfcfbfd, 0xefedf5, 0xdadaeb, 0xbcbddc, 0x9e9ac8, 0x807dba, 0x6a51a3, 0x54278f, 0x3f007d},  /* Purples */
+    {0xf7fcf5, 0xe5f5e0, 0xc7e9c0, 0xa1d99b, 0x74c476, 0x41ab5d, 0x238b45, 0x006d2c, 0x00441b},  /* Greens */
+    {0xfff5f0, 0xfee0d2, 0xfcbba1, 0xfc9272, 0xfb6a4a, 0xef3b2c, 0xcb181d, 0xa50f15, 0x67000d},  /* Reds */
+};
+
+void ct__colormap(const char *kind, double x, double rgb[3])
+{
+    int k = ct_kind_index(kind);
+    if (k < 0) k = 0;
+    if (!(x >= 0)) x = 0;          /* also NaN */
+    if (x > 1) x = 1;
+    double pos = x * 8;
+    int i = (int)pos;
+    if (i > 7) i = 7;
+    double f = pos - i;
+    for (int c = 0; c < 3; c++) {
+        int sh = 16 - 8 * c;
+        double a = (ramps[k][i] >> sh) & 0xff, b = (ramps[k][i + 1] >> sh) & 0xff;
+        rgb[c] = (a + f * (b - a)) / 255.0;
+    }
+}
+
+/* Length of a valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+    int len;
+    unsigned cp;
+    if (s[0] < 0x80) return 1;
+    else if ((s[0] & 0xe0) == 0xc0) { len = 2; cp = s[0] & 0x1f; }
+    else if ((s[0] & 0xf0) == 0xe0) { len = 3; cp = s[0] & 0x0f; }
+    else if ((s[0] & 0xf8) == 0xf0) { len = 4; cp = s[0] & 0x07; }
+    else return 0;
+    if ((size_t)len > n) return 0;
+    for (int i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    static const unsigned minv[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < minv[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+char *ct__printable_utf8(const char *s, size_t n)
+{
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out) return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n; ) {
+        int l = utf8_len(p + i, n - i);
+        if (l == 1 && p[i] == '\n') { *o++ = '\\'; *o++ = 'n'; i++; continue; }
+        if (l == 1 && p[i] == '\t') { *o++ = '\\'; *o++ = 't'; i++; continue; }
+        if (l == 0 || (l == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
+            memcpy(o, "\xef\xbf\xbd", 3); o += 3; i++; continue;   /* U+FFFD */
+        }
+        memcpy(o, p + i, (size_t)l); o += l; i += (size_t)l;
+    }
+    *o = 0;
+    return out;
+}
+
+int ct__tmp_path(char *buf, size_t cap, const char *path)
+{
+    return snprintf(buf, cap, "%s.tmp.%ld", path, (long)getpid()) < (int)cap ? 0 : -1;
+}
