@@ -8,7 +8,7 @@
 #   /usr/bin/python3 tools/demo/te.py --rows 0-7,24-31 --out tests/fixtures/demo_te.json
 cd "$(dirname "$0")/../.." || exit 1
 BIN=${CTRACE_BIN:-build/ctrace}
-FIX=tests/fixtures/demo_te.json
+FIX=${DEMO_TE_FIXTURE:-tests/fixtures/demo_te.json}   # an absolute path, e.g. all 48 rows from te.py --out
 TOL=${DEMO_TE_TOL:-1e-4}
 T=$(mktemp -d /tmp/ctrace-cli-demo-te.XXXXXX)
 trap 'rm -rf "$T"' EXIT
