@@ -285,12 +285,14 @@ int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, floa
 /* ------------------------------------------------------------------------ */
 /* Supported: BPE models (byte-level: GPT-2, GPT-NeoX/Pythia, Llama 3, Qwen2;
  * SentencePiece-style with byte_fallback: Llama 2, Mistral), added tokens,
- * normalizers NFC/NFD/NFKC/NFKD/Prepend/Replace/Lowercase/Strip/Sequence,
- * pre-tokenizers ByteLevel/Split/Metaspace/Digits/Whitespace/WhitespaceSplit/
- * Sequence, post-processors ByteLevel/TemplateProcessing/Sequence, decoders
- * ByteLevel/Metaspace/Replace/ByteFallback/Fuse/Strip/Sequence.  Anything
- * else makes ct_tokenizer_load fail with a message naming the component.
- * A loaded tokenizer is read-only: encode/decode may run from many threads. */
+ * normalizers NFC/NFD/NFKC/NFKD/Prepend/Replace/Lowercase/Strip/StripAccents/
+ * Sequence, pre-tokenizers ByteLevel/Split/Metaspace/Digits/Whitespace/
+ * WhitespaceSplit/Punctuation/BertPreTokenizer/Sequence, post-processors
+ * ByteLevel/TemplateProcessing/Sequence, decoders ByteLevel/Metaspace/Replace/
+ * ByteFallback/Fuse/Strip/Sequence.  Anything else makes ct_tokenizer_load
+ * fail with a message naming the component.  See docs/tokenizer.md.
+ * A loaded tokenizer is read-only: encode/decode may run from many threads
+ * (load the first one before starting threads: Oniguruma initialises globals). */
 
 typedef struct ct_tokenizer ct_tokenizer;   /* opaque */
 
@@ -332,6 +334,8 @@ int ct_encoding_token_range(const ct_encoding *e, int32_t byte_begin, int32_t by
 int ct_decode(const ct_tokenizer *t, const int32_t *ids, int32_t n, int skip_special,
               char **out, ct_err *err);
 
+/* Piece <-> id, added tokens included (a normalized added token's piece is its
+ * normalized form, as in HF). */
 int32_t ct_token_to_id(const ct_tokenizer *t, const char *piece);   /* -1 when absent */
 const char *ct_id_to_token(const ct_tokenizer *t, int32_t id);      /* NULL when absent */
 /* 1 + the largest token id (added tokens included).  Not the model's embedding

@@ -392,11 +392,11 @@ static int load_added(ct_tokenizer *t, const cJSON *arr, const char *path, ct_er
         if (newid < 0)
             newid = max_added < 0 ? model_count : (max_added >= model_count || model_count == 0) ? max_added + 1 : model_count;
         if (newid > MAX_ID) return ct_fail(err, "%s: too many added tokens", path);
-        if (prev >= 0) free(a->content);
         a->id = newid;
         if (newid > max_added) max_added = newid;
         a->len = len;
-        if (!(a->content = dupn(c, (size_t)len))) return ct_fail(err, "%s: out of memory", path);
+        /* a repeated content keeps its first copy (the map's key points at it) */
+        if (prev < 0 && !(a->content = dupn(c, (size_t)len))) return ct_fail(err, "%s: out of memory", path);
         a->special = jbool(it, "special", 0) || (prev >= 0 && a->special);
         a->lstrip = jbool(it, "lstrip", 0);
         a->rstrip = jbool(it, "rstrip", 0);
@@ -405,7 +405,7 @@ static int load_added(ct_tokenizer *t, const cJSON *arr, const char *path, ct_er
         if (prev < 0) {
             t->nadded++;
             if (tk_strmap_put(&t->added_map, a->content, a->len, t->nadded - 1) < 0) return ct_fail(err, "%s: out of memory", path);
-        } else if (tk_strmap_put(&t->added_map, a->content, a->len, prev) < 0) return ct_fail(err, "%s: out of memory", path);
+        }
     }
     /* what is searched: normalized tokens are matched in normalized text */
     for (int32_t i = 0; i < t->nadded; i++) {
