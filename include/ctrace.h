@@ -328,6 +328,15 @@ void ct_encoding_free(ct_encoding *e);
 int ct_encoding_token_range(const ct_encoding *e, int32_t byte_begin, int32_t byte_end,
                             int32_t *tb, int32_t *te);
 
+/* The ids of " " + word as the tokens that follow prompt (how answers and
+ * counterfactuals are scored): prompt + " " + word is encoded and the tokens
+ * after the prompt's own are taken, so that SentencePiece-style tokenizers give
+ * "▁Spanish", not "▁", "▁Spanish"; when the prompt's tokens are not a prefix
+ * (a merge across the boundary), or prompt is NULL, " " + word alone is encoded
+ * without special tokens.  *ids: caller frees; *n may be 0 for an empty word. */
+int ct_encode_continuation(const ct_tokenizer *t, const char *prompt, const char *word,
+                           int32_t **ids, int *n, ct_err *err);
+
 /* Decodes ids[0..n) to text (NUL-terminated, caller frees *out) through the
  * tokenizer's decoder, as HF's decode(ids, skip_special_tokens) does.  Unknown
  * ids are an error. */

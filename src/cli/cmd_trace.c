@@ -23,16 +23,16 @@ static const char *usage_text =
     "                    [--metric prob|logprob|logratio] [--engine fast|naive] [--threads N] --out FILE.bin\n"
     "Token ranges are half-open and 0-based.  --cf_ids / --cf may be repeated (one counterfactual each).\n"
     "--prompt is tokenized with the model directory's tokenizer.json as Hugging Face does by default\n"
-    "(special tokens added); --answer and --cf TEXT are scored as \" TEXT\" (a leading space, the seed\n"
-    "tool's convention) without special tokens.  Check token positions with `ctrace tokenize`.\n"
+    "(special tokens added); --answer and --cf TEXT are scored as the tokens of \" TEXT\" that follow\n"
+    "the prompt (prompt + \" TEXT\" encoded together).  Check token positions with `ctrace tokenize`.\n"
     "With --kind all, one file per kind: FILE.hidden.bin, FILE.mlp.bin, FILE.attention.bin.\n";
 
 /* Encodes text with the tokenizer; 0 / -1 (message printed). */
-static int encode(const ct_tokenizer *tok, const char *text, int lead_space, int add_special, int32_t **ids, int *n)
+static int encode(const ct_tokenizer *tok, const char *text, int add_special, int32_t **ids, int *n)
 {
     char *buf = malloc(strlen(text) + 2);
     if (!buf) return -1;
-    sprintf(buf, "%s%s", lead_space && text[0] != ' ' ? " " : "", text);
+    sprintf(buf, "%s", text);
     ct_encoding e;
     ct_err err = {0};
     int rc = ct_encode(tok, buf, strlen(buf), add_special, &e, &err);
@@ -44,6 +44,19 @@ static int encode(const ct_tokenizer *tok, const char *text, int lead_space, int
     memcpy(*ids, e.ids, (size_t)e.n * sizeof **ids);
     *n = e.n;
     ct_encoding_free(&e);
+    return 0;
+}
+
+/* " " + text as the tokens that follow the prompt (ct_encode_continuation);
+ * a leading space in text is the one the answer gets anyway.  0 / -1 (printed). */
+static int encode_next(const ct_tokenizer *tok, const char *prompt, const char *text, int32_t **ids, int *n)
+{
+    ct_err err = {0};
+    if (ct_encode_continuation(tok, prompt, text[0] == ' ' ? text + 1 : text, ids, n, &err)) {
+        fprintf(stderr, "ctrace: trace: %s\n", err.msg);
+        return -1;
+    }
+    if (*n < 1) { fprintf(stderr, "ctrace: trace: '%s' encodes to no tokens\n", text); return -1; }
     return 0;
 }
 
@@ -187,10 +200,10 @@ int cmd_trace(int argc, char **argv)
     for (int c = 0; c < n_cf; c++) need_tok |= cf_text[c] != NULL;
     if (need_tok) {
         if (ct_tokenizer_load(&tok, model_dir, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
-        if (prompt && encode(tok, prompt, 0, 1, &ids, &n_ids)) goto done;
-        if (answer_text && encode(tok, answer_text, 1, 0, &answer, &n_answer)) goto done;
+        if (prompt && encode(tok, prompt, 1, &ids, &n_ids)) goto done;
+        if (answer_text && encode_next(tok, prompt, answer_text, &answer, &n_answer)) goto done;
         for (int c = 0; c < n_cf; c++)
-            if (cf_text[c] && encode(tok, cf_text[c], 1, 0, &cf[c], &cf_len[c])) goto done;
+            if (cf_text[c] && encode_next(tok, prompt, cf_text[c], &cf[c], &cf_len[c])) goto done;
         /* the texts and token strings go into the case file for reports */
         cJSON *x = cJSON_CreateObject();
         if (prompt) cJSON_AddStringToObject(x, "prompt", prompt);

@@ -17,25 +17,6 @@ void ct_row_plan_free(ct_row_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* " " + s as token ids without specials: how the seed scores answers
- * (tokenizer.encode(f" {answer}", add_special_tokens=False)). */
-static int encode_spaced(const ct_tokenizer *tk, const char *s, int32_t **ids, int *n, ct_err *err)
-{
-    size_t len = strlen(s);
-    char *t = malloc(len + 2);
-    if (!t) return ct_fail(err, "out of memory");
-    t[0] = ' ';
-    memcpy(t + 1, s, len + 1);
-    ct_encoding e;
-    int rc = ct_encode(tk, t, len + 1, 0, &e, err);
-    free(t);
-    if (rc) return -1;
-    *ids = e.ids; *n = e.n;
-    e.ids = NULL;
-    ct_encoding_free(&e);
-    return 0;
-}
-
 int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, const char *fmt,
                      int experiment, const char *cf_context, int max_cf, ct_err *err)
 {
@@ -66,7 +47,7 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
         goto fail;
     }
     /* what to score */
-    if (encode_spaced(tk, row->answers[0], &p->answer, &p->n_answer, &e2)) { ct_fail(err, "line %d: answer: %s", line, e2.msg); goto fail; }
+    if (ct_encode_continuation(tk, p->prompt.text, row->answers[0], &p->answer, &p->n_answer, &e2)) { ct_fail(err, "line %d: answer: %s", line, e2.msg); goto fail; }
     if (p->n_answer == 0) { ct_fail(err, "line %d: the answer \"%s\" tokenizes to nothing", line, row->answers[0]); goto fail; }
     int ncf = max_cf < 0 || max_cf > row->n_obj_cf ? row->n_obj_cf : max_cf;
     if (ncf > 0) {
@@ -75,7 +56,7 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
         if (!p->cf || !p->cf_len) { ct_fail(err, "out of memory"); goto fail; }
         for (int c = 0; c < ncf; c++) {
             p->n_cf = c + 1;
-            if (encode_spaced(tk, row->obj_cf[c], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
+            if (ct_encode_continuation(tk, p->prompt.text, row->obj_cf[c], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
                 ct_fail(err, "line %d: obj_cf[%d] \"%s\": %s", line, c, row->obj_cf[c], p->cf_len[c] ? e2.msg : "tokenizes to nothing");
                 goto fail;
             }
