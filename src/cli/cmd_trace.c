@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "cli.h"
+#include "args.h"
 
 static const char *usage_text =
     "usage: ctrace trace --model_name DIR (--token_ids 1,2,3 | --prompt TEXT) --target B:E[,B:E...]\n"
@@ -57,33 +58,6 @@ static int encode_next(const ct_tokenizer *tok, const char *prompt, const char *
         return -1;
     }
     if (*n < 1) { fprintf(stderr, "ctrace: trace: '%s' encodes to no tokens\n", text); return -1; }
-    return 0;
-}
-
-/* "1,2,3" -> ints; 0 / -1 */
-static int parse_ids(const char *s, int32_t **out, int *n)
-{
-    int cap = 16, k = 0;
-    int32_t *v = malloc(cap * sizeof *v);
-    if (!v) return -1;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long x = strtol(p, &end, 10);
-        if (end == p || errno || x < INT32_MIN || x > INT32_MAX || (*end && *end != ',')) { free(v); return -1; }
-        if (k == cap) {
-            int32_t *nv = realloc(v, (cap *= 2) * sizeof *v);
-            if (!nv) { free(v); return -1; }
-            v = nv;
-        }
-        v[k++] = (int32_t)x;
-        p = *end ? end + 1 : end;
-        if (*end == ',' && !*p) { free(v); return -1; }
-    }
-    if (k == 0) { free(v); return -1; }
-    *out = v;
-    *n = k;
     return 0;
 }
 
@@ -135,11 +109,11 @@ int cmd_trace(int argc, char **argv)
 #define BAD(what) do { fprintf(stderr, "ctrace: trace: --%s '%s': %s\n", name, val, what); goto done; } while (0)
         if (!strcmp(name, "model_name")) model_dir = val;
         else if (!strcmp(name, "out")) out = val;
-        else if (!strcmp(name, "token_ids")) { free(ids); ids = NULL; if (parse_ids(val, &ids, &n_ids)) BAD("expected comma-separated token ids"); }
-        else if (!strcmp(name, "answer_ids")) { free(answer); answer = NULL; if (parse_ids(val, &answer, &n_answer)) BAD("expected comma-separated token ids"); }
+        else if (!strcmp(name, "token_ids")) { free(ids); ids = NULL; if (ct_parse_ids(val, &ids, &n_ids)) BAD("expected comma-separated token ids"); }
+        else if (!strcmp(name, "answer_ids")) { free(answer); answer = NULL; if (ct_parse_ids(val, &answer, &n_answer)) BAD("expected comma-separated token ids"); }
         else if (!strcmp(name, "cf_ids")) {
             if (n_cf == 63) BAD("at most 63 counterfactuals");
-            if (parse_ids(val, &cf[n_cf], &cf_len[n_cf])) BAD("expected comma-separated token ids");
+            if (ct_parse_ids(val, &cf[n_cf], &cf_len[n_cf])) BAD("expected comma-separated token ids");
             n_cf++;
         } else if (!strcmp(name, "target")) {
             free(ranges);
