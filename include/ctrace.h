@@ -270,6 +270,16 @@ int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
              float *attn_out, float *mlp_out,
              ct_patch_fn patch, void *patch_ctx, ct_scratch *ws, ct_err *err);
 
+/* Only the keys and values ct_block would write, for nb sequences at the new
+ * positions [p0, p0+n): norm 1, the key/value part of the q/k/v projection and
+ * rotary on the keys — no attention, no MLP, no sites.  x_in [nb, n, D] block
+ * input; k_new[b], v_new[b] [n, KV] written.  Bit-identical to ct_block's k_new
+ * and v_new for the same x_in, nb, n and p0 (and within float rounding for other
+ * batchings).  For positions whose block output nobody reads but whose keys and
+ * values later positions attend to (the tracing engine's last layer). */
+int ct_block_kv(const ct_model *m, int layer, int nb, int n, int p0, const float *x_in,
+                float *const *k_new, float *const *v_new, ct_scratch *ws, ct_err *err);
+
 /* Final norm + output projection: x [rows, D] residual stream -> logits [rows, V]. */
 int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scratch *ws, ct_err *err);
 

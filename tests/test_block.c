@@ -5,7 +5,10 @@
  * follows (sequential: the MLP sees the patched attention; parallel: the two
  * summands are independent).  Both attention paths (row loop, sgemm) are
  * exercised: resuming 12 positions uses the first, the full pass the second.  The reference is ct_forward, itself checked
- * against transformers in test_model_fixtures. */
+ * against transformers in test_model_fixtures.  ct_block_kv must write exactly
+ * (bit for bit) the keys/values ct_block writes for the same input and shape, on
+ * every fixture and on random models whose query width is not a multiple of the
+ * 128-column product blocks (so ct_block_kv's product starts inside the queries). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +38,7 @@ static void patch_fn(void *ctx, ct_site site, int layer, float *buf)
 }
 
 static void run_dir(const char *name, const char *dir, const int p0);
+static void kv_only(const char *name, const ct_model *m, const float *ra, const float *rb, int p0);
 
 static void run(const char *name, const int p0)
 {
@@ -156,9 +160,61 @@ static void run_dir(const char *name, const char *dir, const int p0)
     for (long k = 0; k < (long)T * D; k++) exact &= out[k] == 1.0f;
     CHECK(exact, "%s: hidden patch not kept in x_out", name);
 
+    kv_only(name, m, ra, rb, p0);
+
     ct_scratch_free(&ws);
     free(ra); free(rb); free(la); free(lx); free(kc); free(vc); free(x); free(x1); free(ao); free(mo);
     free(out); free(a0); free(m0);
+    ct_model_free(m);
+}
+
+/* ct_block_kv vs ct_block's k_new/v_new, every layer, 2 sequences resumed at p0
+ * (x_in: rows p0.. of each layer's input of the passes ra, rb [L+1, T, D]). */
+static void kv_only(const char *name, const ct_model *m, const float *ra, const float *rb, int p0)
+{
+    ct_err err;
+    const int L = ct_model_n_layers(m), D = ct_model_d_model(m), KV = ct_model_kv_dim(m), n = T - p0;
+    float *x = malloc(sizeof(float) * 2 * n * D), *out = malloc(sizeof(float) * 2 * n * D);  /* [2, n, D] */
+    float *ao = malloc(sizeof(float) * 2 * n * D), *mo = malloc(sizeof(float) * 2 * n * D);
+    float *past = calloc((size_t)(p0 ? p0 : 1) * KV, sizeof(float));                         /* [p0, KV] */
+    float *kb = malloc(sizeof(float) * 4 * n * KV), *kk = malloc(sizeof(float) * 4 * n * KV); /* k [2, n, KV] | v */
+    ct_scratch ws = {0};
+    int same = 1, bad_layer = -1;
+    for (int l = 0; l < L; l++) {
+        memcpy(x, ra + ((size_t)l * T + p0) * D, sizeof(float) * n * D);
+        memcpy(x + n * D, rb + ((size_t)l * T + p0) * D, sizeof(float) * n * D);
+        const float *pp[2] = {past, past};
+        float *bk[2] = {kb, kb + n * KV}, *bv[2] = {kb + 2 * n * KV, kb + 3 * n * KV};
+        float *ok[2] = {kk, kk + n * KV}, *ov[2] = {kk + 2 * n * KV, kk + 3 * n * KV};
+        memset(kk, 0xff, sizeof(float) * 4 * n * KV);   /* NaNs: every element must be written */
+        CHECK_OK(ct_block(m, l, 2, n, p0, x, out, pp, pp, bk, bv, ao, mo, NULL, NULL, &ws, &err), &err);
+        CHECK_OK(ct_block_kv(m, l, 2, n, p0, x, ok, ov, &ws, &err), &err);
+        if (memcmp(kb, kk, sizeof(float) * 4 * n * KV) != 0 && same) { same = 0; bad_layer = l; }
+    }
+    CHECK(same, "%s: ct_block_kv's keys/values differ from ct_block's at layer %d (p0 %d)", name, bad_layer, p0);
+    float *k1[1] = {kk}, *v1[1] = {kk};
+    CHECK(ct_block_kv(m, L, 1, 1, 0, x, k1, v1, &ws, &err) == -1, "%s: ct_block_kv accepted layer %d", name, L);
+    printf("  %-10s ct_block_kv = ct_block keys/values at p0 %d: %s\n", name, p0, same ? "bit-identical" : "DIFFERENT");
+    ct_scratch_free(&ws);
+    free(x); free(out); free(ao); free(mo); free(past); free(kb); free(kk);
+}
+
+/* Random models with query width H·hd = 192 or 320 (the keys start inside a
+ * 128-column product block), rotary half-split / interleaved / partial. */
+static void kv_only_random(const char *name, const char *json)
+{
+    ct_err err;
+    struct ct_config cfg;
+    ct_model *m = NULL;
+    CHECK_OK(ct_config_parse(&cfg, json, name, &err), &err);
+    CHECK_OK(ct_model_random(&m, &cfg, 11, &err), &err);
+    if (!m) return;
+    const int L = ct_model_n_layers(m), D = ct_model_d_model(m);
+    float *ra = malloc(sizeof(float) * (L + 1) * T * D), *rb = malloc(sizeof(float) * (L + 1) * T * D);
+    CHECK_OK(ct_forward(m, ids_a, T, NULL, ra, &err), &err);
+    CHECK_OK(ct_forward(m, ids_b, T, NULL, rb, &err), &err);
+    kv_only(name, m, ra, rb, 5);
+    free(ra); free(rb);
     ct_model_free(m);
 }
 
@@ -219,6 +275,14 @@ int main(void)
     /* p0 = 7 resumes 12 positions (row-at-a-time attention), p0 = 2 resumes 17 (sgemm attention) */
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) { run(names[i], 7); run(names[i], 2); }
     sliding_window();
+    kv_only_random("rand-llama", "{\"model_type\": \"llama\", \"hidden_size\": 192, \"num_hidden_layers\": 2, "
+                   "\"num_attention_heads\": 3, \"num_key_value_heads\": 1, \"intermediate_size\": 256, "
+                   "\"vocab_size\": 512}");
+    kv_only_random("rand-gptj", "{\"model_type\": \"gptj\", \"n_embd\": 320, \"n_layer\": 2, \"n_head\": 5, "
+                   "\"rotary_dim\": 32, \"vocab_size\": 512}");
+    kv_only_random("rand-phi", "{\"model_type\": \"phi\", \"hidden_size\": 320, \"num_hidden_layers\": 2, "
+                   "\"num_attention_heads\": 5, \"intermediate_size\": 256, \"partial_rotary_factor\": 0.5, "
+                   "\"vocab_size\": 512}");
     /* gpt_neox with use_parallel_residual: false runs the sequential layout */
     const char *seq = variant("gpt_neox", "\"use_parallel_residual\": true", "\"use_parallel_residual\":false");
     run_dir("neox-seq", seq, 7);

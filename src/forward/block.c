@@ -88,6 +88,47 @@ static void mlp(const ct_model *m, int layer, int R, const float *h, float *up, 
     if (c->post_norms) ct_norm(c->norm, c->norm_eps, R, D, out, w[S_POST_MLP_W], NULL, out);
 }
 
+/* The attention inputs, the part of a block ct_block and ct_block_kv share,
+ * for the R = nb·n rows of x_in [nb, n, D]:
+ *   h    [R, D]          written: norm 1 of x_in
+ *   qkv  [R, QKVW - c0]  written: columns [c0, QKVW) of h · S_QKVᵀ (+ bias), rotary
+ *                        applied to the key heads, and to the query heads if queries
+ *   rope [2, n, rotary_dim/2]  scratch for the rotary tables of positions p0..p0+n-1
+ *   k_new[b], v_new[b] [n, KV] written: the key/value columns of sequence b's rows
+ * c0 is 0 (the whole block) or the start of the product column block holding the
+ * first key column (keys/values only): every column block is then the same sgemm
+ * call either way, so the keys and values are bit-identical to ct_block's. */
+static void attn_inputs(const ct_model *m, int layer, int nb, int n, int p0, const float *x_in, int c0,
+                        int queries, float *h, float *qkv, float *rope, float *const *k_new, float *const *v_new)
+{
+    const struct ct_config *c = &m->cfg;
+    float *const *w = m->w[layer];
+    const int D = c->d_model, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads * hd;
+    const int QW = H * hd, QKVW = QW + 2 * KV, ld = QKVW - c0, half = c->rotary_dim / 2;
+    const long R = (long)nb * n;
+    float *cs = rope, *sn = rope + (long)n * half;   /* [n, half] each */
+    ct_norm(c->norm, c->norm_eps, (int)R, D, x_in, w[S_NORM1_W], w[S_NORM1_B], h);
+    ct_linear((int)R, D, ld, h, w[S_QKV] + (size_t)c0 * D, w[S_QKV_B] ? w[S_QKV_B] + c0 : NULL, qkv);
+    if (c->rope != CT_ROPE_NONE) ct_rope_table(m->inv_freq, half, p0, n, cs, sn);
+    #pragma omp parallel for schedule(static) if (R > 8)
+    for (long r = 0; r < R; r++) {
+        int b = (int)(r / n), i = (int)(r % n);
+        float *row = qkv + r * ld, *krow = row + QW - c0;
+        if (c->rope != CT_ROPE_NONE) {
+            const float *ci = cs + (long)i * half, *si = sn + (long)i * half;
+            if (queries) ct_rope_row(row, H, hd, c->rotary_dim, c->rope_interleaved, ci, si);
+            ct_rope_row(krow, c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, ci, si);
+        }
+        memcpy(k_new[b] + (long)i * KV, krow, (size_t)KV * sizeof(float));
+        memcpy(v_new[b] + (long)i * KV, krow + KV, (size_t)KV * sizeof(float));
+    }
+}
+
+static size_t rope_scratch(const struct ct_config *c, int n)
+{
+    return c->rope != CT_ROPE_NONE ? 2 * (size_t)n * (c->rotary_dim / 2) : 0;
+}
+
 int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
              const float *x_in, float *x_out,
              const float *const *k_past, const float *const *v_past,
@@ -106,13 +147,13 @@ int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
     const int own_kv = !k_new || !v_new;
 
     /* workspace: h [R, D] | qkv [R, QKVW] | ctx [R, QW] | up [R, UW] | attention scores
-     *            | (own k/v [R, KV] ×2) */
-    size_t nscore = ct_attention_scratch(n, p0, nthreads);
-    size_t need = (size_t)R * (D + QKVW + QW + UW) + nscore + (own_kv ? 2 * (size_t)R * KV : 0);
+     *            | rotary tables [2, n, rotary_dim/2] | (own k/v [R, KV] ×2) */
+    size_t nscore = ct_attention_scratch(n, p0, nthreads), nrope = rope_scratch(c, n);
+    size_t need = (size_t)R * (D + QKVW + QW + UW) + nscore + nrope + (own_kv ? 2 * (size_t)R * KV : 0);
     float *buf = ct_scratch_get(ws, need);
     if (!buf) return ct_fail(err, "ct_block: out of memory for %zu MiB of workspace", need * 4 >> 20);
     float *h = buf, *qkv = h + R * D, *ctx = qkv + R * QKVW, *up = ctx + R * QW, *scores = up + R * UW;
-    float *kbuf = scores + nscore, *vbuf = kbuf + R * KV;
+    float *rope = scores + nscore, *kbuf = rope + nrope, *vbuf = kbuf + R * KV;
     float **kn = NULL, **vn = NULL;
     if (own_kv) {
         kn = malloc(2 * (size_t)nb * sizeof *kn);
@@ -124,19 +165,7 @@ int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
     }
 
     /* attention */
-    ct_norm(c->norm, c->norm_eps, (int)R, D, x_in, w[S_NORM1_W], w[S_NORM1_B], h);
-    ct_linear((int)R, D, QKVW, h, w[S_QKV], w[S_QKV_B], qkv);
-    #pragma omp parallel for schedule(static) if (R > 8)
-    for (long r = 0; r < R; r++) {
-        int b = (int)(r / n), i = (int)(r % n);
-        float *row = qkv + r * QKVW;
-        if (c->rope != CT_ROPE_NONE) {
-            ct_rope_row(row, H, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq, p0 + i);
-            ct_rope_row(row + QW, c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq, p0 + i);
-        }
-        memcpy(k_new[b] + (long)i * KV, row + QW, (size_t)KV * sizeof(float));
-        memcpy(v_new[b] + (long)i * KV, row + QW + KV, (size_t)KV * sizeof(float));
-    }
+    attn_inputs(m, layer, nb, n, p0, x_in, 0, 1, h, qkv, rope, k_new, v_new);
     ct_attention(c, layer, nb, n, p0, qkv, QKVW, k_past, v_past,
                  (const float *const *)k_new, (const float *const *)v_new, ctx, scores, nthreads);
     ct_linear((int)R, QW, D, ctx, w[S_O], w[S_O_B], attn_out);
@@ -159,6 +188,24 @@ int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
     }
     if (patch) patch(patch_ctx, CT_SITE_HIDDEN, layer, x_out);
     free(kn);
+    return 0;
+}
+
+int ct_block_kv(const ct_model *m, int layer, int nb, int n, int p0, const float *x_in,
+                float *const *k_new, float *const *v_new, ct_scratch *ws, ct_err *err)
+{
+    const struct ct_config *c = &m->cfg;
+    if (layer < 0 || layer >= c->n_layers || nb < 1 || n < 1 || p0 < 0 || !k_new || !v_new)
+        return ct_fail(err, "ct_block_kv: bad arguments (layer %d of %d, nb %d, n %d, p0 %d)", layer, c->n_layers, nb, n, p0);
+    const int D = c->d_model, KV = c->n_kv_heads * c->head_dim, QW = c->n_heads * c->head_dim;
+    const int c0 = QW / CT_LINEAR_BLOCK * CT_LINEAR_BLOCK, ld = QW + 2 * KV - c0;
+    const long R = (long)nb * n;
+    /* workspace: h [R, D] | qkv columns [c0, QKVW) [R, ld] | rotary tables [2, n, rotary_dim/2] */
+    size_t nrope = rope_scratch(c, n), need = (size_t)R * (D + ld) + nrope;
+    float *h = ct_scratch_get(ws, need);
+    if (!h) return ct_fail(err, "ct_block_kv: out of memory for %zu MiB of workspace", need * 4 >> 20);
+    float *qkv = h + R * D, *rope = qkv + R * ld;
+    attn_inputs(m, layer, nb, n, p0, x_in, c0, 0, h, qkv, rope, k_new, v_new);
     return 0;
 }
 

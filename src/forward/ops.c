@@ -9,16 +9,15 @@
  * thread count.  Instead BLAS runs single-threaded on fixed column blocks of
  * the output and OpenMP spreads the blocks: every element is computed by the
  * same kernel call whatever the number of threads. */
-enum { LINEAR_BLOCK = 128 };
 
 void ct_linear_ld(int R, int in, int out, const float *X, int ldx, const float *W, const float *b, float *Y)
 {
     if (R <= 0) return;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    int nblk = (out + LINEAR_BLOCK - 1) / LINEAR_BLOCK;
+    int nblk = (out + CT_LINEAR_BLOCK - 1) / CT_LINEAR_BLOCK;
     #pragma omp parallel for schedule(dynamic, 1) if (nblk > 1 && (long)R * out * in > 262144)
     for (int k = 0; k < nblk; k++) {
-        int o0 = k * LINEAR_BLOCK, w = out - o0 < LINEAR_BLOCK ? out - o0 : LINEAR_BLOCK;
+        int o0 = k * CT_LINEAR_BLOCK, w = out - o0 < CT_LINEAR_BLOCK ? out - o0 : CT_LINEAR_BLOCK;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, w, in, 1.0f, X, ldx,
                     W + (long)o0 * in, in, 0.0f, Y + o0, out);
         if (b)
@@ -90,17 +89,20 @@ void ct_activate(ct_act act, float *x, long n)
     }
 }
 
-void ct_rope_row(float *x, int nheads, int hd, int rotary_dim, int interleaved,
-                 const float *inv_freq, int pos)
+void ct_rope_table(const float *inv_freq, int half, int p0, int n, float *cs, float *sn)
 {
-    enum { MAXHALF = 1024 };
-    float cs[MAXHALF], sn[MAXHALF];
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < half; i++) {
+            float a = (float)(p0 + j) * inv_freq[i];   /* float32 product, as transformers */
+            cs[(long)j * half + i] = (float)cos((double)a);
+            sn[(long)j * half + i] = (float)sin((double)a);
+        }
+}
+
+void ct_rope_row(float *x, int nheads, int hd, int rotary_dim, int interleaved,
+                 const float *cs, const float *sn)
+{
     int half = rotary_dim / 2;
-    for (int i = 0; i < half && i < MAXHALF; i++) {
-        float a = (float)pos * inv_freq[i];   /* float32 product, as transformers */
-        cs[i] = (float)cos((double)a);
-        sn[i] = (float)sin((double)a);
-    }
     for (int h = 0; h < nheads; h++) {
         float *v = x + (long)h * hd;
         if (interleaved)

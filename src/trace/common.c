@@ -31,6 +31,22 @@ int tr_block(tr_ctx *c, int layer, int nb, int n, int p0, const float *x_in, flo
                     patch, pctx, &c->ws, err);
 }
 
+/* The last layer's keys/values-only rows go through ct_block_kv; k, v are
+ * contiguous [nb, n, KV] here, ct_block_kv takes one pointer per sequence. */
+int tr_block_kv(tr_ctx *c, int layer, int nb, int n, int p0, const float *x, float *k, float *v, ct_err *err)
+{
+    float **kv = malloc(2 * (size_t)nb * sizeof *kv);   /* [2, nb] sequence rows of k, then v */
+    if (!kv) return ct_fail(err, "trace: out of memory (keys/values)");
+    for (int b = 0; b < nb; b++) {
+        kv[b] = k + (size_t)b * n * c->KV;
+        kv[nb + b] = v + (size_t)b * n * c->KV;
+    }
+    int rc = ct_block_kv(c->m, layer, nb, n, p0, x, kv, kv + nb, &c->ws, err);
+    free(kv);
+    if (rc == 0) c->r->kv_rows += (double)nb * n;
+    return rc;
+}
+
 void tr_patch_cb(void *ctx, ct_site site, int layer, float *buf)
 {
     const tr_patch *p = ctx;

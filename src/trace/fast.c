@@ -10,7 +10,7 @@
  *     positions [t, T) are computed, attention reading the base run's cached
  *     keys/values for positions < t.
  *   - at the last layer only the scored positions need a full block; the
- *     positions [t, Tp − 1) need only their keys/values (kv_only.c);
+ *     positions [t, Tp − 1) need only their keys/values (ct_block_kv);
  * All cells of one t run together, one ct_block call per layer, so the matrix
  * products see (branches × S × (T − t)) rows.
  *

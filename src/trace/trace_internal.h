@@ -78,7 +78,7 @@ int tr_block(tr_ctx *c, int layer, int nb, int n, int p0, const float *x_in, flo
              ct_err *err);
 
 /* Keys/values only of layer `layer` for nb sequences at positions [p0, p0+n):
- * x [nb, n, D] block inputs -> k, v [nb, n, KV] (kv_only.c). */
+ * x [nb, n, D] block inputs -> k, v [nb, n, KV] (ct_block_kv, with work counting). */
 int tr_block_kv(tr_ctx *c, int layer, int nb, int n, int p0, const float *x, float *k, float *v, ct_err *err);
 
 /* Scores nseq sequences from their final residual rows x [nseq, n_pos, D] (the
