@@ -119,9 +119,6 @@ typedef enum ct_family {
     CT_FAM_PHI        /* phi (Phi-2): one LayerNorm, parallel, partial rotary, biases */
 } ct_family;
 
-/* @@MODEL_CONFIG@@ the model helper defines ct_config here (sizes below are the
- * ones the rest of the library relies on). */
-
 /* How a family normalises. */
 typedef enum ct_norm_kind {
     CT_NORM_RMS,        /* x / rms(x) * w                     (llama, mistral, qwen2, phi3) */
@@ -288,7 +285,6 @@ int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scr
  * either output may be NULL. */
 int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err);
 
-/* @@TOKENIZER@@ section 5 (tokenizer) goes here. */
 
 /* ------------------------------------------------------------------------ */
 /* 5. Tokenizer: Hugging Face tokenizer.json, reproduced exactly             */
@@ -367,7 +363,6 @@ int32_t ct_tokenizer_vocab_size(const ct_tokenizer *t);
 int32_t ct_tokenizer_bos_id(const ct_tokenizer *t);
 int32_t ct_tokenizer_eos_id(const ct_tokenizer *t);
 
-/* @@TRACE@@ sections 6–7 (noise, tracing engine, case files) go here. */
 
 /* ------------------------------------------------------------------------ */
 /* 6. Noise: NumPy's legacy RandomState, and the noise-level rules           */
@@ -522,7 +517,6 @@ void ct_trace_result_free(ct_trace_result *r);
 int ct_case_write(const char *path, const ct_trace_input *in, const ct_trace_settings *s,
                   const ct_trace_result *r, const char *model, const char *extra_json, ct_err *err);
 
-/* @@REPORT@@ section 8 (experiments, reports) goes here. */
 
 /* ------------------------------------------------------------------------ */
 /* 8. Experiments: dataset rows, prompts, spans; reports: case files,       */
