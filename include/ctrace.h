@@ -573,7 +573,8 @@ void ct_dataset_close(ct_dataset *d);
 
 /* The prompt formats.  CT_PROMPT_FORMAT_DEFAULT is the seed project's
  * context-first QA format (utils/constants.py QA_T1_PROMPT_FORMAT); the seed's
- * argparse default has no {context} and so no passage to trace in. */
+ * argparse default has no {context}: then the question is traced in instead
+ * of a passage (see ct_prompt_build). */
 #define CT_PROMPT_FORMAT_DEFAULT "C: {context} Q: {prompt} A:"
 #define CT_PROMPT_FORMAT_SEED_ARGPARSE "question: {question} answer: <extra_id_0>"
 
@@ -582,7 +583,8 @@ typedef struct ct_prompt {
     char *text;                 /* the formatted prompt, NUL-terminated */
     int len;                    /* strlen(text) */
     char *context;              /* the passage as placed in text (owned) */
-    ct_interval passage;        /* the (first) {context} substitution */
+    ct_interval passage;        /* the (first) {context} substitution; without
+                                   {context}: the same as prompt */
     ct_interval prompt;         /* the first {prompt} or {question} substitution */
     ct_interval subject;        /* the subject's mention inside the passage */
     ct_interval object;         /* the object's mention, not overlapping the subject */
@@ -590,6 +592,9 @@ typedef struct ct_prompt {
     int n_relation;
     int subject_nocase, object_nocase;   /* 1 = found by the ASCII case-insensitive fallback */
     const char *cf;             /* the counterfactual object placed in the passage, or NULL */
+    int no_context;             /* 1: fmt has no {context}; the mentions are in the question */
+    const char *searched;       /* what the mentions were searched in: "passage", "question"
+                                   or "prompt" (static string) */
 } ct_prompt;
 
 /* Formats row with fmt ({context}, {prompt}, {question}; "{{" and "}}" are
@@ -604,8 +609,15 @@ typedef struct ct_prompt {
  * string in the passage that does not overlap the chosen subject mention is
  * replaced by cf (the seed replaces all of them), and prompt->object is the
  * mention that replaced the chosen one.
- * Errors (per row): a placeholder the row lacks, no {context} in fmt, subject
- * or object not found in the passage, no non-overlapping pair. */
+ * Without {context} in fmt (the seed's argparse default), the first {prompt} or
+ * {question} substitution stands in for the passage (p->passage == p->prompt,
+ * p->no_context = 1): the subject must be found there, the object is optional
+ * (a question rarely names its answer): when it has no mention apart from the
+ * subject, p->object is empty (b == e, right after the subject) and the
+ * relation is the question outside the subject; cf must be NULL.
+ * Errors (per row): a placeholder the row lacks, none of the three
+ * placeholders in fmt, subject (or, with {context}, object) not found, no
+ * non-overlapping pair, cf without {context}. */
 int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char *cf, ct_err *err);
 void ct_prompt_free(ct_prompt *p);
 

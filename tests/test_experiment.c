@@ -129,7 +129,7 @@ static void test_spans(void)
     CHECK(!strcmp(p.text, "{x} Mount Stromlo is located in the country of Australia.\nWhich country is Mount Stromlo located in?"), "braces %s", p.text);
     SPAN_IS(p.passage, 4, 57, "braces passage"); SPAN_IS(p.prompt, 58, 100, "question span");
     ct_prompt_free(&p);
-    CHECK(ct_prompt_build(&p, &r, CT_PROMPT_FORMAT_SEED_ARGPARSE, NULL, &e) == -1 && strstr(e.msg, "no {context}"), "seed argparse default: %s", e.msg);
+    CHECK(ct_prompt_build(&p, &r, "answer: <extra_id_0>", NULL, &e) == -1 && strstr(e.msg, "no text to trace in"), "no placeholder: %s", e.msg);
     CHECK(ct_prompt_build(&p, &r, "{context} {answer}", NULL, &e) == -1 && strstr(e.msg, "unknown placeholder {answer}"), "unknown: %s", e.msg);
     CHECK(ct_prompt_build(&p, &r, "{context", NULL, &e) == -1 && strstr(e.msg, "unclosed"), "unclosed: %s", e.msg);
 
@@ -387,6 +387,125 @@ static void test_plan(void)
     ct_tokenizer_free(tk);
 }
 
+/* The seed's argparse default "question: {question} answer: <extra_id_0>" has
+ * no {context}: the question stands in for the passage.  Expected offsets were
+ * computed once with Python: t = fmt.format(question=row["question"]);
+ * t.find(row["subj"]) (byte offsets: the text before the mention is ASCII, so
+ * characters = bytes; ends are start + len(subj.encode())), the question at
+ * t.find(row["question"]) = 10, len(t.encode()).  No peq-both row has its
+ * object in the question outside the subject (checked over all 7142 rows with
+ * Python), so the object interval is always the empty one after the subject. */
+static void test_no_context(void)
+{
+    struct {
+        const char *file; int line;
+        int qe, sb, se, len;
+    } cases[] = {
+        /* "question: Which country is Mount Stromlo located in? answer: <extra_id_0>" */
+        {"P17", 1, 52, 27, 40, 73},
+        /* "Who founded Clan MacLeod?": obj "Leod" only inside the subject -> empty object */
+        {"P112", 58, 35, 22, 35, 56},
+        /* "Who is Louis I's child?": obj "Louis II of Naples" absent */
+        {"P40", 202, 33, 17, 24, 54},
+        /* "What kind of work does Pierre-André Taguieff do?": 21 characters, 22 bytes */
+        {"P106", 11, 59, 33, 55, 80},
+        /* "Who owns Iran Airtour?": obj "Iran Air" only inside the subject */
+        {"P127", 279, 32, 19, 32, 53},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char rel[128], what[160]; ct_row r; ct_prompt p; ct_err e;
+        snprintf(rel, sizeof rel, "assets/datasets/peq-both/%s.jsonl", cases[i].file);
+        if (load_row(&r, rel, cases[i].line)) { CHECK(0, "load %s", rel); continue; }
+        CHECK_OK(ct_prompt_build(&p, &r, CT_PROMPT_FORMAT_SEED_ARGPARSE, NULL, &e), &e);
+        if (!p.text) { ct_row_free(&r); continue; }
+        snprintf(what, sizeof what, "%s:%d question", cases[i].file, cases[i].line); SPAN_IS(p.prompt, 10, cases[i].qe, what);
+        snprintf(what, sizeof what, "%s:%d passage = question", cases[i].file, cases[i].line); SPAN_IS(p.passage, 10, cases[i].qe, what);
+        snprintf(what, sizeof what, "%s:%d subject", cases[i].file, cases[i].line); SPAN_IS(p.subject, cases[i].sb, cases[i].se, what);
+        snprintf(what, sizeof what, "%s:%d empty object", cases[i].file, cases[i].line); SPAN_IS(p.object, cases[i].se, cases[i].se, what);
+        CHECK(p.len == cases[i].len && p.no_context == 1 && !strcmp(p.searched, "question"), "%s:%d len %d", cases[i].file, cases[i].line, p.len);
+        CHECK(span_text_is(&p, p.subject, r.subj), "%s: subject text", cases[i].file);
+        /* relation = the question outside the subject */
+        int covered = 0;
+        for (int k = 0; k < p.n_relation; k++) covered += p.relation[k].e - p.relation[k].b;
+        CHECK(covered + (cases[i].se - cases[i].sb) == cases[i].qe - 10, "%s:%d relation covers %d bytes", cases[i].file, cases[i].line, covered);
+        ct_prompt_free(&p);
+        /* a counterfactual context needs a passage */
+        CHECK(ct_prompt_build(&p, &r, CT_PROMPT_FORMAT_SEED_ARGPARSE, "Paris", &e) == -1 && strstr(e.msg, "needs a passage"), "cf: %s", e.msg);
+        ct_row_free(&r);
+    }
+    ct_row r; ct_prompt p; ct_err e;
+    load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1);
+    CHECK_OK(ct_prompt_build(&p, &r, CT_PROMPT_FORMAT_SEED_ARGPARSE, NULL, &e), &e);
+    CHECK(p.n_relation == 2 && p.relation[0].b == 10 && p.relation[0].e == 27 && p.relation[1].b == 40 && p.relation[1].e == 52,
+          "no-context relation n=%d [%d,%d) [%d,%d)", p.n_relation, p.relation[0].b, p.relation[0].e, p.relation[1].b, p.relation[1].e);
+    ct_prompt_free(&p);
+    /* {prompt} instead of {question}: "The country where Mount Stromlo is located is" */
+    CHECK_OK(ct_prompt_build(&p, &r, "Q: {prompt} A:", NULL, &e), &e);
+    SPAN_IS(p.passage, 3, 48, "{prompt} passage"); SPAN_IS(p.subject, 21, 34, "{prompt} subject");
+    CHECK(!strcmp(p.searched, "prompt"), "searched %s", p.searched);
+    ct_prompt_free(&p);
+    ct_row_free(&r);
+    /* the subject must be in the question; an object there is used */
+    const char *js = "{\"answers\": [\"Rome\"], \"subj\": \"Colosseum\", \"obj\": \"Rome\", \"question\": \"Is the arena in Rome?\","
+                     " \"passages\": [{\"text\": \"The Colosseum is in Rome.\"}]}";
+    CHECK_OK(ct_row_parse(&r, js, strlen(js), 9, &e), &e);
+    CHECK(ct_prompt_build(&p, &r, CT_PROMPT_FORMAT_SEED_ARGPARSE, NULL, &e) == -1
+          && !strcmp(e.msg, "line 9: subject \"Colosseum\" not found in the question"), "%s", e.msg);
+    ct_row_free(&r);
+    js = "{\"answers\": [\"Rome\"], \"subj\": \"Colosseum\", \"obj\": \"Rome\", \"question\": \"Is the Colosseum in Rome?\","
+         " \"passages\": [{\"text\": \"The Colosseum is in Rome.\"}]}";
+    CHECK_OK(ct_row_parse(&r, js, strlen(js), 9, &e), &e);
+    CHECK_OK(ct_prompt_build(&p, &r, CT_PROMPT_FORMAT_SEED_ARGPARSE, NULL, &e), &e);
+    /* "question: Is the Colosseum in Rome? answer: <extra_id_0>" */
+    SPAN_IS(p.subject, 17, 26, "object-in-question subject"); SPAN_IS(p.object, 30, 34, "object in the question");
+    ct_prompt_free(&p); ct_row_free(&r);
+}
+
+/* Plans with the seed's argparse format: experiments 1 and 3 work, 2 is a
+ * per-row error naming the object; the segments have no object rows. */
+static void test_plan_no_context(void)
+{
+    ct_tokenizer *tk; ct_err e; ct_row r; ct_row_plan p;
+    if (ct_tokenizer_load(&tk, ct_shared("assets/tokenizers/hf/gpt2"), &e)) { CHECK(0, "%s", e.msg); return; }
+    load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1);
+    CHECK_OK(ct_row_plan_make(&p, &r, tk, CT_PROMPT_FORMAT_SEED_ARGPARSE, 1, NULL, 3, &e), &e);
+    if (p.tokens) {
+        const ct_token_spans *s = &p.spans;
+        char *txt = NULL;
+        CHECK(ct_decode(tk, p.enc.ids + s->subject.b, s->subject.e - s->subject.b, 1, &txt, &e) == 0 && !strcmp(txt, " Mount Stromlo"),
+              "subject tokens decode to '%s'", txt);
+        free(txt);
+        CHECK(s->object.b == s->object.e && s->passage.b == s->prompt.b && s->passage.e == s->prompt.e, "empty object token span");
+        uint32_t mask[128];
+        CHECK(p.enc.n <= 128, "T %d", p.enc.n);
+        CHECK_OK(ct_segments_of(s, p.enc.n, mask, &e), &e);
+        int nobj = 0, nsubj = 0;
+        for (int t = 0; t < p.enc.n; t++) {
+            if (mask[t] & ((1u << CT_SEG_OBJ_FIRST) | (1u << CT_SEG_OBJ_MID) | (1u << CT_SEG_OBJ_LAST))) nobj++;
+            if (mask[t] & ((1u << CT_SEG_SUBJ_FIRST) | (1u << CT_SEG_SUBJ_MID) | (1u << CT_SEG_SUBJ_LAST))) nsubj++;
+        }
+        CHECK(nobj == 0 && nsubj == s->subject.e - s->subject.b, "segments: %d object rows, %d subject rows", nobj, nsubj);
+        ct_case_info ci;
+        CHECK_OK(ct_row_plan_case_info(&p, &r, 0, 1, "hidden", 10, "prob", &ci, &e), &e);
+        ct_case_info_free(&ci);
+    }
+    ct_row_plan_free(&p);
+    CHECK_OK(ct_row_plan_make(&p, &r, tk, CT_PROMPT_FORMAT_SEED_ARGPARSE, 3, NULL, 3, &e), &e);
+    if (p.tokens) {
+        const ct_token_spans *s = &p.spans;
+        int n = 0;
+        for (int k = 0; k < p.n_ranges; k++) n += p.ranges[k][1] - p.ranges[k][0];
+        CHECK(p.n_ranges == 2 && p.ranges[0][0] == s->prompt.b && p.ranges[0][1] == s->subject.b && p.ranges[1][0] == s->subject.e
+              && p.ranges[1][1] == s->prompt.e && n + (s->subject.e - s->subject.b) == s->prompt.e - s->prompt.b,
+              "exp 3 = the question outside the subject: %d ranges", p.n_ranges);
+    }
+    ct_row_plan_free(&p);
+    CHECK(ct_row_plan_make(&p, &r, tk, CT_PROMPT_FORMAT_SEED_ARGPARSE, 2, NULL, 3, &e) == -1
+          && !strcmp(e.msg, "line 1: object \"Australia\" not found in the question (the prompt format has no {context})"), "%s", e.msg);
+    ct_row_free(&r);
+    ct_tokenizer_free(tk);
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -397,5 +516,7 @@ int main(void)
     test_real_tokenizers();
     test_all_rows_tokenized();
     test_plan();
+    test_no_context();
+    test_plan_no_context();
     return TEST_END();
 }

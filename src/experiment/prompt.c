@@ -89,22 +89,67 @@ static void relation_of(ct_prompt *p)
         if (cand[i].e > cand[i].b) p->relation[p->n_relation++] = cand[i];
 }
 
+/* What fmt substitutes: whether it has {context}, and which placeholder comes
+ * first among {prompt}/{question} (0 none, 1 prompt, 2 question).  Checks the
+ * format's syntax, with the messages of the formatting pass below. */
+static int scan_format(const char *fmt, int *has_ctx, int *first_prompt, ct_err *err)
+{
+    *has_ctx = 0; *first_prompt = 0;
+    for (const char *f = fmt; *f; ) {
+        if ((f[0] == '{' && f[1] == '{') || (f[0] == '}' && f[1] == '}')) { f += 2; continue; }
+        if (f[0] == '}') return ct_fail(err, "--prompt_format: single '}' in \"%s\"", fmt);
+        if (f[0] != '{') { f++; continue; }
+        const char *close = strchr(f, '}');
+        if (!close) return ct_fail(err, "--prompt_format: unclosed '{' in \"%s\"", fmt);
+        size_t kl = (size_t)(close - f - 1);
+        const char *key = f + 1;
+        if (kl == 7 && !strncmp(key, "context", 7)) *has_ctx = 1;
+        else if (kl == 6 && !strncmp(key, "prompt", 6)) { if (!*first_prompt) *first_prompt = 1; }
+        else if (kl == 8 && !strncmp(key, "question", 8)) { if (!*first_prompt) *first_prompt = 2; }
+        else return ct_fail(err, "--prompt_format: unknown placeholder {%.*s} (known: {context}, {prompt}, {question})", (int)kl, key);
+        f = close + 1;
+    }
+    if (!*has_ctx && !*first_prompt)
+        return ct_fail(err, "--prompt_format \"%s\" has no {context}, {prompt} or {question}: no text to trace in", fmt);
+    return 0;
+}
+
 int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char *cf, ct_err *err)
 {
     memset(p, 0, sizeof *p);
     if (!fmt) fmt = CT_PROMPT_FORMAT_DEFAULT;
-    const char *ctx = row->context;
     int line = row->line;
-    if (!ctx || !row->subj || !row->obj) return ct_fail(err, "line %d: row lacks passage, subj or obj", line);
+    if (!row->subj || !row->obj) return ct_fail(err, "line %d: row lacks subj or obj", line);
 
-    /* 1. The mentions in the original passage. */
+    /* 0. Where the mentions are searched: the passage, or, when fmt has no
+     *    {context} (the seed's argparse default), the first {prompt} /
+     *    {question} substitution; there the object is optional, since a
+     *    question rarely names its answer. */
+    int has_ctx, first_prompt;
+    if (scan_format(fmt, &has_ctx, &first_prompt, err)) return -1;
+    const char *ctx, *where;
+    if (has_ctx) {
+        ctx = row->context; where = "passage";
+        if (!ctx) return ct_fail(err, "line %d: row lacks a passage", line);
+    } else {
+        if (cf) return ct_fail(err, "line %d: a counterfactual context needs a passage: the prompt format has no {context}", line);
+        ctx = first_prompt == 1 ? row->prompt_wo_ctx : row->question;
+        where = first_prompt == 1 ? "prompt" : "question";
+        if (!ctx)
+            return ct_fail(err, "line %d: missing field \"%s\" (used by {%s})", line,
+                           first_prompt == 1 ? "prompt_wo_ctx" : "question", where);
+    }
+    p->no_context = !has_ctx;
+    p->searched = where;
+
+    /* 1. The mentions in the original passage (or question). */
     int *sp = NULL, *op = NULL, snc, onc;
     int ns = mentions(ctx, row->subj, &sp, &snc);
     int no = mentions(ctx, row->obj, &op, &onc);
     int rc = -1;
     if (ns < 0 || no < 0) { ct_fail(err, "line %d: out of memory", line); goto out; }
-    if (ns == 0) { ct_fail(err, "line %d: subject \"%s\" not found in the passage", line, row->subj); goto out; }
-    if (no == 0) { ct_fail(err, "line %d: object \"%s\" not found in the passage", line, row->obj); goto out; }
+    if (ns == 0) { ct_fail(err, "line %d: subject \"%s\" not found in the %s", line, row->subj, where); goto out; }
+    if (no == 0 && has_ctx) { ct_fail(err, "line %d: object \"%s\" not found in the passage", line, row->obj); goto out; }
     int sl = (int)strlen(row->subj), ol = (int)strlen(row->obj);
     int best = -1, bs = 0, bo = 0;
     for (int i = 0; i < ns; i++)
@@ -114,9 +159,19 @@ int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char
             int score = whole_word(ctx, s0, s0 + sl) + whole_word(ctx, o0, o0 + ol);
             if (score > best) { best = score; bs = s0; bo = o0; }
         }
+    if (best < 0 && !has_ctx && ns > 0) {
+        /* no usable object mention in the question: the best subject alone,
+         * and an empty object interval right after it */
+        for (int i = 0; i < ns; i++) {
+            int score = whole_word(ctx, sp[i], sp[i] + sl);
+            if (score > best) { best = score; bs = sp[i]; }
+        }
+        bo = bs + sl; ol = 0;
+        onc = 0;
+    }
     if (best < 0) {
-        ct_fail(err, "line %d: subject \"%s\" and object \"%s\" have no non-overlapping mentions in the passage",
-                line, row->subj, row->obj);
+        ct_fail(err, "line %d: subject \"%s\" and object \"%s\" have no non-overlapping mentions in the %s",
+                line, row->subj, row->obj, where);
         goto out;
     }
     ct_interval subj = {bs, bs + sl}, obj = {bo, bo + ol};
@@ -184,7 +239,7 @@ int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char
             f = close + 1;
         }
         if (t.oom) { free(t.p); ct_fail(err, "line %d: out of memory", line); goto out; }
-        if (!have_ctx) { free(t.p); ct_fail(err, "--prompt_format \"%s\" has no {context}: no passage to trace in", fmt); goto out; }
+        if (!have_ctx) p->passage = p->prompt;   /* the question stands in for the passage */
         p->text = t.p;
         p->len = (int)t.n;
     }

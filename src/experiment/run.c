@@ -134,9 +134,19 @@ static int check_settings(const ct_run_settings *s, ct_err *err)
     if (s->trace.samples < 1) return ct_fail(err, "samples %d: must be >= 1", s->trace.samples);
     if (s->trace.window < 1) return ct_fail(err, "window %d: must be >= 1", s->trace.window);
     /* would fail on every row: say so once, before any work */
-    if (s->prompt_format && !strstr(s->prompt_format, "{context}"))
-        return ct_fail(err, "--prompt_format \"%s\" has no {context}: no passage to trace in (e.g. \"%s\")",
-                       s->prompt_format, CT_PROMPT_FORMAT_DEFAULT);
+    if (s->prompt_format) {
+        /* a malformed format or an unknown placeholder, found by formatting a
+         * made-up row that has every field */
+        char sj[] = "s", oj[] = "o", tx[] = "s o";
+        ct_row r = {.line = 0, .question = tx, .subj = sj, .obj = oj, .context = tx, .prompt_wo_ctx = tx};
+        ct_prompt p;
+        ct_err e2;
+        if (ct_prompt_build(&p, &r, s->prompt_format, NULL, &e2)) return ct_fail(err, "%s", e2.msg);
+        ct_prompt_free(&p);
+    }
+    if (s->cf_context && s->prompt_format && !strstr(s->prompt_format, "{context}"))
+        return ct_fail(err, "--cf_context 1 puts counterfactual objects in the passage, but --prompt_format \"%s\" "
+                       "has no {context} (e.g. \"%s\")", s->prompt_format, CT_PROMPT_FORMAT_DEFAULT);
     if (s->trace.metric == CT_METRIC_LOGRATIO && s->max_cf == 0)
         return ct_fail(err, "--metric logratio scores against the first counterfactual: needs --max_cf >= 1");
     return 0;
