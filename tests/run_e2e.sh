@@ -74,6 +74,25 @@ check '[ $rc -ne 0 ] && grep -q "finished case from another run" "$W/err5"' "mix
 "$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$O1" --samples 3 --window 2 --max_datapoints 1 >"$W/out5" 2>"$W/err5"; rc=$?
 check '[ $rc -ne 0 ] && grep -q "finished case from another run (samples 2; this run: 3)" "$W/err5"' "mixing --samples in one dir: rc $rc $(cat "$W/err5")"
 
+# 3b. The seed's argparse default format (no {context}): the question stands in
+# for the passage.  GPT-2 tokens of "question: Which country is Mount Stromlo
+# located in? answer: <extra_id_0>": "question", ":", " Which", " country",
+# " is", " Mount", " St", "rom", "lo", " located", " in", "?", ...: question =
+# [2, 12), subject = [5, 9), no object tokens, relation = [2, 5) and [9, 12).
+SEEDFMT="question: {question} answer: <extra_id_0>"
+"$BIN" run --model_name "$M" --experiment_type 1 --data_path "$DATA/P17.jsonl" --output_dir "$W/q1" \
+    --samples 2 --window 2 --max_datapoints 2 --kinds hidden --prompt_format "$SEEDFMT" >"$W/outq1" 2>&1; rc=$?
+check '[ $rc -eq 0 ] && tail -n 1 "$W/outq1" | grep -q "2 rows: 2 succeeded, 0 skipped; 2 cases traced"' "seed format, exp 1: rc $rc $(cat "$W/outq1")"
+check '[ -s "$W/q1/cases/0_hidden_Australia.bin" ] && [ -s "$W/q1/cases/1_hidden_United-States-of-America.bin" ] && [ ! -s "$W/q1/errors.jsonl" ]' "seed format case files: $(ls "$W/q1/cases" | tr '\n' ' ')"
+HQ=$(st_header "$W/q1/cases/0_hidden_Australia.bin")
+check 'echo "$HQ" | grep -q "\\\\\"passage\\\\\":\[2,12\],\\\\\"prompt\\\\\":\[2,12\],\\\\\"subject\\\\\":\[5,9\],\\\\\"object\\\\\":\[0,0\],\\\\\"relation\\\\\":\[\[2,5\],\[9,12\]\]"' "seed format spans: $(echo "$HQ" | grep -o 'spans[^}]*' | head -c 300)"
+"$BIN" average "$W/q1" --out "$W/q1avg" >"$W/outqa" 2>&1; rc=$?
+check '[ $rc -eq 0 ] && [ -s "$W/q1avg/$(ls "$W/q1avg" | grep "\.csv$" | head -n 1)" ]' "average over seed-format cases: rc $rc $(cat "$W/outqa")"
+"$BIN" run --model_name "$M" --experiment_type 2 --data_path "$DATA/P17.jsonl" --output_dir "$W/q2" \
+    --samples 2 --window 2 --max_datapoints 2 --kinds hidden --prompt_format "$SEEDFMT" >"$W/outq2" 2>&1; rc=$?
+check 'tail -n 1 "$W/outq2" | grep -q "2 rows: 0 succeeded, 2 skipped"' "seed format, exp 2: rc $rc $(cat "$W/outq2")"
+check '[ "$(grep -c "object \\\\\"Australia\\\\\" not found in the question (the prompt format has no {context})" "$W/q2/errors.jsonl")" -eq 1 ] && [ "$(wc -l <"$W/q2/errors.jsonl")" -eq 2 ]' "exp 2 errors: $(cat "$W/q2/errors.jsonl")"
+
 # 4. kill -9 in the middle, then resume.
 O4=$W/killed
 "$BIN" run --model_name "$M" --data_path "$DATA/P407.jsonl" --output_dir "$O4" --samples 2 --window 2 \
@@ -151,8 +170,10 @@ check '[ $rc -ne 0 ] && grep -q "^ctrace: tokenizer: " "$W/e" && [ ! -e "$W/e3" 
 check '[ $rc -eq 2 ] && grep -q "experiment_type" "$W/e" && [ ! -e "$W/e4" ]' "bad experiment type: rc $rc $(cat "$W/e")"
 "$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$W/e5" --shard 2/2 >/dev/null 2>"$W/e"; rc=$?
 check '[ $rc -eq 2 ] && grep -q "shard" "$W/e"' "bad shard: rc $rc $(cat "$W/e")"
-"$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$W/e6" --prompt_format "question: {question} answer: <extra_id_0>" >/dev/null 2>"$W/e"; rc=$?
-check '[ $rc -eq 1 ] && grep -q "has no {context}" "$W/e" && [ ! -e "$W/e6" ]' "seed argparse prompt format: rc $rc $(cat "$W/e")"
+"$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$W/e6" --prompt_format "question: {question} answer: <extra_id_0>" --cf_context 1 >/dev/null 2>"$W/e"; rc=$?
+check '[ $rc -eq 1 ] && grep -q "cf_context 1 .*has no {context}" "$W/e" && [ ! -e "$W/e6" ]' "seed argparse prompt format with --cf_context 1: rc $rc $(cat "$W/e")"
+"$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$W/e7" --prompt_format "{context} {answer}" >/dev/null 2>"$W/e"; rc=$?
+check '[ $rc -eq 1 ] && grep -q "unknown placeholder {answer}" "$W/e" && [ ! -e "$W/e7" ]' "unknown placeholder: rc $rc $(cat "$W/e")"
 "$BIN" --model_name "$M" --bogus 1 >/dev/null 2>"$W/e"; rc=$?
 check '[ $rc -eq 2 ] && grep -q "unknown flag --bogus" "$W/e"' "unknown flag: rc $rc $(cat "$W/e")"
 check '[ $(($(date +%s) - t0)) -le 3 ]' "bad paths took more than 3 s"
