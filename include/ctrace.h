@@ -662,7 +662,8 @@ typedef struct ct_row_plan {
 
 /* experiment: CT_EXP_*; cf_context: NULL, or the counterfactual object to put
  * in the passage (see ct_prompt_build); max_cf < 0 = all of obj_cf.  Errors are
- * per row ("line N: ..."): spans not found, an empty target, an answer that
+ * per row ("line N: ..."): spans not found, an empty target (experiment 2
+ * without {context}: "object \"X\" not found in the question ..."), an answer that
  * tokenizes to nothing. */
 int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, const char *fmt,
                      int experiment, const char *cf_context, int max_cf, ct_err *err);
