@@ -10,64 +10,9 @@
 #include <unistd.h>
 #include "harness.h"
 #include "ctrace.h"
+#include "tiny_gpt2.h"
 
-enum { V = 50257, D = 32, NL = 3, P = 128, FF = 64 };
-
-static uint64_t lcg = 12345;
-static float rnd(float scale)
-{
-    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
-    return scale * ((float)((lcg >> 40) & 0xffffff) / 16777216.0f - 0.5f) * 3.4641f;   /* unit variance */
-}
-
-static float *filled(size_t n, float scale, float add)
-{
-    float *x = malloc(n * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = (scale ? rnd(scale) : 0) + add;
-    return x;
-}
-
-static int write_model(const char *dir)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    fprintf(f, "{\"model_type\": \"gpt2\", \"architectures\": [\"GPT2LMHeadModel\"], \"n_embd\": %d, \"n_layer\": %d,"
-               " \"n_head\": 2, \"n_inner\": %d, \"n_positions\": %d, \"vocab_size\": %d, \"activation_function\": \"gelu_new\","
-               " \"layer_norm_epsilon\": 1e-05, \"bos_token_id\": 50256, \"eos_token_id\": 50256}\n", D, NL, FF, P, V);
-    fclose(f);
-    ct_st_out t[4 + 12 * NL];
-    float *bufs[4 + 12 * NL];
-    char names[12 * NL][64];
-    int n = 0, nm = 0;
-#define ADD(name_, nd, s0, s1, scale, add) do { size_t cnt_ = (size_t)(s0) * ((nd) == 2 ? (size_t)(s1) : 1); \
-        bufs[n] = filled(cnt_, scale, add); t[n] = (ct_st_out){name_, CT_F32, nd, {s0, s1}, bufs[n]}; n++; } while (0)
-    ADD("transformer.wte.weight", 2, V, D, 0.5f, 0);
-    ADD("transformer.wpe.weight", 2, P, D, 0.1f, 0);
-    ADD("transformer.ln_f.weight", 1, D, 0, 0, 1);
-    ADD("transformer.ln_f.bias", 1, D, 0, 0, 0);
-    for (int l = 0; l < NL; l++) {
-        static const char *suffix[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-            "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
-            "mlp.c_proj.weight", "mlp.c_proj.bias"};
-        int shp[12][3] = {{1, D, 0}, {1, D, 0}, {2, D, 3 * D}, {1, 3 * D, 0}, {2, D, D}, {1, D, 0},
-                          {1, D, 0}, {1, D, 0}, {2, D, FF}, {1, FF, 0}, {2, FF, D}, {1, D, 0}};
-        for (int k = 0; k < 12; k++) {
-            snprintf(names[nm], sizeof names[nm], "transformer.h.%d.%s", l, suffix[k]);
-            int is_w = shp[k][0] == 2, is_ln_w = k == 0 || k == 6;
-            ADD(names[nm], shp[k][0], shp[k][1], shp[k][2], is_w ? 0.4f : 0.02f * !is_ln_w, is_ln_w ? 1.0f : 0);
-            nm++;
-        }
-    }
-#undef ADD
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    ct_err e;
-    int rc = ct_st_write(path, t, n, NULL, &e);
-    if (rc) printf("write_model: %s\n", e.msg);
-    for (int i = 0; i < n; i++) free(bufs[i]);
-    return rc;
-}
+enum { NL = TG_L };
 
 /* The case file as `ctrace run` will write it, until ct_case_write lands:
  * the engine's tensors and the description in the "ctrace" settings JSON. */
@@ -109,7 +54,7 @@ int main(void)
     snprintf(cases, sizeof cases, "%s/run/cases", dir);
     char run[600]; snprintf(run, sizeof run, "%s/run", dir);
     mkdir(run, 0777); mkdir(cases, 0777);
-    CHECK(write_model(dir) == 0, "model written");
+    CHECK(tiny_gpt2_write(dir, 128, 12345) == 0, "model written");
     ct_model *m = NULL; ct_tokenizer *tk = NULL; ct_err e;
     CHECK_OK(ct_model_load(&m, dir, &e), &e);
     CHECK_OK(ct_tokenizer_load(&tk, ct_shared("assets/tokenizers/hf/gpt2"), &e), &e);

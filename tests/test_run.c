@@ -10,84 +10,17 @@
 #include <unistd.h>
 #include "harness.h"
 #include "ctrace.h"
-
-enum { V = 50257, D = 32, NL = 3, P = 256, FF = 64 };
-
-static uint64_t lcg = 987654321;
-static float *filled(size_t n, float scale, float add)
-{
-    float *x = malloc(n * sizeof *x);
-    for (size_t i = 0; i < n; i++) {
-        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
-        float u = (float)((lcg >> 40) & 0xffffff) / 16777216.0f - 0.5f;   /* uniform, variance 1/12 */
-        x[i] = scale * u * 3.4641f + add;
-    }
-    return x;
-}
-
-static int write_model(const char *dir)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    fprintf(f, "{\"model_type\": \"gpt2\", \"architectures\": [\"GPT2LMHeadModel\"], \"n_embd\": %d, \"n_layer\": %d,"
-               " \"n_head\": 2, \"n_inner\": %d, \"n_positions\": %d, \"vocab_size\": %d, \"activation_function\": \"gelu_new\","
-               " \"layer_norm_epsilon\": 1e-05, \"bos_token_id\": 50256, \"eos_token_id\": 50256}\n", D, NL, FF, P, V);
-    fclose(f);
-    enum { NT = 4 + 12 * NL };
-    ct_st_out t[NT];
-    float *bufs[NT];
-    char names[NT][64];
-    static const char *suffix[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-        "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
-        "mlp.c_proj.weight", "mlp.c_proj.bias"};
-    const int shp[12][2] = {{D, 0}, {D, 0}, {D, 3 * D}, {3 * D, 0}, {D, D}, {D, 0},
-                            {D, 0}, {D, 0}, {D, FF}, {FF, 0}, {FF, D}, {D, 0}};
-    int n = 0;
-#define ADD(nd, s0, s1, scale, add) do { bufs[n] = filled((size_t)(s0) * ((nd) == 2 ? (size_t)(s1) : 1), scale, add); \
-        t[n] = (ct_st_out){names[n], CT_F32, nd, {s0, s1}, bufs[n]}; n++; } while (0)
-    snprintf(names[n], 64, "transformer.wte.weight"); ADD(2, V, D, 0.5f, 0);
-    snprintf(names[n], 64, "transformer.wpe.weight"); ADD(2, P, D, 0.1f, 0);
-    snprintf(names[n], 64, "transformer.ln_f.weight"); ADD(1, D, 0, 0, 1);
-    snprintf(names[n], 64, "transformer.ln_f.bias"); ADD(1, D, 0, 0, 0);
-    for (int l = 0; l < NL; l++)
-        for (int k = 0; k < 12; k++) {
-            snprintf(names[n], 64, "transformer.h.%d.%s", l, suffix[k]);
-            int is_w = shp[k][1] != 0, is_ln_w = k == 0 || k == 6;
-            ADD(is_w ? 2 : 1, shp[k][0], shp[k][1], is_w ? 0.4f : (is_ln_w ? 0 : 0.02f), is_ln_w ? 1.0f : 0);
-        }
-#undef ADD
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    ct_err e;
-    int rc = ct_st_write(path, t, n, NULL, &e);
-    if (rc) printf("write_model: %s\n", e.msg);
-    for (int i = 0; i < n; i++) free(bufs[i]);
-    return rc;
-}
-
-static int copy_file(const char *from, const char *to)
-{
-    FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
-    if (!a || !b) { if (a) fclose(a); return -1; }
-    char buf[65536];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, a)) > 0) fwrite(buf, 1, k, b);
-    fclose(a);
-    return fclose(b);
-}
+#include "tiny_gpt2.h"
 
 int main(void)
 {
     TEST_BEGIN();
     char dir[] = "/tmp/ct_test_run_XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    char model[600], tok[700];
+    char model[600];
     snprintf(model, sizeof model, "%s/model", dir);
     mkdir(model, 0777);
-    CHECK(write_model(model) == 0, "model written");
-    snprintf(tok, sizeof tok, "%s/tokenizer.json", model);
-    CHECK(copy_file(ct_shared("assets/tokenizers/hf/gpt2/tokenizer.json"), tok) == 0, "tokenizer copied");
+    CHECK(tiny_gpt2_write(model, 256, 987654321) == 0, "model and tokenizer written");
     ct_err e;
     CHECK_OK(ct_model_check(model, NULL, NULL, &e), &e);
 
