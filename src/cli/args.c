@@ -42,6 +42,12 @@ int ct_args_parse(ct_args *a, int argc, char **argv, const char *const *flags)
     return 0;
 }
 
+int ct_args_is(const ct_args *a, int i, const char *name)
+{
+    size_t len = strlen(name);
+    return i >= 0 && i < a->n && (size_t)a->name_len[i] == len && !strncmp(a->name[i], name, len);
+}
+
 const char *ct_args_str(const ct_args *a, const char *name, const char *def)
 {
     size_t len = strlen(name);

@@ -29,6 +29,9 @@ typedef struct ct_args {
 
 /* Returns 0, or prints "ctrace: CMD: ..." and returns -1 (unknown flag, missing value). */
 int ct_args_parse(ct_args *a, int argc, char **argv, const char *const *flags);
+/* 1 when flag number i (0 ≤ i < a->n, in command-line order) is --NAME: for
+ * repeatable flags, walk a->value[i] with it. */
+int ct_args_is(const ct_args *a, int i, const char *name);
 /* The last value given for NAME, or def. */
 const char *ct_args_str(const ct_args *a, const char *name, const char *def);
 /* Integer / float in [lo, hi]; def when absent.  -1 (message printed) when malformed. */

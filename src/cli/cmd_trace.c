@@ -92,77 +92,68 @@ int cmd_trace(int argc, char **argv)
     ct_err err = {0};
     ct_model *m = NULL;
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(usage_text, stdout); rc = 0; goto done; }
-        if (strncmp(argv[i], "--", 2)) { fprintf(stderr, "ctrace: trace: unexpected argument '%s'\n", argv[i]); goto done; }
-        char name[64];
-        const char *val, *eq = strchr(argv[i], '=');
-        if (eq) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - argv[i] - 2), argv[i] + 2);
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", argv[i] + 2);
-            if (i + 1 >= argc) { fprintf(stderr, "ctrace: trace: --%s needs a value\n", name); goto done; }
-            val = argv[++i];
-        }
-        long x;
+    static const char *const FLAGS[] = {"model_name", "out", "token_ids", "answer_ids", "cf_ids", "target", "kind",
+        "samples", "window", "seed", "replace", "reverse_patching", "threads", "metric", "engine", "noise_level",
+        "prompt", "answer", "cf", NULL};
+    ct_args a;
+    if (ct_args_parse(&a, argc, argv, FLAGS)) goto done;
+    if (a.help) { fputs(usage_text, stdout); rc = 0; goto done; }
+    if (a.npos) { fprintf(stderr, "ctrace: trace: unexpected argument '%s'\n", a.pos[0]); goto done; }
+    const char *name = NULL, *val = NULL;
 #define BAD(what) do { fprintf(stderr, "ctrace: trace: --%s '%s': %s\n", name, val, what); goto done; } while (0)
-        if (!strcmp(name, "model_name")) model_dir = val;
-        else if (!strcmp(name, "out")) out = val;
-        else if (!strcmp(name, "token_ids")) { free(ids); ids = NULL; if (ct_parse_ids(val, &ids, &n_ids)) BAD("expected comma-separated token ids"); }
-        else if (!strcmp(name, "answer_ids")) { free(answer); answer = NULL; if (ct_parse_ids(val, &answer, &n_answer)) BAD("expected comma-separated token ids"); }
-        else if (!strcmp(name, "cf_ids")) {
-            if (n_cf == 63) BAD("at most 63 counterfactuals");
-            if (ct_parse_ids(val, &cf[n_cf], &cf_len[n_cf])) BAD("expected comma-separated token ids");
-            n_cf++;
-        } else if (!strcmp(name, "target")) {
-            free(ranges);
-            ranges = NULL;
-            n_ranges = 0;
-            char *copy = strdup(val), *save = NULL;
-            for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                long b, e;
-                char *colon = strchr(tok, ':');
-                if (!colon) { free(copy); BAD("expected B:E[,B:E...] (half-open, 0-based)"); }
-                *colon = 0;
-                if (parse_int(tok, 0, INT32_MAX, &b) || parse_int(colon + 1, 0, INT32_MAX, &e)) { free(copy); BAD("expected B:E[,B:E...] (half-open, 0-based)"); }
-                int32_t *nr = realloc(ranges, (size_t)(n_ranges + 1) * 2 * sizeof *nr);
-                if (!nr) { free(copy); BAD("out of memory"); }
-                ranges = nr;
-                ranges[2 * n_ranges] = (int32_t)b;
-                ranges[2 * n_ranges + 1] = (int32_t)e;
-                n_ranges++;
-            }
-            free(copy);
-            if (!n_ranges) BAD("expected B:E[,B:E...]");
-        } else if (!strcmp(name, "kind")) {
-            ct_kind k;
-            if (!strcmp(val, "all")) all = 1;
-            else if (ct_kind_parse(val, &k)) BAD("expected hidden, mlp, attention or all");
-            else { all = 0; s.kind = k; }
-        } else if (!strcmp(name, "samples")) { if (parse_int(val, 1, 100000, &x)) BAD("expected a positive integer"); s.samples = (int)x; }
-        else if (!strcmp(name, "window")) { if (parse_int(val, 1, 100000, &x)) BAD("expected a positive integer"); s.window = (int)x; }
-        else if (!strcmp(name, "seed")) { if (parse_int(val, 0, 4294967295L, &x)) BAD("expected an integer in [0, 2^32)"); s.seed = (uint32_t)x; }
-        else if (!strcmp(name, "replace")) { if (parse_int(val, 0, 1, &x)) BAD("expected 0 or 1"); s.replace = (int)x; }
-        else if (!strcmp(name, "reverse_patching")) { if (parse_int(val, 0, 1, &x)) BAD("expected 0 or 1"); s.reverse = (int)x; }
-        else if (!strcmp(name, "threads")) { if (parse_int(val, 1, 1024, &x)) BAD("expected a positive integer"); threads = (int)x; }
-        else if (!strcmp(name, "metric")) { if (ct_metric_parse(val, &s.metric)) BAD("expected prob, logprob or logratio"); }
-        else if (!strcmp(name, "engine")) { if (ct_engine_parse(val, &s.engine)) BAD("expected fast or naive"); }
-        else if (!strcmp(name, "noise_level")) {
-            if (ct_noise_parse(val, &s, &err)) { fprintf(stderr, "ctrace: trace: %s\n", err.msg); goto done; }
-        } else if (!strcmp(name, "prompt")) prompt = val;
-        else if (!strcmp(name, "answer")) answer_text = val;
-        else if (!strcmp(name, "cf")) {
-            if (n_cf == 63) BAD("at most 63 counterfactuals");
-            cf_text[n_cf] = val;
-            cf[n_cf] = NULL;
-            n_cf++;
-        } else {
-            fprintf(stderr, "ctrace: trace: unknown flag --%s (see ctrace trace --help)\n", name);
-            goto done;
-        }
-#undef BAD
+#define FLAG(n_) (name = (n_), val = ct_args_str(&a, name, NULL))
+    model_dir = ct_args_str(&a, "model_name", NULL);
+    out = ct_args_str(&a, "out", NULL);
+    prompt = ct_args_str(&a, "prompt", NULL);
+    answer_text = ct_args_str(&a, "answer", NULL);
+    if (ct_args_ids(&a, "token_ids", &ids, &n_ids) || ct_args_ids(&a, "answer_ids", &answer, &n_answer)) goto done;
+    /* counterfactuals, in the order given: --cf_ids ids or --cf TEXT, repeatable */
+    for (int i = 0; i < a.n; i++) {
+        int is_ids = ct_args_is(&a, i, "cf_ids");
+        if (!is_ids && !ct_args_is(&a, i, "cf")) continue;
+        name = is_ids ? "cf_ids" : "cf";
+        val = a.value[i];
+        if (n_cf == 63) BAD("at most 63 counterfactuals");
+        cf[n_cf] = NULL;
+        cf_text[n_cf] = is_ids ? NULL : val;
+        if (is_ids && ct_parse_ids(val, &cf[n_cf], &cf_len[n_cf])) BAD("expected comma-separated token ids");
+        n_cf++;
     }
+    if (FLAG("target")) {
+        char *copy = strdup(val), *save = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            long b, e;
+            char *colon = strchr(tok, ':');
+            if (!colon) { free(copy); BAD("expected B:E[,B:E...] (half-open, 0-based)"); }
+            *colon = 0;
+            if (parse_int(tok, 0, INT32_MAX, &b) || parse_int(colon + 1, 0, INT32_MAX, &e)) { free(copy); BAD("expected B:E[,B:E...] (half-open, 0-based)"); }
+            int32_t *nr = realloc(ranges, (size_t)(n_ranges + 1) * 2 * sizeof *nr);
+            if (!nr) { free(copy); BAD("out of memory"); }
+            ranges = nr;
+            ranges[2 * n_ranges] = (int32_t)b;
+            ranges[2 * n_ranges + 1] = (int32_t)e;
+            n_ranges++;
+        }
+        free(copy);
+        if (!n_ranges) BAD("expected B:E[,B:E...]");
+    }
+    if (FLAG("kind")) {
+        ct_kind k;
+        if (!strcmp(val, "all")) all = 1;
+        else if (ct_kind_parse(val, &k)) BAD("expected hidden, mlp, attention or all");
+        else s.kind = k;
+    }
+    long x;
+    if (FLAG("seed")) { if (parse_int(val, 0, 4294967295L, &x)) BAD("expected an integer in [0, 2^32)"); s.seed = (uint32_t)x; }
+    if (ct_args_int(&a, "samples", s.samples, 1, 100000, &s.samples) || ct_args_int(&a, "window", s.window, 1, 100000, &s.window) ||
+        ct_args_int(&a, "replace", s.replace, 0, 1, &s.replace) || ct_args_int(&a, "reverse_patching", s.reverse, 0, 1, &s.reverse) ||
+        ct_args_int(&a, "threads", 0, 1, 1024, &threads))
+        goto done;
+    if (FLAG("metric") && ct_metric_parse(val, &s.metric)) BAD("expected prob, logprob or logratio");
+    if (FLAG("engine") && ct_engine_parse(val, &s.engine)) BAD("expected fast or naive");
+    if (FLAG("noise_level") && ct_noise_parse(val, &s, &err)) { fprintf(stderr, "ctrace: trace: %s\n", err.msg); goto done; }
+#undef FLAG
+#undef BAD
     if (!model_dir) { fprintf(stderr, "ctrace: trace: --model_name DIR is required\n"); goto done; }
     if (!ids && !prompt) { fprintf(stderr, "ctrace: trace: needs --token_ids or --prompt\n"); goto done; }
     if (ids && prompt) { fprintf(stderr, "ctrace: trace: give --token_ids or --prompt, not both\n"); goto done; }
