@@ -452,6 +452,7 @@ int ct_noise_parse(const char *text, ct_trace_settings *s, ct_err *err);
 const char *ct_kind_name(ct_kind k);        /* "hidden", "mlp", "attention" */
 const char *ct_metric_name(ct_metric m);    /* "prob", "logprob", "logratio" */
 const char *ct_engine_name(ct_engine e);    /* "fast", "naive" */
+const char *ct_noise_rule_name(ct_noise_rule r);   /* "emb_std", "absolute", "span_std" */
 int ct_kind_parse(const char *s, ct_kind *k);   /* also accepts "attn"; 0 / -1 */
 int ct_metric_parse(const char *s, ct_metric *m);
 int ct_engine_parse(const char *s, ct_engine *e);

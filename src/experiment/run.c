@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "ctrace.h"
+#include "trace/settings_json.h"
 #include "experiment/run_internal.h"
 
 void ct_run_settings_default(ct_run_settings *s)
@@ -94,18 +95,9 @@ static char *settings_json(const ct_run_settings *s)
     cJSON_AddStringToObject(o, "experiment", s->experiment == CT_EXP_SUBJECT ? "subject"
                                              : s->experiment == CT_EXP_OBJECT ? "object" : "relation");
     cJSON_AddStringToObject(o, "prompt_format", s->prompt_format ? s->prompt_format : CT_PROMPT_FORMAT_DEFAULT);
-    cJSON_AddNumberToObject(o, "samples", t->samples);
-    cJSON_AddNumberToObject(o, "window", t->window);
+    tr_settings_add_json(o, t);
     cJSON_AddNumberToObject(o, "max_cf", s->max_cf);
-    cJSON_AddNumberToObject(o, "replace", t->replace);
-    cJSON_AddNumberToObject(o, "reverse_patching", t->reverse);
     cJSON_AddNumberToObject(o, "max_datapoints", s->max_datapoints);
-    cJSON_AddStringToObject(o, "noise_rule", t->noise_rule == CT_NOISE_EMB_STD ? "emb_std"
-                                             : t->noise_rule == CT_NOISE_ABSOLUTE ? "absolute" : "span_std");
-    cJSON_AddNumberToObject(o, "noise_value", t->noise_value);
-    cJSON_AddNumberToObject(o, "seed", t->seed);
-    cJSON_AddStringToObject(o, "metric", ct_metric_name(t->metric));
-    cJSON_AddStringToObject(o, "engine", ct_engine_name(t->engine));
     cJSON_AddNumberToObject(o, "threads", s->threads);
     cJSON_AddNumberToObject(o, "cf_context", s->cf_context);
     cJSON_AddStringToObject(o, "plot_format", s->plots ? ct_plot_format_ext(s->plot_format) : "none");

@@ -128,7 +128,7 @@ static int same_trace(const char *path, const ct_trace_input *in, const ct_trace
     NUM("seed", ts->seed);
     NUM("replace", ts->replace);
     NUM("reverse_patching", ts->reverse);
-    STR("noise_rule", ts->noise_rule == CT_NOISE_EMB_STD ? "emb_std" : ts->noise_rule == CT_NOISE_ABSOLUTE ? "absolute" : "span_std");
+    STR("noise_rule", ct_noise_rule_name(ts->noise_rule));
     NUM("noise_value", ts->noise_value);
     STR("metric", ct_metric_name(ts->metric));
     if (ts->kind != CT_KIND_HIDDEN) NUM("window", ts->window);

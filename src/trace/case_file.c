@@ -8,17 +8,13 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "ctrace.h"
+#include "trace/settings_json.h"
 
 static cJSON *ints(const int32_t *v, int n)
 {
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
     return a;
-}
-
-static const char *rule_name(ct_noise_rule r)
-{
-    return r == CT_NOISE_ABSOLUTE ? "absolute" : r == CT_NOISE_SPAN_STD ? "span_std" : "emb_std";
 }
 
 static void num(cJSON *o, const char *k, double v)
@@ -35,17 +31,9 @@ static char *settings_json(const ct_trace_input *in, const ct_trace_settings *s,
     cJSON_AddStringToObject(o, "ctrace_version", CTRACE_VERSION);
     cJSON_AddStringToObject(o, "model", model ? model : "");
     cJSON_AddStringToObject(o, "kind", ct_kind_name(s->kind));
-    cJSON_AddNumberToObject(o, "window", s->window);
-    cJSON_AddNumberToObject(o, "samples", s->samples);
-    cJSON_AddStringToObject(o, "noise_rule", rule_name(s->noise_rule));
-    num(o, "noise_value", s->noise_value);
+    tr_settings_add_json(o, s);
     num(o, "noise_level", r->noise_level);
     num(o, "emb_std", r->emb_std);
-    cJSON_AddNumberToObject(o, "seed", s->seed);
-    cJSON_AddNumberToObject(o, "replace", s->replace);
-    cJSON_AddNumberToObject(o, "reverse_patching", s->reverse);
-    cJSON_AddStringToObject(o, "metric", ct_metric_name(s->metric));
-    cJSON_AddStringToObject(o, "engine", ct_engine_name(s->engine));
     cJSON_AddItemToObject(o, "tokens", ints(in->ids, in->n_ids));
     cJSON *rg = cJSON_CreateArray();
     for (int i = 0; i < in->n_ranges; i++) cJSON_AddItemToArray(rg, ints(in->ranges + 2 * i, 2));

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ctrace.h"
+#include "trace/settings_json.h"
 
 void ct_trace_settings_default(ct_trace_settings *s)
 {
@@ -39,6 +40,23 @@ const char *ct_metric_name(ct_metric m)
     return m == CT_METRIC_LOGPROB ? "logprob" : m == CT_METRIC_LOGRATIO ? "logratio" : "prob";
 }
 const char *ct_engine_name(ct_engine e) { return e == CT_ENGINE_NAIVE ? "naive" : "fast"; }
+const char *ct_noise_rule_name(ct_noise_rule r)
+{
+    return r == CT_NOISE_ABSOLUTE ? "absolute" : r == CT_NOISE_SPAN_STD ? "span_std" : "emb_std";
+}
+
+void tr_settings_add_json(cJSON *o, const ct_trace_settings *s)
+{
+    cJSON_AddNumberToObject(o, "window", s->window);
+    cJSON_AddNumberToObject(o, "samples", s->samples);
+    cJSON_AddStringToObject(o, "noise_rule", ct_noise_rule_name(s->noise_rule));
+    cJSON_AddNumberToObject(o, "noise_value", s->noise_value);
+    cJSON_AddNumberToObject(o, "seed", s->seed);
+    cJSON_AddNumberToObject(o, "replace", s->replace);
+    cJSON_AddNumberToObject(o, "reverse_patching", s->reverse);
+    cJSON_AddStringToObject(o, "metric", ct_metric_name(s->metric));
+    cJSON_AddStringToObject(o, "engine", ct_engine_name(s->engine));
+}
 
 int ct_kind_parse(const char *s, ct_kind *k)
 {
