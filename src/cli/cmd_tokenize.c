@@ -72,6 +72,88 @@ static int print_encoding(const ct_tokenizer *tok, const ct_encoding *e)
     return 0;
 }
 
+/* Calls fn(ctx, row, json) for each non-blank line of the JSONL file `path`
+ * (json is NULL when the line is not valid JSON); stops at the first line fn
+ * refuses (non-zero).  Returns 0, or 1 after printing why. */
+typedef int (*jsonl_fn)(void *ctx, const char *path, long row, const cJSON *json);
+
+static int jsonl_each(const char *path, jsonl_fn fn, void *ctx)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) { fprintf(stderr, "ctrace: %s: %s\n", path, strerror(errno)); return 1; }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long row = 0;
+    int rc = 0;
+    while (!rc && (n = getline(&line, &cap, f)) > 0) {
+        row++;
+        if (strspn(line, " \t\r\n") == (size_t)n) continue;
+        cJSON *j = cJSON_ParseWithLength(line, (size_t)n);
+        rc = fn(ctx, path, row, j) ? 1 : 0;
+        cJSON_Delete(j);
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+typedef struct line_ctx { const ct_tokenizer *tok; const tok_args *a; } line_ctx;
+
+/* tokenize --input: {"text": ..., "add_special_tokens": bool} -> one encoding line */
+static int encode_line(void *ctx, const char *path, long row, const cJSON *j)
+{
+    const line_ctx *c = ctx;
+    const cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "text") : NULL;
+    if (!cJSON_IsString(t)) {
+        fprintf(stderr, "ctrace: %s:%ld: not a JSON object with a \"text\" string\n", path, row);
+        return -1;
+    }
+    const cJSON *as = cJSON_GetObjectItemCaseSensitive(j, "add_special_tokens");
+    int add = cJSON_IsBool(as) ? cJSON_IsTrue(as) : c->a->add_special;
+    ct_encoding e;
+    ct_err err = {{0}};
+    if (ct_encode(c->tok, t->valuestring, strlen(t->valuestring), add, &e, &err)) {
+        fprintf(stderr, "ctrace: %s:%ld: %s\n", path, row, err.msg);
+        return -1;
+    }
+    print_encoding(c->tok, &e);
+    ct_encoding_free(&e);
+    return 0;
+}
+
+/* detokenize --input: {"ids": [...]} -> {"text": "..."} */
+static int decode_line(void *ctx, const char *path, long row, const cJSON *j)
+{
+    const line_ctx *c = ctx;
+    const cJSON *arr = j ? cJSON_GetObjectItemCaseSensitive(j, "ids") : NULL;
+    int32_t cnt = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
+    int32_t *ids = cnt >= 0 ? malloc((size_t)cnt * sizeof *ids + 1) : NULL;
+    const cJSON *x;
+    int32_t k = 0;
+    if (ids) cJSON_ArrayForEach(x, arr) {
+        if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > INT32_MAX) { k = -1; break; }
+        ids[k++] = (int32_t)x->valuedouble;
+    }
+    char *text = NULL;
+    ct_err err = {{0}};
+    int rc = -1;
+    if (!ids || k < 0) fprintf(stderr, "ctrace: %s:%ld: not a JSON object with an \"ids\" array of token ids\n", path, row);
+    else if (ct_decode(c->tok, ids, k, c->a->skip_special, &text, &err)) fprintf(stderr, "ctrace: %s:%ld: %s\n", path, row, err.msg);
+    else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "text", text);
+        char *out = cJSON_PrintUnformatted(o);
+        if (out) puts(out);
+        free(out);
+        cJSON_Delete(o);
+        rc = 0;
+    }
+    free(text);
+    free(ids);
+    return rc;
+}
+
 static const char TOK_HELP[] =
     "usage: ctrace tokenize --tokenizer PATH (--text TEXT | --input FILE.jsonl) [--add_special_tokens 0|1]\n"
     "  PATH: a tokenizer.json or a model directory holding one (--model_name DIR works too).\n"
@@ -99,37 +181,8 @@ int cmd_tokenize(int argc, char **argv)
             ct_encoding_free(&e);
         }
     } else {
-        FILE *f = fopen(a.input, "r");
-        if (!f) { fprintf(stderr, "ctrace: %s: %s\n", a.input, strerror(errno)); ct_tokenizer_free(tok); return 1; }
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        long row = 0;
-        while ((n = getline(&line, &cap, f)) > 0) {
-            row++;
-            if (strspn(line, " \t\r\n") == (size_t)n) continue;
-            cJSON *j = cJSON_ParseWithLength(line, (size_t)n);
-            const cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "text") : NULL;
-            if (!cJSON_IsString(t)) {
-                fprintf(stderr, "ctrace: %s:%ld: not a JSON object with a \"text\" string\n", a.input, row);
-                cJSON_Delete(j);
-                rc = 1;
-                break;
-            }
-            const cJSON *as = cJSON_GetObjectItemCaseSensitive(j, "add_special_tokens");
-            int add = cJSON_IsBool(as) ? cJSON_IsTrue(as) : a.add_special;
-            if (ct_encode(tok, t->valuestring, strlen(t->valuestring), add, &e, &err)) {
-                fprintf(stderr, "ctrace: %s:%ld: %s\n", a.input, row, err.msg);
-                cJSON_Delete(j);
-                rc = 1;
-                break;
-            }
-            print_encoding(tok, &e);
-            ct_encoding_free(&e);
-            cJSON_Delete(j);
-        }
-        free(line);
-        fclose(f);
+        line_ctx c = {tok, &a};
+        rc = jsonl_each(a.input, encode_line, &c);
     }
     ct_tokenizer_free(tok);
     return rc;
@@ -155,42 +208,8 @@ int cmd_detokenize(int argc, char **argv)
         else printf("%s\n", text);
         free(text);
     } else {
-        FILE *f = fopen(a.input, "r");
-        if (!f) { fprintf(stderr, "ctrace: %s: %s\n", a.input, strerror(errno)); ct_tokenizer_free(tok); return 1; }
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        long row = 0;
-        while ((n = getline(&line, &cap, f)) > 0 && !rc) {
-            row++;
-            if (strspn(line, " \t\r\n") == (size_t)n) continue;
-            cJSON *j = cJSON_ParseWithLength(line, (size_t)n);
-            const cJSON *arr = j ? cJSON_GetObjectItemCaseSensitive(j, "ids") : NULL;
-            int32_t cnt = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
-            int32_t *ids = cnt >= 0 ? malloc((size_t)cnt * sizeof *ids + 1) : NULL;
-            const cJSON *x;
-            int32_t k = 0;
-            if (ids) cJSON_ArrayForEach(x, arr) {
-                if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > INT32_MAX) { k = -1; break; }
-                ids[k++] = (int32_t)x->valuedouble;
-            }
-            char *text = NULL;
-            if (!ids || k < 0) { fprintf(stderr, "ctrace: %s:%ld: not a JSON object with an \"ids\" array of token ids\n", a.input, row); rc = 1; }
-            else if (ct_decode(tok, ids, k, a.skip_special, &text, &err)) { fprintf(stderr, "ctrace: %s:%ld: %s\n", a.input, row, err.msg); rc = 1; }
-            else {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "text", text);
-                char *s = cJSON_PrintUnformatted(o);
-                if (s) puts(s);
-                free(s);
-                cJSON_Delete(o);
-            }
-            free(text);
-            free(ids);
-            cJSON_Delete(j);
-        }
-        free(line);
-        fclose(f);
+        line_ctx c = {tok, &a};
+        rc = jsonl_each(a.input, decode_line, &c);
     }
     free(a.ids);
     ct_tokenizer_free(tok);
