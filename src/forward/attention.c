@@ -92,22 +92,16 @@ void ct_attention(const struct ct_config *c, int layer, int nb, int n, int p0,
         int kvh = h / group;
         const float *qr = q + ((long)b * n + i) * q_stride + (long)h * hd;
         float *s = scores + (long)omp_get_thread_num() * P;
-        float mx = -INFINITY;
         for (int j = lo; j <= p; j++) {
             const float *k = (j < p0 ? k_past[b] + (long)j * KV : k_new[b] + (long)(j - p0) * KV) + (long)kvh * hd;
-            float v = ct_dot(qr, k, hd) * scale;
-            if (cap > 0) v = tanhf(v / cap) * cap;
-            s[j] = v;
-            if (v > mx) mx = v;
+            s[j] = ct_dot(qr, k, hd);
         }
-        float sum = 0;
-        for (int j = lo; j <= p; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
-        float inv = 1.0f / sum;
+        softmax_row(s, P, lo, p, scale, cap);
         float *o = ctx + ((long)b * n + i) * ((long)H * hd) + (long)h * hd;
         for (int d = 0; d < hd; d++) o[d] = 0;
         for (int j = lo; j <= p; j++) {
             const float *v = (j < p0 ? v_past[b] + (long)j * KV : v_new[b] + (long)(j - p0) * KV) + (long)kvh * hd;
-            float w = s[j] * inv;
+            float w = s[j];
             for (int d = 0; d < hd; d++) o[d] += w * v[d];
         }
     }
