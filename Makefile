@@ -7,7 +7,7 @@ CC      ?= cc
 BUILD   ?= build
 SHARED  ?= $(abspath $(CURDIR)/../shared)
 OPT     ?= -O2 -march=native
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) -fopenmp -Iinclude -Isrc \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers -g $(OPT) -fopenmp -Iinclude -Isrc \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS  += -lopenblas -lcjson -lonig -lutf8proc -lcairo -lm -lpthread -fopenmp
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -32,13 +32,33 @@ extern "C" {
 /* 1. Errors                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* What kind of failure an error is: a caller decides by it whether to go on
+ * (a bad dataset row) or stop (no memory, a failing disk). */
+typedef enum ct_status {
+    CT_OK = 0,
+    CT_ERR_INPUT = 1,           /* bad input: a file, a row, an argument (the default) */
+    CT_ERR_NOMEM = 2,           /* out of memory */
+    CT_ERR_IO = 3,              /* reading or writing a file failed */
+    CT_ERR_UNSUPPORTED = 4,     /* valid, but not something ctrace does */
+    CT_ERR_DEVICE = 5,          /* the compute device failed or is missing */
+} ct_status;
+
 typedef struct ct_err {
     char msg[1024];             /* one line, no trailing newline */
+    ct_status code;             /* set with msg */
 } ct_err;
 
-/* Formats a message into err (when err is not NULL) and returns -1, so that
+/* Formats a message into err (when err is not NULL), sets its code to
+ * CT_ERR_INPUT and returns -1, so that
  * `return ct_fail(err, "%s: bad header", path);` reads naturally. */
 int ct_fail(ct_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with another code: ct_fail_code(err, CT_ERR_NOMEM, "...") */
+int ct_fail_code(ct_err *err, ct_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "bad input", "out of memory", "I/O error", "unsupported", "device error". */
+const char *ct_status_name(ct_status code);
+/* Whether a failure with this code should stop a whole run rather than be
+ * reported against one dataset row (out of memory, I/O, device). */
+int ct_status_is_fatal(ct_status code);
 
 /* ------------------------------------------------------------------------ */
 /* 2. Safetensors files (read: memory-mapped and strictly validated; write:  */
@@ -53,6 +73,21 @@ const char *ct_dtype_name(ct_dtype t);   /* "F32", "BF16", ... */
 size_t ct_dtype_size(ct_dtype t);        /* bytes per element */
 
 #define CT_MAX_DIMS 8
+
+/* Where a tensor's memory lives. */
+typedef enum ct_device { CT_DEVICE_CPU = 0, CT_DEVICE_CUDA = 1 } ct_device;
+
+/* A tensor descriptor for weights and activations: dtype, device, data, and
+ * up to 4 dimensions with strides in elements (row-major: stride[ndim-1] = 1).
+ * Weights are views in their stored dtype; activations are float32. */
+typedef struct ct_tensor {
+    ct_dtype dtype;
+    ct_device device;
+    void *data;
+    int ndim;
+    int64_t shape[4];
+    int64_t stride[4];
+} ct_tensor;
 
 typedef struct ct_tensor_view {
     const char *name;
@@ -191,7 +226,8 @@ int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *pa
  *    "num_attention_heads": 12, "intermediate_size": 2048, "vocab_size": 32000} */
 typedef struct ct_model ct_model;
 int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err);
-/* Bytes of float32 weights the model holds (tied matrices counted once). */
+/* Bytes of weights the model uses (tied matrices counted once): its own
+ * buffers plus what it reads in place from the mapped checkpoint. */
 size_t ct_model_weight_bytes(const ct_model *m);
 /* A human description of the architecture, one "key: value" line per aspect
  * (family, sizes, block layout, rotary, norms, biases, memory); returns the
@@ -206,7 +242,7 @@ size_t ct_config_weight_bytes(const struct ct_config *cfg);
  * weight_bytes (either may be NULL) receive the config and the float32 size. */
 int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err);
 
-typedef struct ct_model ct_model;   /* opaque: config + float32 weights */
+typedef struct ct_model ct_model;   /* opaque: config + weights as stored */
 
 /* Loads DIR/config.json and DIR/model.safetensors (or the sharded index). */
 int ct_model_load(ct_model **out, const char *dir, ct_err *err);
@@ -217,8 +253,29 @@ int ct_model_d_model(const ct_model *m);       /* D */
 int ct_model_vocab(const ct_model *m);         /* V */
 int ct_model_kv_dim(const ct_model *m);        /* KV = n_kv_heads × head_dim */
 int ct_model_max_positions(const ct_model *m);
-/* The token-embedding matrix W_E [V, D] as float32 (the noise level is 3 × its std). */
-const float *ct_model_token_embeddings(const ct_model *m);
+/* The standard deviation of all entries of the token-embedding matrix W_E
+ * [V, D] (as torch.std computes it on float32 data; the noise level is 3 × it). */
+float ct_model_embedding_std(const ct_model *m);
+
+/* How a checkpoint's matrices are held.  STORED (the default): in the stored
+ * dtype, as views into the mapped file where the layout allows, products
+ * converting weight panels to float32 as they go — the same numbers as F32,
+ * in about half the memory for bf16/f16 checkpoints.  F32: every matrix
+ * converted to float32 at load (twice the memory; a reference). */
+typedef enum ct_weights { CT_WEIGHTS_STORED = 0, CT_WEIGHTS_F32 = 1 } ct_weights;
+int ct_model_load_as(ct_model **out, const char *dir, ct_weights mode, ct_err *err);
+/* ct_model_random with matrices rounded to dtype dt (F32, BF16 or F16). */
+int ct_model_random_as(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_dtype dt, ct_err *err);
+/* Memory of the weights: stored = bytes of the checkpoint tensors used (0 for
+ * random models); owned = heap buffers (packed or converted); mapped = bytes
+ * used in place from the mapped file.  Any pointer may be NULL. */
+void ct_model_memory(const ct_model *m, size_t *stored, size_t *owned, size_t *mapped);
+/* The dtype most of the model's matrices are held in (for `ctrace info`). */
+ct_dtype ct_model_weight_dtype(const ct_model *m);
+/* Chooses the compute backend: "cpu" (OpenBLAS + OpenMP, the default) or
+ * "ref" (the plain-C reference: slow, for checking). */
+int ct_model_set_backend(ct_model *m, const char *name, ct_err *err);
+const char *ct_model_backend_name(const ct_model *m);
 
 /* Sets the thread count of matrix products and of ctrace's own loops. */
 void ct_set_threads(int n);
@@ -234,10 +291,24 @@ void ct_set_threads(int n);
  * residual add; for parallel families the two summands); CT_SITE_HIDDEN the
  * block output (the residual stream after the block). */
 
-typedef enum ct_site { CT_SITE_EMBED, CT_SITE_ATTN, CT_SITE_MLP, CT_SITE_HIDDEN } ct_site;
+/* CT_SITE_HEADS is the per-query-head attention context z [.., H, hd] (the
+ * input of the output projection) — the site of head-level restoration. */
+typedef enum ct_site {
+    CT_SITE_EMBED = 0, CT_SITE_ATTN = 1, CT_SITE_MLP = 2, CT_SITE_HIDDEN = 3, CT_SITE_HEADS = 4
+} ct_site;
 
-/* Growable scratch memory owned by the caller; zero-initialise, free with ct_scratch_free. */
-typedef struct ct_scratch { float *buf; size_t cap; } ct_scratch;
+/* A site as data: which activation (kind), at which layer, which head (-1:
+ * the whole row) and the position of the first row of the view handed over. */
+typedef struct ct_site_at {
+    ct_site kind;
+    int layer;
+    int head;
+    int pos;
+} ct_site_at;
+
+/* Growable scratch memory owned by the caller, in the memory of the model's
+ * backend; zero-initialise, free with ct_scratch_free. */
+typedef struct ct_scratch { float *buf; size_t cap; const struct ct_backend *be; } ct_scratch;
 float *ct_scratch_get(ct_scratch *s, size_t nfloats);   /* NULL when out of memory */
 void ct_scratch_free(ct_scratch *s);
 
@@ -247,10 +318,12 @@ void ct_embed_tokens(const ct_model *m, const int32_t *ids, int n, float *out);
  * (adds learned position embeddings, or scales by sqrt(D), as the family does). */
 void ct_embed_finish(const ct_model *m, int p0, int n, float *x);
 
-/* Called inside ct_block when a sublayer output buf [nb, n, D] has been computed
- * and before anything uses it, so the caller may overwrite rows (restore or patch).
- * Called with CT_SITE_ATTN, CT_SITE_MLP and finally CT_SITE_HIDDEN (x_out). */
-typedef void (*ct_patch_fn)(void *ctx, ct_site site, int layer, float *buf);
+/* Called inside ct_block when a site's activation has been computed and before
+ * anything uses it, so the caller may overwrite rows (restore or patch).  view
+ * is float32 in the backend's memory: [nb, n, H, hd] for CT_SITE_HEADS, else
+ * [nb, n, D]; at->pos = p0, at->head = -1.  Called with CT_SITE_HEADS,
+ * CT_SITE_ATTN, CT_SITE_MLP and finally CT_SITE_HIDDEN (x_out). */
+typedef void (*ct_patch_fn)(void *ctx, const ct_site_at *at, const ct_tensor *view);
 
 /* Runs block `layer` for nb sequences at the new positions [p0, p0+n).
  *   x_in  [nb, n, D]   block input;  x_out [nb, n, D] block output (may equal x_in)

@@ -27,9 +27,12 @@ typedef struct {
     long nelem;
 } patcher;
 
-static void patch_fn(void *ctx, ct_site site, int layer, float *buf)
+static void patch_fn(void *ctx, const ct_site_at *at, const ct_tensor *view)
 {
     patcher *p = ctx;
+    ct_site site = at->kind;
+    int layer = at->layer;
+    float *buf = view->data;
     if (p->nlog < 64) { p->log[p->nlog][0] = site; p->log[p->nlog][1] = layer; p->nlog++; }
     if ((p->mode == 1 && site == CT_SITE_ATTN) || (p->mode == 2 && site == CT_SITE_MLP))
         memset(buf, 0, (size_t)p->nelem * sizeof(float));
@@ -135,8 +138,9 @@ static void run_dir(const char *name, const char *dir, const int p0)
     float *a0 = malloc(sizeof(float) * T * D), *m0 = malloc(sizeof(float) * T * D);
     patcher p = {.mode = 0, .nelem = (long)T * D};
     CHECK_OK(ct_block(m, 1, 1, T, 0, xin, out, NULL, NULL, NULL, NULL, a0, m0, patch_fn, &p, &ws, &err), &err);
-    CHECK(p.nlog == 3 && p.log[0][0] == CT_SITE_ATTN && p.log[1][0] == CT_SITE_MLP && p.log[2][0] == CT_SITE_HIDDEN &&
-          p.log[0][1] == 1 && p.log[2][1] == 1, "%s: sites called %d times, first %d", name, p.nlog, p.log[0][0]);
+    CHECK(p.nlog == 4 && p.log[0][0] == CT_SITE_HEADS && p.log[1][0] == CT_SITE_ATTN && p.log[2][0] == CT_SITE_MLP &&
+          p.log[3][0] == CT_SITE_HIDDEN && p.log[0][1] == 1 && p.log[3][1] == 1,
+          "%s: sites called %d times, first %d", name, p.nlog, p.log[0][0]);
     CHECK_CLOSE(out, ra + 2 * T * D, (long)T * D, 1e-5, "block output with a recording patch");
 
     p = (patcher){.mode = 1, .nelem = (long)T * D};   /* attention output := 0 */

@@ -12,22 +12,22 @@
 #include <string.h>
 #include <cblas.h>
 #include "model/model.h"
-#include "ops.h"
-#include "attention.h"
+#include "ops/ops.h"
 
 void ct_set_threads(int n)
 {
     if (n < 1) n = 1;
-    openblas_set_num_threads(1);   /* ctrace parallelises around BLAS: see ops.c */
+    openblas_set_num_threads(1);   /* ctrace parallelises around BLAS: see src/ops/cpu.c */
     omp_set_num_threads(n);
 }
 
 float *ct_scratch_get(ct_scratch *s, size_t nfloats)
 {
     if (nfloats == 0) nfloats = 1;
+    if (!s->be) s->be = ct_backend_cpu();
     if (s->cap < nfloats) {
-        free(s->buf);
-        s->buf = malloc(nfloats * sizeof(float));
+        if (s->buf) s->be->free(s->be, s->buf);
+        s->buf = ct_be_floats(s->be, nfloats);
         s->cap = s->buf ? nfloats : 0;
     }
     return s->buf;
@@ -35,57 +35,90 @@ float *ct_scratch_get(ct_scratch *s, size_t nfloats)
 
 void ct_scratch_free(ct_scratch *s)
 {
-    free(s->buf);
+    if (s->buf) s->be->free(s->be, s->buf);
     s->buf = NULL;
     s->cap = 0;
 }
 
+/* Scratch in the model's backend memory. */
+static float *scratch(const ct_model *m, ct_scratch *ws, size_t nfloats)
+{
+    if (ws->be != m->be) { ct_scratch_free(ws); ws->be = m->be; }
+    return ct_scratch_get(ws, nfloats);
+}
+
 void ct_embed_tokens(const ct_model *m, const int32_t *ids, int n, float *out)
 {
-    const int D = m->cfg.d_model, V = m->cfg.vocab;
-    for (int i = 0; i < n; i++) {
-        if (ids[i] >= 0 && ids[i] < V) memcpy(out + (long)i * D, m->g[G_EMB] + (long)ids[i] * D, (size_t)D * sizeof(float));
-        else memset(out + (long)i * D, 0, (size_t)D * sizeof(float));   /* ct_forward rejects these */
-    }
+    m->be->embed(m->be, &m->g[G_EMB], ids, n, out);   /* ct_forward rejects ids outside [0, V) */
+}
+
+const ct_backend *ct_model_backend(const ct_model *m) { return m->be; }
+
+int ct_embed_tokens_host(const ct_model *m, const int32_t *ids, int n, float *out)
+{
+    const ct_backend *be = m->be;
+    size_t bytes = (size_t)n * m->cfg.d_model * sizeof(float);
+    if (be->device == CT_DEVICE_CPU) { ct_embed_tokens(m, ids, n, out); return 0; }
+    float *d = be->alloc(be, bytes);
+    if (!d) return -1;
+    ct_embed_tokens(m, ids, n, d);
+    be->download(be, out, d, bytes);
+    be->free(be, d);
+    return 0;
 }
 
 void ct_embed_finish(const ct_model *m, int p0, int n, float *x)
 {
+    const ct_backend *be = m->be;
     const int D = m->cfg.d_model;
-    if (m->cfg.learned_positions)
-        for (int i = 0; i < n && p0 + i < m->cfg.max_positions; i++) {
-            const float *pe = m->g[G_POS] + (long)(p0 + i) * D;
-            float *xr = x + (long)i * D;
-            for (int d = 0; d < D; d++) xr[d] += pe[d];
+    if (m->cfg.learned_positions) {
+        int np = p0 + n <= m->cfg.max_positions ? n : m->cfg.max_positions - p0;
+        if (np > 0) {
+            int32_t *pos = malloc((size_t)np * sizeof *pos);
+            float *pe = ct_be_floats(be, (size_t)np * D);   /* [np, D] */
+            if (pos && pe) {
+                for (int i = 0; i < np; i++) pos[i] = p0 + i;
+                be->embed(be, &m->g[G_POS], pos, np, pe);
+                be->add(be, (long)np * D, x, pe, NULL, x);
+            }
+            free(pos);
+            if (pe) be->free(be, pe);
         }
-    if (m->cfg.scale_embeddings) {
-        /* gemma: the normaliser sqrt(D) is rounded to the activations' dtype first */
-        float s = (float)sqrt((double)D);
-        for (long k = 0; k < (long)n * D; k++) x[k] *= s;
     }
+    /* gemma: the normaliser sqrt(D) is rounded to the activations' dtype first */
+    if (m->cfg.scale_embeddings) be->scale(be, (long)n * D, x, (float)sqrt((double)D));
+}
+
+static void call_patch(ct_patch_fn patch, void *ctx, ct_site kind, int layer, int p0, float *buf,
+                       int nb, int n, int d1, int d2)
+{
+    if (!patch) return;
+    ct_site_at at = {.kind = kind, .layer = layer, .head = -1, .pos = p0};
+    ct_tensor v = {.dtype = CT_F32, .device = CT_DEVICE_CPU, .data = buf};
+    v.ndim = d2 ? 4 : 3;
+    v.shape[0] = nb; v.shape[1] = n; v.shape[2] = d1; v.shape[3] = d2;
+    v.stride[v.ndim - 1] = 1;
+    if (d2) { v.stride[2] = d2; v.stride[1] = (int64_t)d1 * d2; v.stride[0] = (int64_t)n * d1 * d2; }
+    else { v.stride[1] = d1; v.stride[0] = (int64_t)n * d1; }
+    patch(ctx, &at, &v);
 }
 
 /* The MLP: out [R, D] = down(act(gate(h)) * up(h)) or down(act(up(h))). */
 static void mlp(const ct_model *m, int layer, int R, const float *h, float *up, float *out)
 {
     const struct ct_config *c = &m->cfg;
-    float *const *w = m->w[layer];
+    const ct_backend *be = m->be;
+    const ct_tensor *w = m->w[layer];
     const int D = c->d_model, F = c->d_ff, UW = c->gated_mlp ? 2 * F : F;
-    ct_linear(R, D, UW, h, w[S_UP], w[S_UP_B], up);
+    be->linear(be, R, h, D, &w[S_UP], ct_vec(&w[S_UP_B]), up, UW);
     if (c->gated_mlp) {
         /* act(gate) * up, packed into the first F columns of each row */
-        #pragma omp parallel for schedule(static) if ((long)R * F > 65536)
-        for (int r = 0; r < R; r++) {
-            float *g = up + (long)r * UW;
-            ct_activate(c->act, g, F);
-            for (int f = 0; f < F; f++) g[f] *= g[F + f];
-        }
-        ct_linear_ld(R, F, D, up, UW, w[S_DOWN], w[S_DOWN_B], out);
+        be->act_gated(be, c->act, R, F, up, UW);
     } else {
-        ct_activate(c->act, up, (long)R * F);
-        ct_linear(R, F, D, up, w[S_DOWN], w[S_DOWN_B], out);
+        be->act(be, c->act, (long)R * F, up);
     }
-    if (c->post_norms) ct_norm(c->norm, c->norm_eps, R, D, out, w[S_POST_MLP_W], NULL, out);
+    be->linear(be, R, up, UW, &w[S_DOWN], ct_vec(&w[S_DOWN_B]), out, D);
+    if (c->post_norms) be->norm(be, c->norm, c->norm_eps, R, D, out, ct_vec(&w[S_POST_MLP_W]), NULL, out);
 }
 
 /* The attention inputs, the part of a block ct_block and ct_block_kv share,
@@ -93,40 +126,39 @@ static void mlp(const ct_model *m, int layer, int R, const float *h, float *up, 
  *   h    [R, D]          written: norm 1 of x_in
  *   qkv  [R, QKVW - c0]  written: columns [c0, QKVW) of h · S_QKVᵀ (+ bias), rotary
  *                        applied to the key heads, and to the query heads if queries
- *   rope [2, n, rotary_dim/2]  scratch for the rotary tables of positions p0..p0+n-1
  *   k_new[b], v_new[b] [n, KV] written: the key/value columns of sequence b's rows
  * c0 is 0 (the whole block) or the start of the product column block holding the
- * first key column (keys/values only): every column block is then the same sgemm
- * call either way, so the keys and values are bit-identical to ct_block's. */
+ * first key column (keys/values only): every column block is then the same
+ * product call either way, so the keys and values are bit-identical to ct_block's. */
 static void attn_inputs(const ct_model *m, int layer, int nb, int n, int p0, const float *x_in, int c0,
-                        int queries, float *h, float *qkv, float *rope, float *const *k_new, float *const *v_new)
+                        int queries, float *h, float *qkv, float *const *k_new, float *const *v_new)
 {
     const struct ct_config *c = &m->cfg;
-    float *const *w = m->w[layer];
+    const ct_backend *be = m->be;
+    const ct_tensor *w = m->w[layer];
     const int D = c->d_model, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads * hd;
-    const int QW = H * hd, QKVW = QW + 2 * KV, ld = QKVW - c0, half = c->rotary_dim / 2;
-    const long R = (long)nb * n;
-    float *cs = rope, *sn = rope + (long)n * half;   /* [n, half] each */
-    ct_norm(c->norm, c->norm_eps, (int)R, D, x_in, w[S_NORM1_W], w[S_NORM1_B], h);
-    ct_linear((int)R, D, ld, h, w[S_QKV] + (size_t)c0 * D, w[S_QKV_B] ? w[S_QKV_B] + c0 : NULL, qkv);
-    if (c->rope != CT_ROPE_NONE) ct_rope_table(m->inv_freq, half, p0, n, cs, sn);
-    #pragma omp parallel for schedule(static) if (R > 8)
-    for (long r = 0; r < R; r++) {
-        int b = (int)(r / n), i = (int)(r % n);
-        float *row = qkv + r * ld, *krow = row + QW - c0;
-        if (c->rope != CT_ROPE_NONE) {
-            const float *ci = cs + (long)i * half, *si = sn + (long)i * half;
-            if (queries) ct_rope_row(row, H, hd, c->rotary_dim, c->rope_interleaved, ci, si);
-            ct_rope_row(krow, c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, ci, si);
-        }
-        memcpy(k_new[b] + (long)i * KV, krow, (size_t)KV * sizeof(float));
-        memcpy(v_new[b] + (long)i * KV, krow + KV, (size_t)KV * sizeof(float));
+    const int QW = H * hd, QKVW = QW + 2 * KV, ld = QKVW - c0;
+    const int R = nb * n;
+    be->norm(be, c->norm, c->norm_eps, R, D, x_in, ct_vec(&w[S_NORM1_W]), ct_vec(&w[S_NORM1_B]), h);
+    ct_tensor wq = ct_tensor_rows(&w[S_QKV], c0, ld);
+    be->linear(be, R, h, D, &wq, w[S_QKV_B].data ? ct_vec(&w[S_QKV_B]) + c0 : NULL, qkv, ld);
+    if (c->rope != CT_ROPE_NONE) {
+        if (queries) be->rope(be, R, n, p0, qkv, ld, H, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq);
+        be->rope(be, R, n, p0, qkv + QW - c0, ld, c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq);
+    }
+    for (int b = 0; b < nb; b++) {
+        const float *rows = qkv + (size_t)b * n * ld + (QW - c0);
+        be->copy_rows(be, n, KV, k_new[b], KV, rows, ld);
+        be->copy_rows(be, n, KV, v_new[b], KV, rows + KV, ld);
     }
 }
 
-static size_t rope_scratch(const struct ct_config *c, int n)
+static ct_attn_shape attn_shape(const struct ct_config *c, int layer)
 {
-    return c->rope != CT_ROPE_NONE ? 2 * (size_t)n * (c->rotary_dim / 2) : 0;
+    ct_attn_shape a = {.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+                       .scale = c->attn_scale, .softcap = c->attn_softcap};
+    a.window = (c->sliding_window > 0 && (!c->sliding_every_other || layer % 2 == 0)) ? c->sliding_window : 0;
+    return a;
 }
 
 int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
@@ -137,27 +169,25 @@ int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
              ct_patch_fn patch, void *patch_ctx, ct_scratch *ws, ct_err *err)
 {
     const struct ct_config *c = &m->cfg;
+    const ct_backend *be = m->be;
     if (layer < 0 || layer >= c->n_layers || nb < 1 || n < 1 || p0 < 0)
         return ct_fail(err, "ct_block: bad arguments (layer %d of %d, nb %d, n %d, p0 %d)", layer, c->n_layers, nb, n, p0);
-    float *const *w = m->w[layer];
+    const ct_tensor *w = m->w[layer];
     const int D = c->d_model, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads * hd;
     const int QW = H * hd, QKVW = QW + 2 * KV, F = c->d_ff, UW = c->gated_mlp ? 2 * F : F;
     const long R = (long)nb * n;
-    const int nthreads = omp_get_max_threads();
     const int own_kv = !k_new || !v_new;
 
-    /* workspace: h [R, D] | qkv [R, QKVW] | ctx [R, QW] | up [R, UW] | attention scores
-     *            | rotary tables [2, n, rotary_dim/2] | (own k/v [R, KV] ×2) */
-    size_t nscore = ct_attention_scratch(n, p0, nthreads), nrope = rope_scratch(c, n);
-    size_t need = (size_t)R * (D + QKVW + QW + UW) + nscore + nrope + (own_kv ? 2 * (size_t)R * KV : 0);
-    float *buf = ct_scratch_get(ws, need);
-    if (!buf) return ct_fail(err, "ct_block: out of memory for %zu MiB of workspace", need * 4 >> 20);
-    float *h = buf, *qkv = h + R * D, *ctx = qkv + R * QKVW, *up = ctx + R * QW, *scores = up + R * UW;
-    float *rope = scores + nscore, *kbuf = rope + nrope, *vbuf = kbuf + R * KV;
+    /* workspace: h [R, D] | qkv [R, QKVW] | ctx [R, QW] | up [R, UW] | (own k/v [R, KV] ×2) */
+    size_t need = (size_t)R * (D + QKVW + QW + UW) + (own_kv ? 2 * (size_t)R * KV : 0);
+    float *buf = scratch(m, ws, need);
+    if (!buf) return ct_fail_code(err, CT_ERR_NOMEM, "ct_block: out of memory for %zu MiB of workspace", need * 4 >> 20);
+    float *h = buf, *qkv = h + R * D, *ctx = qkv + R * QKVW, *up = ctx + R * QW;
+    float *kbuf = up + R * UW, *vbuf = kbuf + R * KV;
     float **kn = NULL, **vn = NULL;
     if (own_kv) {
         kn = malloc(2 * (size_t)nb * sizeof *kn);
-        if (!kn) return ct_fail(err, "ct_block: out of memory");
+        if (!kn) return ct_fail_code(err, CT_ERR_NOMEM, "ct_block: out of memory");
         vn = kn + nb;
         for (int b = 0; b < nb; b++) { kn[b] = kbuf + (long)b * n * KV; vn[b] = vbuf + (long)b * n * KV; }
         k_new = kn;
@@ -165,28 +195,31 @@ int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
     }
 
     /* attention */
-    attn_inputs(m, layer, nb, n, p0, x_in, 0, 1, h, qkv, rope, k_new, v_new);
-    ct_attention(c, layer, nb, n, p0, qkv, QKVW, k_past, v_past,
-                 (const float *const *)k_new, (const float *const *)v_new, ctx, scores, nthreads);
-    ct_linear((int)R, QW, D, ctx, w[S_O], w[S_O_B], attn_out);
-    if (c->post_norms) ct_norm(c->norm, c->norm_eps, (int)R, D, attn_out, w[S_POST_ATTN_W], NULL, attn_out);
-    if (patch) patch(patch_ctx, CT_SITE_ATTN, layer, attn_out);
+    attn_inputs(m, layer, nb, n, p0, x_in, 0, 1, h, qkv, k_new, v_new);
+    ct_attn_shape as = attn_shape(c, layer);
+    be->attention(be, &as, nb, n, p0, qkv, QKVW, k_past, v_past,
+                  (const float *const *)k_new, (const float *const *)v_new, ctx);
+    call_patch(patch, patch_ctx, CT_SITE_HEADS, layer, p0, ctx, nb, n, H, hd);
+    be->linear(be, (int)R, ctx, QW, &w[S_O], ct_vec(&w[S_O_B]), attn_out, D);
+    if (c->post_norms) be->norm(be, c->norm, c->norm_eps, (int)R, D, attn_out, ct_vec(&w[S_POST_ATTN_W]), NULL, attn_out);
+    call_patch(patch, patch_ctx, CT_SITE_ATTN, layer, p0, attn_out, nb, n, D, 0);
 
     if (!c->parallel) {
         /* sequential: x_mid = x + attn; out = x_mid + mlp(norm2(x_mid)) */
-        for (long k = 0; k < R * D; k++) x_out[k] = x_in[k] + attn_out[k];
-        ct_norm(c->norm, c->norm_eps, (int)R, D, x_out, w[S_NORM2_W], w[S_NORM2_B], h);
+        be->add(be, R * D, x_in, attn_out, NULL, x_out);
+        be->norm(be, c->norm, c->norm_eps, (int)R, D, x_out, ct_vec(&w[S_NORM2_W]), ct_vec(&w[S_NORM2_B]), h);
         mlp(m, layer, (int)R, h, up, mlp_out);
-        if (patch) patch(patch_ctx, CT_SITE_MLP, layer, mlp_out);
-        for (long k = 0; k < R * D; k++) x_out[k] += mlp_out[k];
+        call_patch(patch, patch_ctx, CT_SITE_MLP, layer, p0, mlp_out, nb, n, D, 0);
+        be->add(be, R * D, x_out, mlp_out, NULL, x_out);
     } else {
         /* parallel: both sublayers read x (through one or two norms) */
-        if (c->parallel_two_norms) ct_norm(c->norm, c->norm_eps, (int)R, D, x_in, w[S_NORM2_W], w[S_NORM2_B], h);
+        if (c->parallel_two_norms)
+            be->norm(be, c->norm, c->norm_eps, (int)R, D, x_in, ct_vec(&w[S_NORM2_W]), ct_vec(&w[S_NORM2_B]), h);
         mlp(m, layer, (int)R, h, up, mlp_out);
-        if (patch) patch(patch_ctx, CT_SITE_MLP, layer, mlp_out);
-        for (long k = 0; k < R * D; k++) x_out[k] = x_in[k] + attn_out[k] + mlp_out[k];
+        call_patch(patch, patch_ctx, CT_SITE_MLP, layer, p0, mlp_out, nb, n, D, 0);
+        be->add(be, R * D, x_in, attn_out, mlp_out, x_out);
     }
-    if (patch) patch(patch_ctx, CT_SITE_HIDDEN, layer, x_out);
+    call_patch(patch, patch_ctx, CT_SITE_HIDDEN, layer, p0, x_out, nb, n, D, 0);
     free(kn);
     return 0;
 }
@@ -200,31 +233,28 @@ int ct_block_kv(const ct_model *m, int layer, int nb, int n, int p0, const float
     const int D = c->d_model, KV = c->n_kv_heads * c->head_dim, QW = c->n_heads * c->head_dim;
     const int c0 = QW / CT_LINEAR_BLOCK * CT_LINEAR_BLOCK, ld = QW + 2 * KV - c0;
     const long R = (long)nb * n;
-    /* workspace: h [R, D] | qkv columns [c0, QKVW) [R, ld] | rotary tables [2, n, rotary_dim/2] */
-    size_t nrope = rope_scratch(c, n), need = (size_t)R * (D + ld) + nrope;
-    float *h = ct_scratch_get(ws, need);
-    if (!h) return ct_fail(err, "ct_block_kv: out of memory for %zu MiB of workspace", need * 4 >> 20);
-    float *qkv = h + R * D, *rope = qkv + R * ld;
-    attn_inputs(m, layer, nb, n, p0, x_in, c0, 0, h, qkv, rope, k_new, v_new);
+    /* workspace: h [R, D] | qkv columns [c0, QKVW) [R, ld] */
+    size_t need = (size_t)R * (D + ld);
+    float *h = scratch(m, ws, need);
+    if (!h) return ct_fail_code(err, CT_ERR_NOMEM, "ct_block_kv: out of memory for %zu MiB of workspace", need * 4 >> 20);
+    float *qkv = h + R * D;
+    attn_inputs(m, layer, nb, n, p0, x_in, c0, 0, h, qkv, k_new, v_new);
     return 0;
 }
 
 int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scratch *ws, ct_err *err)
 {
     const struct ct_config *c = &m->cfg;
+    const ct_backend *be = m->be;
     const int D = c->d_model, V = c->vocab;
     if (rows <= 0) return 0;
-    float *h = ct_scratch_get(ws, (size_t)rows * D);   /* [rows, D] */
-    if (!h) return ct_fail(err, "ct_logits: out of memory");
-    ct_norm(c->norm, c->norm_eps, rows, D, x, m->g[G_FNORM_W], m->g[G_FNORM_B], h);
-    ct_linear(rows, D, V, h, m->g[G_LM_HEAD], m->g[G_LM_HEAD_B], logits);
-    if (c->final_softcap > 0) {
-        float cap = c->final_softcap;
-        for (long k = 0; k < (long)rows * V; k++) logits[k] = tanhf(logits[k] / cap) * cap;
-    }
+    float *h = scratch(m, ws, (size_t)rows * D);   /* [rows, D] */
+    if (!h) return ct_fail_code(err, CT_ERR_NOMEM, "ct_logits: out of memory");
+    be->norm(be, c->norm, c->norm_eps, rows, D, x, ct_vec(&m->g[G_FNORM_W]), ct_vec(&m->g[G_FNORM_B]), h);
+    be->linear(be, rows, h, D, &m->g[G_LM_HEAD], ct_vec(&m->g[G_LM_HEAD_B]), logits, V);
+    if (c->final_softcap > 0) be->softcap(be, (long)rows * V, logits, c->final_softcap);
     return 0;
 }
-
 int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err)
 {
     const struct ct_config *c = &m->cfg;

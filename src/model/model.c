@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
+#include "ops/ops.h"
 
 const struct ct_config *ct_model_config(const ct_model *m) { return &m->cfg; }
 int ct_model_n_layers(const ct_model *m) { return m->cfg.n_layers; }
@@ -11,8 +12,53 @@ int ct_model_d_model(const ct_model *m) { return m->cfg.d_model; }
 int ct_model_vocab(const ct_model *m) { return m->cfg.vocab; }
 int ct_model_kv_dim(const ct_model *m) { return m->cfg.n_kv_heads * m->cfg.head_dim; }
 int ct_model_max_positions(const ct_model *m) { return m->cfg.max_positions; }
-const float *ct_model_token_embeddings(const ct_model *m) { return m->g[G_EMB]; }
 size_t ct_model_weight_bytes(const ct_model *m) { return m->weight_bytes; }
+
+void ct_model_memory(const ct_model *m, size_t *stored, size_t *owned, size_t *mapped)
+{
+    if (stored) *stored = m->stored_bytes;
+    if (owned) *owned = m->owned_bytes;
+    if (mapped) *mapped = m->mapped_bytes;
+}
+
+ct_dtype ct_model_weight_dtype(const ct_model *m)
+{
+    return m->w && m->cfg.n_layers > 0 ? m->w[0][S_DOWN].dtype : m->g[G_EMB].dtype;
+}
+
+int ct_model_set_backend(ct_model *m, const char *name, ct_err *err)
+{
+    const ct_backend *be = ct_backend_named(name);
+    if (!be) return ct_fail_code(err, CT_ERR_UNSUPPORTED, "backend \"%s\": unknown (this build has: cpu, ref)", name);
+    m->be = be;
+    return 0;
+}
+
+const char *ct_model_backend_name(const ct_model *m) { return m->be->name; }
+
+/* torch.std's arithmetic (src/noise/std.c) over W_E converted row by row, so
+ * that a bf16 matrix needs no float32 copy: the sums run in the same order. */
+float ct_model_embedding_std(const ct_model *m)
+{
+    const ct_tensor *E = &m->g[G_EMB];
+    int64_t V = E->shape[0], D = E->shape[1];
+    if (E->dtype == CT_F32) return ct_std_f32(E->data, (size_t)(V * D));
+    float *row = malloc((size_t)D * sizeof *row);
+    if (!row || V * D < 2) { free(row); return NAN; }
+    double s = 0;
+    for (int64_t v = 0; v < V; v++) {
+        ct_tensor_read_f32(E, v * D, D, row);
+        for (int64_t d = 0; d < D; d++) s += row[d];
+    }
+    float mean = (float)(s / (double)(V * D));
+    double ss = 0, mu = (double)mean;
+    for (int64_t v = 0; v < V; v++) {
+        ct_tensor_read_f32(E, v * D, D, row);
+        for (int64_t d = 0; d < D; d++) { double x = (double)row[d] - mu; ss += x * x; }
+    }
+    free(row);
+    return (float)sqrt(ss / (double)(V * D - 1));
+}
 
 /* splitmix64 → uniform → Box-Muller: reproducible everywhere, no global state. */
 static uint64_t next_u64(uint64_t *s)
@@ -47,6 +93,40 @@ static void fill_slot(float *x, int64_t rows, int64_t cols, int is_norm_w, const
     else fill_const(x, rows, 0.0f);
 }
 
+/* Rounds a float32 matrix slot's values to dt, in place in a new buffer. */
+static int round_slot(ct_model *m, ct_tensor *t, ct_dtype dt)
+{
+    if (t->ndim != 2 || dt == CT_F32) return 0;
+    int64_t n = t->shape[0] * t->shape[1];
+    uint16_t *h = ct_model_own(m, (size_t)n * 2);
+    if (!h) return -1;
+    const float *f = t->data;
+    for (int64_t i = 0; i < n; i++) h[i] = dt == CT_BF16 ? ct_f32_to_bf16(f[i]) : ct_f32_to_f16(f[i]);
+    m->owned_bytes -= (size_t)n * 4;   /* the float32 buffer is dropped below */
+    for (int i = 0; i < m->n_owned; i++)
+        if (m->owned[i] == t->data) { free(m->owned[i]); m->owned[i] = m->owned[--m->n_owned]; break; }
+    *t = ct_tensor_2d(dt, h, t->shape[0], t->shape[1]);
+    return 0;
+}
+
+int ct_model_random_as(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_dtype dt, ct_err *err)
+{
+    if (dt != CT_F32 && dt != CT_BF16 && dt != CT_F16)
+        return ct_fail_code(err, CT_ERR_UNSUPPORTED, "random model: weights can be F32, BF16 or F16, not %s", ct_dtype_name(dt));
+    if (ct_model_random(out, cfg, seed, err)) return -1;
+    ct_model *m = *out;
+    int rc = 0;
+    for (int g = 0; g < G_COUNT && rc == 0; g++)
+        if (m->g[g].data && !(g == G_LM_HEAD && m->cfg.tie_embeddings)) rc = round_slot(m, &m->g[g], dt);
+    if (m->cfg.tie_embeddings) m->g[G_LM_HEAD] = m->g[G_EMB];
+    for (int l = 0; l < m->cfg.n_layers && rc == 0; l++)
+        for (int k = 0; k < S_LAYER_COUNT && rc == 0; k++)
+            if (m->w[l][k].data) rc = round_slot(m, &m->w[l][k], dt);
+    if (rc) { ct_model_free(m); *out = NULL; return ct_fail_code(err, CT_ERR_NOMEM, "random model: out of memory"); }
+    m->weight_bytes = m->owned_bytes;
+    return 0;
+}
+
 int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err)
 {
     *out = NULL;
@@ -62,18 +142,18 @@ int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, 
         free(m);
         return ct_fail(err, "random model: inconsistent config sizes");
     }
-    if (ct_model_alloc(m, "random model", err)) { ct_model_free(m); return -1; }
+    if (ct_model_alloc(m, CT_F32, "random model", err)) { ct_model_free(m); return -1; }
     uint64_t s = seed;
     const struct ct_config *c = &m->cfg;
     for (int g = 0; g < G_COUNT; g++) {
-        if (!m->g[g] || (g == G_LM_HEAD && c->tie_embeddings)) continue;
-        fill_slot(m->g[g], ct_gslot_rows(c, (ct_gslot)g), ct_gslot_cols(c, (ct_gslot)g), g == G_FNORM_W, c, &s);
+        if (!m->g[g].data || (g == G_LM_HEAD && c->tie_embeddings)) continue;
+        fill_slot(m->g[g].data, ct_gslot_rows(c, (ct_gslot)g), ct_gslot_cols(c, (ct_gslot)g), g == G_FNORM_W, c, &s);
     }
     for (int l = 0; l < c->n_layers; l++)
         for (int k = 0; k < S_LAYER_COUNT; k++) {
-            if (!m->w[l][k]) continue;
+            if (!m->w[l][k].data) continue;
             int is_norm = k == S_NORM1_W || k == S_NORM2_W || k == S_POST_ATTN_W || k == S_POST_MLP_W;
-            fill_slot(m->w[l][k], ct_slot_rows(c, (ct_slot)k), ct_slot_cols(c, (ct_slot)k), is_norm, c, &s);
+            fill_slot(m->w[l][k].data, ct_slot_rows(c, (ct_slot)k), ct_slot_cols(c, (ct_slot)k), is_norm, c, &s);
         }
     *out = m;
     return 0;
@@ -100,7 +180,15 @@ static const char *layout_of(const struct ct_config *c)
 
 int ct_model_describe(const ct_model *m, char *buf, size_t cap)
 {
-    return ct_config_describe(&m->cfg, m->weight_bytes, buf, cap);
+    int n = ct_config_describe(&m->cfg, m->weight_bytes, buf, cap);
+    if (n < 0 || (size_t)n >= cap) return n;
+    return n + snprintf(buf + n, cap - (size_t)n,
+        "held:         %s matrices, %.1f MiB (%.1f MiB own buffers + %.1f MiB in place from the mapped file; "
+        "checkpoint tensors %.1f MiB)\n"
+        "backend:      %s\n",
+        ct_dtype_name(ct_model_weight_dtype(m)), (double)m->weight_bytes / 1048576.0,
+        (double)m->owned_bytes / 1048576.0, (double)m->mapped_bytes / 1048576.0,
+        (double)m->stored_bytes / 1048576.0, m->be->name);
 }
 
 int ct_config_describe(const struct ct_config *c, size_t weight_bytes, char *buf, size_t cap)
@@ -138,7 +226,7 @@ int ct_config_describe(const struct ct_config *c, size_t weight_bytes, char *buf
         "logits:       %s%s\n"
         "biases:      %s\n"
         "embeddings:   %s%s\n"
-        "weights:      %.1f MiB float32 in memory (stored %s)\n",
+        "weights:      %.1f MiB as float32 (config torch_dtype %s)\n",
         c->model_type, ct_family_name(c->family), c->n_layers, c->d_model,
         c->n_heads, c->n_kv_heads, c->head_dim, c->n_kv_heads < c->n_heads ? (c->n_kv_heads == 1 ? ", MQA" : ", GQA") : "",
         c->d_ff, act_name(c->act), c->gated_mlp ? " gated (down(act(gate) * up))" : "",

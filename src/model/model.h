@@ -1,10 +1,15 @@
 /* model.h — the inside of a loaded ct_model (internal to src/model and src/forward).
  *
- * Every weight is float32 in nn.Linear layout [out, in], whatever the family
- * stored: Conv1D matrices (gpt2) are transposed at load, and separate or
- * differently fused q/k/v and gate/up matrices are packed into one matrix
- * each, so that one block function serves every family with one matrix
- * product per projection. */
+ * Every matrix is a ct_tensor view in nn.Linear layout [out, in] in the
+ * checkpoint's stored dtype (F32, BF16 or F16): a view straight into the
+ * memory-mapped safetensors file where the stored layout is already that,
+ * else a buffer packed once at load, still in the stored dtype — Conv1D
+ * matrices (gpt2) transposed, separate or differently fused q/k/v and gate/up
+ * matrices packed into one matrix each — so that one block function serves
+ * every family with one matrix product per projection.  Vectors (norm
+ * weights, biases) are converted to float32: they are tiny.  With
+ * CT_WEIGHTS_F32 every matrix is converted to float32 at load instead (the
+ * old behaviour, kept as a reference and for speed comparisons). */
 #ifndef CT_MODEL_H
 #define CT_MODEL_H
 #include "ctrace.h"
@@ -35,11 +40,21 @@ typedef enum ct_gslot {
 struct ct_model {
     struct ct_config cfg;
     char *dir;                  /* where it was loaded from, or NULL (random) */
-    float *g[G_COUNT];          /* NULL when absent */
-    float *(*w)[S_LAYER_COUNT]; /* [L][S_LAYER_COUNT], NULL when absent */
+    const struct ct_backend *be;    /* runs every op of the forward pass and the engines */
+    ct_tensor g[G_COUNT];       /* .data NULL when absent */
+    ct_tensor (*w)[S_LAYER_COUNT];  /* [L][S_LAYER_COUNT], .data NULL when absent */
     float *inv_freq;            /* [rotary_dim / 2] rotary frequencies, scaling applied */
-    size_t weight_bytes;
+    void **owned;               /* [n_owned] buffers the model allocated (packed or converted) */
+    int n_owned, cap_owned;
+    struct ct_ckpt *ckpt;       /* the mapped checkpoint views point into, or NULL */
+    size_t weight_bytes;        /* bytes of the weights as held: owned buffers + mapped views */
+    size_t stored_bytes;        /* bytes of the checkpoint's tensors that the model uses */
+    size_t owned_bytes;         /* bytes of owned buffers (heap) */
+    size_t mapped_bytes;        /* bytes used in place from the mapped file */
 };
+
+/* A float32 pointer to a vector slot (or NULL when absent). */
+static inline const float *ct_vec(const ct_tensor *t) { return (const float *)t->data; }
 
 /* Rows of a per-layer slot (its columns are D, H*hd or F; 1-D slots have rows = length). */
 int64_t ct_slot_rows(const struct ct_config *c, ct_slot s);
@@ -50,8 +65,11 @@ int64_t ct_gslot_cols(const struct ct_config *c, ct_gslot s); /* 0 for vectors *
 int ct_slot_present(const struct ct_config *c, ct_slot s);
 int ct_gslot_present(const struct ct_config *c, ct_gslot s);
 
-/* Allocates every present slot (uninitialised) and computes inv_freq. */
-int ct_model_alloc(ct_model *m, const char *what, ct_err *err);
+/* Allocates every present slot as an owned buffer of dtype dt (vectors:
+ * float32), uninitialised, and computes inv_freq. */
+int ct_model_alloc(ct_model *m, ct_dtype dt, const char *what, ct_err *err);
+/* An owned buffer of bytes, freed with the model; NULL when out of memory. */
+void *ct_model_own(ct_model *m, size_t bytes);
 void ct_model_compute_inv_freq(const struct ct_config *c, float *inv_freq);
 
 /* How a family's checkpoint names and packs its tensors. */

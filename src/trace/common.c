@@ -47,27 +47,27 @@ int tr_block_kv(tr_ctx *c, int layer, int nb, int n, int p0, const float *x, flo
     return rc;
 }
 
-void tr_patch_cb(void *ctx, ct_site site, int layer, float *buf)
+void tr_patch_cb(void *ctx, const ct_site_at *at, const ct_tensor *view)
 {
     const tr_patch *p = ctx;
-    if (site != p->site) return;
+    if (at->kind != p->site) return;
     const tr_ctx *c = p->c;
-    int D = c->D, row = p->t - p->p0;
+    int D = c->D, row = p->t - at->pos, layer = at->layer;
     if (row < 0 || row >= p->n) return;     /* position t is not among this call's rows */
+    float *buf = view->data;
     const tr_run *src = tr_src(c);
+    /* the source rows of the samples: one row for all (clean) or one per sample */
+    const float *v = tr_site(c, src, p->site, layer, tr_src_seq(c, 0)) + (size_t)p->t * D;
+    long sld = c->s->reverse ? (long)src->T * D : 0;
     for (int k = 0; k < p->nslot; k++) {
         if (layer < p->pa[k] || layer >= p->pb[k]) continue;
-        for (int s = 0; s < p->nseq_per_slot; s++) {
-            const float *v = tr_site(c, src, site, layer, tr_src_seq(c, s))
-                             + (size_t)p->t * D;
-            memcpy(buf + ((size_t)(k * p->nseq_per_slot + s) * p->n + row) * D, v, (size_t)D * sizeof *v);
-        }
+        tr_copy(c, p->nseq_per_slot, D, buf + ((size_t)k * p->nseq_per_slot * p->n + row) * D, (long)p->n * D, v, sld);
     }
 }
 
-void tr_run_free(tr_run *r)
+void tr_run_free(const tr_ctx *c, tr_run *r)
 {
-    free(r->resid); free(r->attn); free(r->mlp); free(r->k); free(r->v);
+    tr_free(c, r->resid); tr_free(c, r->attn); tr_free(c, r->mlp); tr_free(c, r->k); tr_free(c, r->v);
     memset(r, 0, sizeof *r);
 }
 
@@ -78,21 +78,21 @@ int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, c
     memset(r, 0, sizeof *r);
     r->nb = nb;
     r->T = T;
-    r->resid = malloc((L + 1) * one * sizeof(float));
+    r->resid = tr_alloc(c, (L + 1) * one);
     /* sublayer outputs are kept only where they are restored from; otherwise
      * one layer's worth of scratch is reused */
     int ls = keep_sub ? L : 1;
-    r->attn = malloc(ls * one * sizeof(float));
-    r->mlp = malloc(ls * one * sizeof(float));
-    r->k = malloc(L * onekv * sizeof(float));
-    r->v = malloc(L * onekv * sizeof(float));
+    r->attn = tr_alloc(c, ls * one);
+    r->mlp = tr_alloc(c, ls * one);
+    r->k = tr_alloc(c, L * onekv);
+    r->v = tr_alloc(c, L * onekv);
     float **kn = malloc(2 * (size_t)nb * sizeof *kn);
     const float **none = calloc((size_t)nb, sizeof *none);
     if (!r->resid || !r->attn || !r->mlp || !r->k || !r->v || !kn || !none) {
-        free(kn); free(none); tr_run_free(r);
-        return ct_fail(err, "trace: out of memory recording a run of %d sequences", nb);
+        free(kn); free(none); tr_run_free(c, r);
+        return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory recording a run of %d sequences", nb);
     }
-    memcpy(r->resid, x0, one * sizeof(float));
+    tr_copy(c, 1, (long)one, r->resid, (long)one, x0, (long)one);
     for (int l = 0; l < L; l++) {
         for (int b = 0; b < nb; b++) {
             kn[b] = tr_k(c, r, l, b);
@@ -100,7 +100,7 @@ int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, c
         }
         if (tr_block(c, l, nb, T, 0, r->resid + l * one, r->resid + (l + 1) * one, none, none, kn, kn + nb,
                      r->attn + (keep_sub ? l : 0) * one, r->mlp + (keep_sub ? l : 0) * one, NULL, NULL, err)) {
-            free(kn); free(none); tr_run_free(r);
+            free(kn); free(none); tr_run_free(c, r);
             return -1;
         }
     }
@@ -113,53 +113,47 @@ void tr_run_score_rows(const tr_ctx *c, const tr_run *r, float *out)
 {
     int P = c->g->n_pos, D = c->D;
     for (int b = 0; b < r->nb; b++)
-        for (int j = 0; j < P; j++)
-            memcpy(out + ((size_t)b * P + j) * D, tr_resid(c, r, c->L, b) + (size_t)(c->Tp - 1 + j) * D,
-                   (size_t)D * sizeof(float));
+        tr_copy(c, 1, (long)P * D, out + (size_t)b * P * D, (long)P * D, tr_resid(c, r, c->L, b) + (size_t)(c->Tp - 1) * D,
+                (long)P * D);
 }
 
 int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err)
 {
     const tr_group *g = c->g;
-    int P = g->n_pos, V = c->V, D = c->D;
+    const ct_backend *be = c->be;
+    int P = g->n_pos, V = c->V, D = c->D, K = g->n_tg;
     long rows = (long)nseq * P;
     long chunk = (1L << 22) / V;                /* ~16 MB of logits at a time */
     if (chunk < 1) chunk = 1;
     if (chunk > rows) chunk = rows;
-    float *lg = malloc((size_t)chunk * V * sizeof *lg);
-    double *sum = malloc((size_t)chunk * sizeof *sum);
-    float *mx = malloc((size_t)chunk * sizeof *mx);
-    if (!lg || !sum || !mx) { free(lg); free(sum); free(mx); return ct_fail(err, "trace: out of memory scoring"); }
-    for (int k = 0; k < g->n_tg * nseq; k++) out[k] = 1.0f;
+    float *lg = tr_alloc(c, (size_t)chunk * V);             /* [chunk, V] logits */
+    float *pd = tr_alloc(c, (size_t)chunk * K);             /* [chunk, K] p(token), backend memory */
+    float *ph = malloc((size_t)chunk * K * sizeof *ph);     /* [chunk, K] the same on the host */
+    int32_t *tok = malloc((size_t)chunk * K * sizeof *tok); /* [chunk, K] token of target gi at the row */
+    int rc = -1;
+    if (!lg || !pd || !ph || !tok) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory scoring"); goto out; }
+    for (int k = 0; k < K * nseq; k++) out[k] = 1.0f;
     for (long r0 = 0; r0 < rows; r0 += chunk) {
         long nr = rows - r0 < chunk ? rows - r0 : chunk;
         c->r->logit_rows += (double)nr;
-        if (ct_logits(c->m, (int)nr, x + (size_t)r0 * D, lg, &c->ws, err)) {
-            free(lg); free(sum); free(mx);
-            return -1;
-        }
-        /* Each row on its own, in a fixed order: the same bits whatever the threads. */
-        #pragma omp parallel for schedule(static)
+        if (ct_logits(c->m, (int)nr, x + (size_t)r0 * D, lg, &c->ws, err)) goto out;
         for (long i = 0; i < nr; i++) {
-            const float *z = lg + (size_t)i * V;
-            float m = z[0];
-            for (int v = 1; v < V; v++) m = z[v] > m ? z[v] : m;
-            double s = 0;
-            for (int v = 0; v < V; v++) s += (double)expf(z[v] - m);
-            mx[i] = m;
-            sum[i] = s;
-        }
-        for (long i = 0; i < nr; i++) {
-            long row = r0 + i;
-            int seq = (int)(row / P), j = (int)(row % P);
-            for (int gi = 0; gi < g->n_tg; gi++) {
+            int j = (int)((r0 + i) % P);
+            for (int gi = 0; gi < K; gi++) {
                 const ct_trace_target *tg = &c->r->targets[g->tg[gi]];
-                if (j >= tg->n_tokens) continue;
-                float e = expf(lg[(size_t)i * V + tg->tokens[j]] - mx[i]);
-                out[(size_t)gi * nseq + seq] *= e / (float)sum[i];   /* float32 product, token after token */
+                tok[(size_t)i * K + gi] = j < tg->n_tokens ? tg->tokens[j] : -1;
             }
         }
+        be->token_probs(be, (int)nr, V, lg, K, tok, pd);
+        be->download(be, ph, pd, (size_t)nr * K * sizeof *ph);
+        for (long i = 0; i < nr; i++) {
+            int seq = (int)((r0 + i) / P);
+            for (int gi = 0; gi < K; gi++)
+                out[(size_t)gi * nseq + seq] *= ph[(size_t)i * K + gi];   /* float32 product, token after token */
+        }
     }
-    free(lg); free(sum); free(mx);
-    return 0;
+    rc = 0;
+out:
+    tr_free(c, lg); tr_free(c, pd); free(ph); free(tok);
+    return rc;
 }

@@ -102,19 +102,19 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
     const tr_run *base = tr_base(c), *src = tr_src(c);
     ct_site site = tr_kind_site(c->s->kind);
     size_t cap = (size_t)L * S * T;              /* rows: branches × samples × positions */
-    float *st = malloc(cap * D * sizeof *st);    /* [nslot, S, n, D] branch states */
-    float *ao = malloc(cap * D * sizeof *ao), *mo = malloc(cap * D * sizeof *mo);   /* [nslot·S, n, D] */
-    float *kv = malloc(2 * cap * KV * sizeof *kv);                                   /* [2, nslot·S, n, KV] */
-    float *ex = malloc((size_t)S * D * sizeof *ex);                                  /* [S, 1, D] entry rows */
-    float *rows = malloc((size_t)L * S * P * D * sizeof *rows);                      /* [nslot·S, P, D] */
-    float *kvx = malloc(2 * cap * KV * sizeof *kvx);     /* [2, nslot·S, nk, KV] last-layer keys/values */
-    float *past = malloc(2 * cap * KV * sizeof *past);   /* [2, nslot·S, Tp-1, KV] their assembled past */
+    float *st = tr_alloc(c, cap * D);            /* [nslot, S, n, D] branch states */
+    float *ao = tr_alloc(c, cap * D), *mo = tr_alloc(c, cap * D);   /* [nslot·S, n, D] */
+    float *kv = tr_alloc(c, 2 * cap * KV);                          /* [2, nslot·S, n, KV] */
+    float *ex = tr_alloc(c, (size_t)S * D);                         /* [S, 1, D] entry rows */
+    float *rows = tr_alloc(c, (size_t)L * S * P * D);               /* [nslot·S, P, D] */
+    float *kvx = tr_alloc(c, 2 * cap * KV);      /* [2, nslot·S, nk, KV] last-layer keys/values */
+    float *past = tr_alloc(c, 2 * cap * KV);     /* [2, nslot·S, Tp-1, KV] their assembled past */
     float *p = malloc((size_t)ntg * L * S * sizeof *p);                              /* [ntg, nslot·S] */
     float **kn = malloc(2 * (size_t)L * S * sizeof *kn);
     const float **kp = malloc(2 * (size_t)L * S * sizeof *kp);
     int rc = -1;
     if (!st || !ao || !mo || !kv || !ex || !rows || !kvx || !past || !p || !kn || !kp) {
-        ct_fail(err, "trace: out of memory (fast engine)");
+        ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory (fast engine)");
         goto out;
     }
     /* Cells before the first corrupted position: the base run, bit for bit. */
@@ -136,7 +136,7 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
                 if (br[k].type != BR_TRUNK || br[k].entry != j) continue;
                 for (int s = 0; s < S; s++) {
                     int bs = tr_base_seq(c, s);
-                    memcpy(ex + (size_t)s * D, tr_resid(c, base, j, bs) + (size_t)t * D, (size_t)D * sizeof *ex);
+                    tr_copy(c, 1, D, ex + (size_t)s * D, D, tr_resid(c, base, j, bs) + (size_t)t * D, D);
                     kp[s] = tr_k(c, base, j, bs);
                     kp[S + s] = tr_v(c, base, j, bs);
                     kn[s] = kv + (size_t)s * KV;
@@ -150,10 +150,10 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
                 float *b0 = st + (size_t)k * sz;
                 for (int s = 0; s < S; s++) {
                     float *dst = b0 + (size_t)s * n * D;
-                    memcpy(dst, ex + (size_t)s * D, (size_t)D * sizeof *dst);
+                    tr_copy(c, 1, D, dst, D, ex + (size_t)s * D, D);
                     if (n > 1)
-                        memcpy(dst + D, tr_resid(c, base, j + 1, tr_base_seq(c, s)) + (size_t)(t + 1) * D,
-                               (size_t)(n - 1) * D * sizeof *dst);
+                        tr_copy(c, 1, (long)(n - 1) * D, dst + D, 0,
+                                tr_resid(c, base, j + 1, tr_base_seq(c, s)) + (size_t)(t + 1) * D, 0);
                 }
             }
             /* 2. branches starting at layer j: forks copy their trunk (its state
@@ -163,14 +163,13 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
                 if (br[k].start != j) continue;
                 float *b0 = st + (size_t)k * sz;
                 if (br[k].type == BR_FORK) {
-                    memcpy(b0, st + (size_t)br[k].parent * sz, sz * sizeof *st);
+                    tr_copy(c, 1, (long)sz, b0, 0, st + (size_t)br[k].parent * sz, 0);
                 } else if (br[k].type == BR_HIDDEN) {
                     for (int s = 0; s < S; s++) {
                         float *dst = b0 + (size_t)s * n * D;
-                        memcpy(dst, tr_resid(c, base, j, tr_base_seq(c, s)) + (size_t)t * D,
-                               (size_t)n * D * sizeof *dst);
-                        memcpy(dst, tr_site(c, src, CT_SITE_HIDDEN, br[k].hid_l, tr_src_seq(c, s)) + (size_t)t * D,
-                               (size_t)D * sizeof *dst);
+                        tr_copy(c, 1, (long)n * D, dst, 0, tr_resid(c, base, j, tr_base_seq(c, s)) + (size_t)t * D, 0);
+                        tr_copy(c, 1, D, dst, 0,
+                                tr_site(c, src, CT_SITE_HIDDEN, br[k].hid_l, tr_src_seq(c, s)) + (size_t)t * D, 0);
                     }
                 }
             }
@@ -184,30 +183,28 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
                 /* last layer: full outputs only at the scored positions; the
                  * positions [t, Tp-1) contribute their keys/values alone */
                 int nk = c->Tp - 1 - t, np = n - nk, pl = c->Tp - 1;
-                for (int b = 0; b < nb; b++)
-                    memcpy(ao + (size_t)b * nk * D, st + (size_t)b * n * D, (size_t)nk * D * sizeof *ao);
+                tr_copy(c, nb, (long)nk * D, ao, (long)nk * D, st, (long)n * D);
                 float *kx = kvx, *vx = kvx + (size_t)nb * nk * KV;          /* [nb, nk, KV] each */
                 if (tr_block_kv(c, j, nb, nk, t, ao, kx, vx, err)) goto out;
                 for (int b = 0; b < nb; b++) {
                     int bs = tr_base_seq(c, b % S);
                     float *pk = past + (size_t)b * pl * KV, *pv = past + ((size_t)nb + b) * pl * KV;   /* [pl, KV] */
-                    memcpy(pk, tr_k(c, base, j, bs), (size_t)t * KV * sizeof *pk);
-                    memcpy(pk + (size_t)t * KV, kx + (size_t)b * nk * KV, (size_t)nk * KV * sizeof *pk);
-                    memcpy(pv, tr_v(c, base, j, bs), (size_t)t * KV * sizeof *pv);
-                    memcpy(pv + (size_t)t * KV, vx + (size_t)b * nk * KV, (size_t)nk * KV * sizeof *pv);
+                    tr_copy(c, 1, (long)t * KV, pk, 0, tr_k(c, base, j, bs), 0);
+                    tr_copy(c, 1, (long)nk * KV, pk + (size_t)t * KV, 0, kx + (size_t)b * nk * KV, 0);
+                    tr_copy(c, 1, (long)t * KV, pv, 0, tr_v(c, base, j, bs), 0);
+                    tr_copy(c, 1, (long)nk * KV, pv + (size_t)t * KV, 0, vx + (size_t)b * nk * KV, 0);
                     kp[b] = pk;
                     kp[nb + b] = pv;
                     kn[b] = kv + (size_t)b * np * KV;
                     kn[nb + b] = kv + ((size_t)nb + b) * np * KV;
-                    memcpy(rows + (size_t)b * np * D, st + ((size_t)b * n + nk) * D, (size_t)np * D * sizeof *rows);
                 }
+                tr_copy(c, nb, (long)np * D, rows, (long)np * D, st + (size_t)nk * D, (long)n * D);
                 tr_patch pl_pc = {.c = c, .site = site, .t = t, .p0 = pl, .n = np, .nslot = act, .nseq_per_slot = S,
                                   .pa = pa, .pb = pb};
                 if (tr_block(c, j, nb, np, pl, rows, rows, kp, kp + nb, kn, kn + nb, ao, mo,
                              site == CT_SITE_HIDDEN ? NULL : tr_patch_cb, &pl_pc, err))
                     goto out;
-                for (int b = 0; b < nb; b++)
-                    memcpy(st + ((size_t)b * n + nk) * D, rows + (size_t)b * np * D, (size_t)np * D * sizeof *st);
+                tr_copy(c, nb, (long)np * D, st + (size_t)nk * D, (long)n * D, rows, (long)np * D);
                 continue;
             }
             for (int b = 0; b < nb; b++) {
@@ -224,8 +221,7 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
                 goto out;
         }
         /* score every branch at the scored positions */
-        for (int b = 0; b < nslot * S; b++)
-            memcpy(rows + (size_t)b * P * D, st + ((size_t)b * n + (c->Tp - 1 - t)) * D, (size_t)P * D * sizeof *rows);
+        tr_copy(c, nslot * S, (long)P * D, rows, (long)P * D, st + (size_t)(c->Tp - 1 - t) * D, (long)n * D);
         if (tr_score(c, nslot * S, rows, p, err)) goto out;
         for (int l = 0; l < L; l++)
             for (int gi = 0; gi < ntg; gi++)
@@ -237,6 +233,8 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
     }
     rc = 0;
 out:
-    free(st); free(ao); free(mo); free(kv); free(ex); free(rows); free(kvx); free(past); free(p); free(kn); free(kp);
+    tr_free(c, st); tr_free(c, ao); tr_free(c, mo); tr_free(c, kv); tr_free(c, ex); tr_free(c, rows);
+    tr_free(c, kvx); tr_free(c, past);
+    free(p); free(kn); free(kp);
     return rc;
 }

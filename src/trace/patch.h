@@ -15,5 +15,5 @@ typedef struct tr_patch {
     const int *pa, *pb;         /* [nslot] */
 } tr_patch;
 
-void tr_patch_cb(void *ctx, ct_site site, int layer, float *buf);
+void tr_patch_cb(void *ctx, const ct_site_at *at, const ct_tensor *view);
 #endif

@@ -81,7 +81,7 @@ static int make_groups(const ct_trace_input *in, ct_trace_result *r, tr_group *g
             g[found].T = need;
             g[found].ids = malloc((size_t)need * sizeof(int32_t));
             g[found].tg = malloc((size_t)r->n_targets * sizeof(int));
-            if (!g[found].ids || !g[found].tg) return ct_fail(err, "trace: out of memory");
+            if (!g[found].ids || !g[found].tg) return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory");
             memcpy(g[found].ids, in->ids, (size_t)Tp * sizeof(int32_t));
             memcpy(g[found].ids + Tp, t->tokens, (size_t)(t->n_tokens - 1) * sizeof(int32_t));
             g[found].n_tg = 0;
@@ -94,21 +94,28 @@ static int make_groups(const ct_trace_input *in, ct_trace_result *r, tr_group *g
     return 0;
 }
 
-/* Clean and corrupted runs of one group, then the engine. */
+/* Clean and corrupted runs of one group, then the engine.  The noise is drawn
+ * and added on the host (it must match NumPy's stream bit for bit); the
+ * corrupted embeddings then go to the backend once. */
 static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *const *z, ct_err *err)
 {
     int S = c->S, T = c->T, D = c->D, P = c->g->n_pos, ntg = c->g->n_tg;
-    float *emb = malloc((size_t)T * D * sizeof *emb);          /* [T, D] token embeddings */
-    float *xn = malloc((size_t)S * T * D * sizeof *xn);        /* [S, T, D] */
-    float *rows = malloc((size_t)S * P * D * sizeof *rows);    /* [S, P, D] */
-    float *p = malloc((size_t)ntg * S * sizeof *p);            /* [ntg, S] */
+    const ct_backend *be = c->be;
+    size_t one = (size_t)T * D;
+    float *emb = tr_alloc(c, one);                          /* [T, D] token embeddings (backend) */
+    float *xn = tr_alloc(c, (size_t)S * one);               /* [S, T, D] corrupted (backend) */
+    float *rows = tr_alloc(c, (size_t)S * P * D);           /* [S, P, D] (backend) */
+    float *xh = malloc((size_t)(S + 1) * one * sizeof *xh);  /* [S, T, D] host copy to add the noise, */
+    float *eh = xh ? xh + (size_t)S * one : NULL;               /* then [T, D] the clean embeddings */
+    float *p = malloc((size_t)ntg * S * sizeof *p);         /* [ntg, S] */
     c->base_p = malloc((size_t)ntg * S * sizeof *c->base_p);
     int rc = -1;
-    if (!emb || !xn || !rows || !p || !c->base_p) { ct_fail(err, "trace: out of memory"); goto out; }
+    if (!emb || !xn || !rows || !xh || !p || !c->base_p) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
     ct_embed_tokens(c->m, c->g->ids, T, emb);
+    be->download(be, eh, emb, one * sizeof *eh);
     for (int s = 0; s < S; s++) {
-        float *x = xn + (size_t)s * T * D;
-        memcpy(x, emb, (size_t)T * D * sizeof *x);
+        float *x = xh + (size_t)s * one;
+        memcpy(x, eh, one * sizeof *x);
         for (int r = 0; r < in->n_ranges; r++) {
             int b = in->ranges[2 * r], len = in->ranges[2 * r + 1] - b;
             const double *zr = z[r] + (size_t)s * len * D;     /* z[r] [S, len, D] */
@@ -119,8 +126,9 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
                 *dst = c->s->replace ? (float)nz : (float)((double)*dst + nz);
             }
         }
-        ct_embed_finish(c->m, 0, T, x);
     }
+    be->upload(be, xn, xh, (size_t)S * one * sizeof *xh);
+    for (int s = 0; s < S; s++) ct_embed_finish(c->m, 0, T, xn + (size_t)s * one);
     ct_embed_finish(c->m, 0, T, emb);
     c->x0_noisy = xn;
     if (tr_run_record(c, &c->clean, 1, emb, !c->s->reverse, err)) goto out;
@@ -141,9 +149,9 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
         }
     rc = c->s->engine == CT_ENGINE_NAIVE ? tr_engine_naive(c, err) : tr_engine_fast(c, err);
 out:
-    tr_run_free(&c->clean);
-    tr_run_free(&c->corr);
-    free(emb); free(xn); free(rows); free(p); free(c->base_p);
+    tr_run_free(c, &c->clean);
+    tr_run_free(c, &c->corr);
+    tr_free(c, emb); tr_free(c, xn); tr_free(c, rows); free(xh); free(p); free(c->base_p);
     c->base_p = NULL;
     c->x0_noisy = NULL;
     return rc;
@@ -210,7 +218,7 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     memset(g, 0, sizeof g);
     int ng = 0, rc = -1;
     double **z = calloc((size_t)in->n_ranges, sizeof *z);
-    if (!r->targets || !r->ie || !z) { ct_fail(err, "trace: out of memory"); goto out; }
+    if (!r->targets || !r->ie || !z) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
     if (r->n_targets > 64) { ct_fail(err, "trace: at most 63 counterfactuals (got %d)", in->n_cf); goto out; }
     for (int k = 0; k < r->n_targets; k++) {
         ct_trace_target *t = &r->targets[k];
@@ -219,7 +227,7 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
         t->low_samples = calloc((size_t)S, sizeof(float));
         t->scores = calloc((size_t)Tp * L, sizeof(float));
         t->scores_samples = calloc((size_t)S * Tp * L, sizeof(float));
-        if (!t->tokens || !t->low_samples || !t->scores || !t->scores_samples) { ct_fail(err, "trace: out of memory"); goto out; }
+        if (!t->tokens || !t->low_samples || !t->scores || !t->scores_samples) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
         memcpy(t->tokens, k ? in->cf[k - 1] : in->answer, (size_t)t->n_tokens * sizeof *t->tokens);
     }
     if (make_groups(in, r, g, &ng, err)) goto out;
@@ -234,13 +242,13 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
         r->noise_level = s->noise_value;
         r->emb_std = NAN;
     } else if (s->noise_rule == CT_NOISE_EMB_STD) {
-        r->emb_std = ct_std_f32(ct_model_token_embeddings(m), (size_t)ct_model_vocab(m) * D);
+        r->emb_std = ct_model_embedding_std(m);
         r->noise_level = s->noise_value * (double)r->emb_std;
     } else {
         /* ROME's rule: the std of the embeddings of the tokens being corrupted */
         float *e = malloc((size_t)Tp * D * sizeof *e), *sel = malloc((size_t)K * D * sizeof *sel);
-        if (!e || !sel) { free(e); free(sel); ct_fail(err, "trace: out of memory"); goto out; }
-        ct_embed_tokens(m, in->ids, Tp, e);
+        if (!e || !sel) { free(e); free(sel); ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
+        ct_embed_tokens_host(m, in->ids, Tp, e);
         int k = 0;
         for (int q = 0; q < in->n_ranges; q++)
             for (int p = in->ranges[2 * q]; p < in->ranges[2 * q + 1]; p++)
@@ -255,11 +263,11 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     ct_rng_seed(&rng, s->seed);
     for (int q = 0; q < in->n_ranges; q++) {
         size_t n = (size_t)S * (in->ranges[2 * q + 1] - in->ranges[2 * q]) * D;
-        if (!(z[q] = malloc(n * sizeof **z))) { ct_fail(err, "trace: out of memory"); goto out; }
+        if (!(z[q] = malloc(n * sizeof **z))) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
         ct_rng_randn(&rng, z[q], n);
     }
 
-    tr_ctx c = {.m = m, .s = s, .r = r, .L = L, .D = D, .KV = ct_model_kv_dim(m), .V = ct_model_vocab(m), .S = S,
+    tr_ctx c = {.m = m, .be = ct_model_backend(m), .s = s, .r = r, .L = L, .D = D, .KV = ct_model_kv_dim(m), .V = ct_model_vocab(m), .S = S,
                 .Tp = Tp, .first = first, .total = (long)ng * Tp * L};
     for (int q = 0; q < ng; q++) {
         c.g = &g[q];

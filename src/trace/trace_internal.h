@@ -10,6 +10,7 @@
 #ifndef CT_TRACE_INTERNAL_H
 #define CT_TRACE_INTERNAL_H
 #include "ctrace.h"
+#include "ops/ops.h"
 
 typedef struct tr_group {
     int T;                      /* sequence length: Tp + longest teacher-forced prefix */
@@ -29,6 +30,7 @@ typedef struct tr_run {
 
 typedef struct tr_ctx {
     const ct_model *m;
+    const ct_backend *be;       /* the model's: every activation buffer below is its memory */
     const ct_trace_settings *s;
     ct_trace_result *r;
     const tr_group *g;
@@ -71,6 +73,15 @@ static inline int tr_src_seq(const tr_ctx *c, int s) { return c->s->reverse ? s 
 ct_site tr_kind_site(ct_kind k);
 void tr_window(int kind, int window, int L, int l, int *lo, int *hi);
 
+/* dst [n, len] (rows dld apart) = src [n, len] (rows sld apart; 0: one row
+ * repeated), in the backend's memory. */
+static inline void tr_copy(const tr_ctx *c, int n, long len, float *dst, long dld, const float *src, long sld)
+{
+    c->be->copy_rows(c->be, n, len, dst, dld, src, sld);
+}
+static inline float *tr_alloc(const tr_ctx *c, size_t nfloats) { return ct_be_floats(c->be, nfloats); }
+static inline void tr_free(const tr_ctx *c, void *p) { if (p) c->be->free(c->be, p); }
+
 /* Bookkeeping around ct_block: counts the work for the benchmarks. */
 int tr_block(tr_ctx *c, int layer, int nb, int n, int p0, const float *x_in, float *x_out,
              const float *const *k_past, const float *const *v_past, float *const *k_new,
@@ -89,7 +100,7 @@ int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err);
  * the residual stream and keys/values, and the sublayer outputs if keep_sub
  * (only the run restored values come from needs them). */
 int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, ct_err *err);
-void tr_run_free(tr_run *r);
+void tr_run_free(const tr_ctx *c, tr_run *r);
 /* Final residual rows of a recorded run at the scored positions: out [nb, n_pos, D]. */
 void tr_run_score_rows(const tr_ctx *c, const tr_run *r, float *out);
 

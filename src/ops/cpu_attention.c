@@ -1,4 +1,4 @@
-/* attention.c — scores, soft-cap, causal/sliding mask, softmax, weighted sum
+/* cpu_attention.c — the CPU backend's attention op: scores, soft-cap, causal/sliding mask, softmax, weighted sum
  * of values.  Two ways, chosen by the block shape only (never by the thread
  * count, so results do not depend on it):
  *   - few new positions (n < ATTN_GEMM_MIN): one query row at a time, dot
@@ -11,13 +11,10 @@
 #include <math.h>
 #include <omp.h>
 #include <cblas.h>
-#include "attention.h"
-#include "ops.h"
+#include <stdlib.h>
+#include "ops/cpu.h"
 
-size_t ct_attention_scratch(int n, int p0, int nthreads)
-{
-    return (size_t)nthreads * (size_t)(n >= ATTN_GEMM_MIN ? n : 1) * (size_t)(p0 + n);
-}
+enum { ATTN_GEMM_MIN = 16 };   /* from this many new positions on, attention uses sgemm */
 
 /* Softmax of row s[0..P) over the visible keys lo..p (others set to 0). */
 static void softmax_row(float *s, int P, int lo, int p, float scale, float cap)
@@ -37,7 +34,7 @@ static void softmax_row(float *s, int P, int lo, int p, float scale, float cap)
     for (int j = p + 1; j < P; j++) s[j] = 0;
 }
 
-static void attention_gemm(const struct ct_config *c, int window, int nb, int n, int p0,
+static void attention_gemm(const ct_attn_shape *c, int window, int nb, int n, int p0,
                            const float *q, int q_stride,
                            const float *const *k_past, const float *const *v_past,
                            const float *const *k_new, const float *const *v_new,
@@ -57,7 +54,7 @@ static void attention_gemm(const struct ct_config *c, int window, int nb, int n,
                     k_new[b] + (size_t)kvh * hd, KV, 0.0f, S + p0, P);
         for (int i = 0; i < n; i++) {
             int p = p0 + i, lo = window ? (p - window + 1 > 0 ? p - window + 1 : 0) : 0;
-            softmax_row(S + (size_t)i * P, P, lo, p, c->attn_scale, c->attn_softcap);
+            softmax_row(S + (size_t)i * P, P, lo, p, c->scale, c->softcap);
         }
         float *O = ctx + (size_t)b * n * QW + (size_t)h * hd;
         if (p0 > 0)
@@ -68,19 +65,21 @@ static void attention_gemm(const struct ct_config *c, int window, int nb, int n,
     }
 }
 
-void ct_attention(const struct ct_config *c, int layer, int nb, int n, int p0,
-                  const float *q, int q_stride,
-                  const float *const *k_past, const float *const *v_past,
-                  const float *const *k_new, const float *const *v_new,
-                  float *ctx, float *scores, int nthreads)
+void ct_cpu_attention(const ct_backend *be, const ct_attn_shape *c, int nb, int n, int p0,
+                      const float *q, int q_stride, const float *const *k_past, const float *const *v_past,
+                      const float *const *k_new, const float *const *v_new, float *ctx)
 {
+    (void)be;
     const int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads * hd, group = H / c->n_kv_heads;
-    const int P = p0 + n;
-    const int window = (c->sliding_window > 0 && (!c->sliding_every_other || layer % 2 == 0)) ? c->sliding_window : 0;
-    const float scale = c->attn_scale, cap = c->attn_softcap;
+    const int P = p0 + n, window = c->window, nthreads = omp_get_max_threads();
+    const float scale = c->scale, cap = c->softcap;
+    /* per-thread score rows: [nthreads, n, P] (gemm) or [nthreads, P] */
+    float *scores = malloc((size_t)nthreads * (size_t)(n >= ATTN_GEMM_MIN ? n : 1) * (size_t)P * sizeof *scores);
+    if (!scores) return;   /* see docs/ops.md: an op cannot fail; tests catch this */
     const long total = (long)nb * H * n;
     if (n >= ATTN_GEMM_MIN) {
         attention_gemm(c, window, nb, n, p0, q, q_stride, k_past, v_past, k_new, v_new, ctx, scores, nthreads);
+        free(scores);
         return;
     }
 
@@ -94,7 +93,7 @@ void ct_attention(const struct ct_config *c, int layer, int nb, int n, int p0,
         float *s = scores + (long)omp_get_thread_num() * P;
         for (int j = lo; j <= p; j++) {
             const float *k = (j < p0 ? k_past[b] + (long)j * KV : k_new[b] + (long)(j - p0) * KV) + (long)kvh * hd;
-            s[j] = ct_dot(qr, k, hd);
+            s[j] = ct_cpu_dot(qr, k, hd);
         }
         softmax_row(s, P, lo, p, scale, cap);
         float *o = ctx + ((long)b * n + i) * ((long)H * hd) + (long)h * hd;
@@ -105,4 +104,5 @@ void ct_attention(const struct ct_config *c, int layer, int nb, int n, int p0,
             for (int d = 0; d < hd; d++) o[d] += w * v[d];
         }
     }
+    free(scores);
 }

@@ -1,0 +1,258 @@
+/* cpu.c — the CPU backend: OpenBLAS products, OpenMP loops, host memory.
+ *
+ * Determinism.  OpenBLAS splits a product differently for different thread
+ * counts, and its edge kernels sum in a different order, so results would
+ * depend on the thread count.  Instead BLAS runs single-threaded on fixed
+ * column blocks of the output (CT_LINEAR_BLOCK) and OpenMP spreads the
+ * blocks: every element is computed by the same kernel call whatever the
+ * number of threads.  Every other op computes each output element on one
+ * thread in a fixed order.
+ *
+ * Stored dtypes.  A BF16/F16 weight block is converted to float32 into a
+ * per-thread panel just before its sgemm call; the conversion is exact, so
+ * the call sees the same numbers as with a float32 copy of the weights and
+ * gives the same bits. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include <omp.h>
+#include "ops/ops.h"
+#include "ops/cpu.h"
+
+static void *cpu_alloc(const ct_backend *be, size_t bytes)
+{
+    (void)be;
+    /* 64-byte aligned for the vector units; rounded up as aligned_alloc requires */
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+static void cpu_free(const ct_backend *be, void *p) { (void)be; free(p); }
+static void cpu_move(const ct_backend *be, void *dst, const void *src, size_t bytes)
+{ (void)be; if (bytes) memmove(dst, src, bytes); }
+static void cpu_sync(const ct_backend *be) { (void)be; }
+
+static void cpu_copy_rows(const ct_backend *be, int n, long len, float *dst, long dld, const float *src, long sld)
+{
+    (void)be;
+    if (n <= 0 || len <= 0) return;
+    if (n == 1 || (dld == len && sld == len)) { memcpy(dst, src, (size_t)n * len * sizeof *dst); return; }
+    #pragma omp parallel for schedule(static) if ((long)n * len > 1L << 18)
+    for (int r = 0; r < n; r++) memcpy(dst + (size_t)r * dld, src + (size_t)r * sld, (size_t)len * sizeof *dst);
+}
+
+static void cpu_linear(const ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W,
+                       const float *b, float *Y, int ldy)
+{
+    (void)be;
+    const int out = (int)W->shape[0], in = (int)W->shape[1];
+    if (R <= 0) return;
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    const int nblk = (out + CT_LINEAR_BLOCK - 1) / CT_LINEAR_BLOCK;
+    const int par = nblk > 1 && (long)R * out * in > 262144, nth = par ? omp_get_max_threads() : 1;
+    float *panels = NULL;   /* [nth, CT_LINEAR_BLOCK, in] converted weight blocks */
+    if (W->dtype != CT_F32) {
+        panels = malloc((size_t)nth * CT_LINEAR_BLOCK * in * sizeof *panels);
+        if (!panels) {
+            /* No memory for the panels: still the right product, one element
+             * at a time (slow, and not bit-identical to the blocked path). */
+            for (int r = 0; r < R; r++)
+                for (int o = 0; o < out; o++) {
+                    float s = 0;
+                    for (int i = 0; i < in; i++) s += X[(size_t)r * ldx + i] * ct_tensor_get(W, (int64_t)o * W->stride[0] + i);
+                    Y[(size_t)r * ldy + o] = s + (b ? b[o] : 0.0f);
+                }
+            return;
+        }
+    }
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (par)
+    for (int k = 0; k < nblk; k++) {
+        int o0 = k * CT_LINEAR_BLOCK, w = out - o0 < CT_LINEAR_BLOCK ? out - o0 : CT_LINEAR_BLOCK;
+        const float *Wb = (const float *)W->data + (size_t)o0 * W->stride[0];
+        if (panels) {
+            float *p = panels + (size_t)omp_get_thread_num() * CT_LINEAR_BLOCK * in;
+            ct_tensor_read_f32(W, (int64_t)o0 * W->stride[0], (int64_t)w * in, p);
+            Wb = p;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, w, in, 1.0f, X, ldx, Wb, in, 0.0f, Y + o0, ldy);
+        if (b)
+            for (int r = 0; r < R; r++)
+                for (int o = o0; o < o0 + w; o++) Y[(size_t)r * ldy + o] += b[o];
+    }
+    free(panels);
+}
+
+float ct_cpu_dot(const float *a, const float *b, int n)
+{
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
+    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+/* Statistics in double: the result is then within float rounding of
+ * transformers' float32 reductions, whatever order torch sums in. */
+static void cpu_norm(const ct_backend *be, ct_norm_kind kind, float eps, int R, int D,
+                     const float *x, const float *w, const float *b, float *y)
+{
+    (void)be;
+    #pragma omp parallel for schedule(static) if ((long)R * D > 32768)
+    for (int r = 0; r < R; r++) {
+        const float *xr = x + (long)r * D;
+        float *yr = y + (long)r * D;
+        if (kind == CT_NORM_LAYER) {
+            double mean = 0, var = 0;
+            for (int i = 0; i < D; i++) mean += xr[i];
+            mean /= D;
+            for (int i = 0; i < D; i++) { double d = xr[i] - mean; var += d * d; }
+            var /= D;
+            float inv = (float)(1.0 / sqrt(var + eps)), mf = (float)mean;
+            for (int i = 0; i < D; i++) {
+                float v = (xr[i] - mf) * inv * w[i];
+                yr[i] = b ? v + b[i] : v;
+            }
+        } else {
+            double ss = 0;
+            for (int i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
+            float inv = (float)(1.0 / sqrt(ss / D + eps));
+            if (kind == CT_NORM_RMS_1P)
+                for (int i = 0; i < D; i++) yr[i] = (xr[i] * inv) * (1.0f + w[i]);
+            else
+                for (int i = 0; i < D; i++) yr[i] = w[i] * (xr[i] * inv);
+        }
+    }
+}
+
+static inline float act1(ct_act act, float v)
+{
+    switch (act) {
+    case CT_ACT_SILU: return v / (1.0f + expf(-v));
+    case CT_ACT_GELU: return 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+    case CT_ACT_GELU_TANH: return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    case CT_ACT_RELU: return v > 0 ? v : 0;
+    }
+    return v;
+}
+
+static void cpu_act(const ct_backend *be, ct_act act, long n, float *x)
+{
+    (void)be;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (long i = 0; i < n; i++) x[i] = act1(act, x[i]);
+}
+
+static void cpu_act_gated(const ct_backend *be, ct_act act, int R, int F, float *x, int ld)
+{
+    (void)be;
+    #pragma omp parallel for schedule(static) if ((long)R * F > 65536)
+    for (int r = 0; r < R; r++) {
+        float *g = x + (size_t)r * ld;
+        for (int f = 0; f < F; f++) g[f] = act1(act, g[f]);
+        for (int f = 0; f < F; f++) g[f] *= g[F + f];
+    }
+}
+
+static void cpu_add(const ct_backend *be, long n, const float *a, const float *b, const float *c, float *y)
+{
+    (void)be;
+    if (c) {
+        #pragma omp parallel for schedule(static) if (n > 1L << 18)
+        for (long i = 0; i < n; i++) y[i] = a[i] + b[i] + c[i];
+    } else {
+        #pragma omp parallel for schedule(static) if (n > 1L << 18)
+        for (long i = 0; i < n; i++) y[i] = a[i] + b[i];
+    }
+}
+
+static void cpu_scale(const ct_backend *be, long n, float *x, float s)
+{
+    (void)be;
+    for (long i = 0; i < n; i++) x[i] *= s;
+}
+
+static void cpu_softcap(const ct_backend *be, long n, float *x, float cap)
+{
+    (void)be;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (long i = 0; i < n; i++) x[i] = tanhf(x[i] / cap) * cap;
+}
+
+static void cpu_embed(const ct_backend *be, const ct_tensor *E, const int32_t *ids, int n, float *out)
+{
+    (void)be;
+    const int64_t V = E->shape[0], D = E->shape[1];
+    for (int i = 0; i < n; i++) {
+        if (ids[i] >= 0 && ids[i] < V) ct_tensor_read_f32(E, ids[i] * E->stride[0], D, out + (size_t)i * D);
+        else memset(out + (size_t)i * D, 0, (size_t)D * sizeof *out);
+    }
+}
+
+/* The rotary table of positions p0..p0+n-1 is computed once per call and
+ * shared by every sequence and head at a position. */
+static void cpu_rope(const ct_backend *be, int R, int n, int p0, float *x, int ld, int nheads, int hd,
+                     int rotary_dim, int interleaved, const float *inv_freq)
+{
+    (void)be;
+    const int half = rotary_dim / 2;
+    float stack[2 * 4096], *cs = stack;
+    if ((size_t)2 * n * half > sizeof stack / sizeof *stack) cs = malloc((size_t)2 * n * half * sizeof *cs);
+    if (!cs) return;   /* cannot happen for sane sizes; the op has no error path */
+    float *sn = cs + (size_t)n * half;   /* [n, half] each */
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < half; i++) {
+            float a = (float)(p0 + j) * inv_freq[i];   /* float32 product, as transformers */
+            cs[(size_t)j * half + i] = (float)cos((double)a);
+            sn[(size_t)j * half + i] = (float)sin((double)a);
+        }
+    #pragma omp parallel for schedule(static) if (R > 8)
+    for (int r = 0; r < R; r++) {
+        const float *c = cs + (size_t)(r % n) * half, *s = sn + (size_t)(r % n) * half;
+        for (int h = 0; h < nheads; h++) {
+            float *v = x + (size_t)r * ld + (size_t)h * hd;
+            if (interleaved)
+                for (int i = 0; i < half; i++) {
+                    float a = v[2 * i], b = v[2 * i + 1];
+                    v[2 * i] = a * c[i] - b * s[i];
+                    v[2 * i + 1] = b * c[i] + a * s[i];
+                }
+            else
+                for (int i = 0; i < half; i++) {
+                    float a = v[i], b = v[i + half];
+                    v[i] = a * c[i] - b * s[i];
+                    v[i + half] = b * c[i] + a * s[i];
+                }
+        }
+    }
+    if (cs != stack) free(cs);
+}
+
+/* Each row on its own, in a fixed order: the same bits whatever the threads. */
+static void cpu_token_probs(const ct_backend *be, int R, int V, const float *logits, int k,
+                            const int32_t *tok, float *out)
+{
+    (void)be;
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++) {
+        const float *z = logits + (size_t)r * V;
+        float m = z[0];
+        for (int v = 1; v < V; v++) m = z[v] > m ? z[v] : m;
+        double s = 0;
+        for (int v = 0; v < V; v++) s += (double)expf(z[v] - m);
+        for (int j = 0; j < k; j++) {
+            int32_t t = tok[(size_t)r * k + j];
+            out[(size_t)r * k + j] = t < 0 ? 1.0f : expf(z[t] - m) / (float)s;
+        }
+    }
+}
+
+static const ct_backend cpu_backend = {
+    .version = CT_BACKEND_VERSION, .name = "cpu", .device = CT_DEVICE_CPU,
+    .alloc = cpu_alloc, .free = cpu_free, .upload = cpu_move, .download = cpu_move, .sync = cpu_sync,
+    .copy_rows = cpu_copy_rows, .linear = cpu_linear, .norm = cpu_norm, .rope = cpu_rope,
+    .act = cpu_act, .act_gated = cpu_act_gated, .add = cpu_add, .scale = cpu_scale, .softcap = cpu_softcap,
+    .embed = cpu_embed, .attention = ct_cpu_attention, .token_probs = cpu_token_probs,
+};
+
+const ct_backend *ct_backend_cpu(void) { return &cpu_backend; }

@@ -1,0 +1,132 @@
+/* ops.h — the compute seam: one table of operations per backend.
+ *
+ * The transformer block (src/forward), the logits and both tracing engines
+ * (src/trace) do all their arithmetic and every move of activation memory
+ * through a ct_backend.  Two backends exist:
+ *   - "ref": every op written the obvious way, no BLAS, one thread — the
+ *     oracle that tests/test_ops.c checks the others against;
+ *   - "cpu": OpenBLAS products on fixed column blocks and OpenMP loops, with
+ *     results independent of the thread count (today's speed).
+ * A device backend (CUDA) implements the same table over device-resident
+ * buffers; see docs/ops.md for its rules.
+ *
+ * Memory.  Activation pointers (float *) handed to an op are memory of the
+ * backend that runs it: obtained from its alloc, or (host backends) any host
+ * memory.  Weights are ct_tensor views in their stored dtype (F32, BF16,
+ * F16): products convert weight panels to float32 as they consume them and
+ * accumulate in float32, so a bf16 checkpoint gives the same numbers as the
+ * same checkpoint converted to float32 first.  1-D weights (norm weights,
+ * biases) are float32.
+ *
+ * Ops never fail except alloc (NULL); arguments are the caller's to check.
+ * Row-major everywhere; "ld" is the distance in floats between rows. */
+#ifndef CT_OPS_H
+#define CT_OPS_H
+#include "ctrace.h"
+
+enum { CT_BACKEND_VERSION = 1 };
+
+/* Fixed output-column blocks of the products: a product over columns
+ * [c0, out) of the same W with c0 a multiple of this makes exactly the same
+ * inner calls for those columns, so it is bit-identical (ct_block_kv relies
+ * on this; a device backend need not, its equalities are tolerances). */
+enum { CT_LINEAR_BLOCK = 128 };
+
+/* The attention geometry of one layer. */
+typedef struct ct_attn_shape {
+    int n_heads, n_kv_heads, head_dim;      /* H, KVH (H % KVH == 0), hd */
+    int window;                 /* 0: full causal; else p sees p-window+1 .. p */
+    float scale;                /* multiplies q·k */
+    float softcap;              /* tanh soft-capping of scaled scores; 0 = off */
+} ct_attn_shape;
+
+typedef struct ct_backend {
+    int version;                /* CT_BACKEND_VERSION: calls are only ever appended */
+    const char *name;           /* "ref", "cpu", "cuda" */
+    ct_device device;
+
+    /* -- memory ------------------------------------------------------------ */
+    void *(*alloc)(const struct ct_backend *be, size_t bytes);    /* NULL: out of memory */
+    void (*free)(const struct ct_backend *be, void *p);
+    void (*upload)(const struct ct_backend *be, void *dst, const void *host_src, size_t bytes);
+    void (*download)(const struct ct_backend *be, void *host_dst, const void *src, size_t bytes);
+    void (*sync)(const struct ct_backend *be);   /* waits for every op issued so far */
+
+    /* -- moving rows (restore, patch, fork, entry rows, gathers) ----------- */
+    /* dst [n, len] (rows dld apart) = src [n, len] (rows sld apart), floats;
+     * regions do not overlap. */
+    void (*copy_rows)(const struct ct_backend *be, int n, long len, float *dst, long dld,
+                      const float *src, long sld);
+
+    /* -- arithmetic -------------------------------------------------------- */
+    /* Y [R, out] (rows ldy apart) = X [R, in] (rows ldx apart) · Wᵀ (+ b [out]);
+     * W is a [out, in] view in its stored dtype; b float32 or NULL. */
+    void (*linear)(const struct ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W,
+                   const float *b, float *Y, int ldy);
+    /* y [R, D] = norm(x [R, D]) with w [D] (and b [D] for LayerNorm, may be NULL);
+     * y may equal x.  Statistics in double. */
+    void (*norm)(const struct ct_backend *be, ct_norm_kind kind, float eps, int R, int D,
+                 const float *x, const float *w, const float *b, float *y);
+    /* In place on rows r < R of x (ld apart) whose position is p0 + r % n:
+     * rotary embedding of nheads heads hd apart (first rotary_dim dims of each,
+     * adjacent pairs if interleaved, else halves), angles pos · inv_freq[i]
+     * formed in float32. */
+    void (*rope)(const struct ct_backend *be, int R, int n, int p0, float *x, int ld, int nheads, int hd,
+                 int rotary_dim, int interleaved, const float *inv_freq);
+    /* x [n] = act(x), in place. */
+    void (*act)(const struct ct_backend *be, ct_act act, long n, float *x);
+    /* Gated activation, rows r < R of x [R, 2F] (ld apart): x[r, :F] = act(x[r, :F]) · x[r, F:2F]. */
+    void (*act_gated)(const struct ct_backend *be, ct_act act, int R, int F, float *x, int ld);
+    /* y [n] = a + b (+ c when not NULL), summed left to right; y may alias a. */
+    void (*add)(const struct ct_backend *be, long n, const float *a, const float *b, const float *c, float *y);
+    /* x [n] *= s. */
+    void (*scale)(const struct ct_backend *be, long n, float *x, float s);
+    /* x [n] = tanh(x / cap) · cap. */
+    void (*softcap)(const struct ct_backend *be, long n, float *x, float cap);
+    /* out [n, D] = rows ids[i] of E [V, D] (stored dtype) as float32; rows of
+     * ids outside [0, V) are zero.  ids is host memory. */
+    void (*embed)(const struct ct_backend *be, const ct_tensor *E, const int32_t *ids, int n, float *out);
+    /* Attention of nb sequences of n new positions p0 .. p0+n-1:
+     *   q      [nb*n, q_ld]  queries (rotary applied), head h at column h*hd
+     *   k_past[b], v_past[b] [p0, KVH*hd]; k_new[b], v_new[b] [n, KVH*hd]
+     *   ctx    [nb*n, H*hd]  written: softmax(scale q·k) v per head
+     * k_past / v_past / k_new / v_new are host arrays of nb backend pointers. */
+    void (*attention)(const struct ct_backend *be, const ct_attn_shape *a, int nb, int n, int p0,
+                      const float *q, int q_ld, const float *const *k_past, const float *const *v_past,
+                      const float *const *k_new, const float *const *v_new, float *ctx);
+    /* p(token) at chosen rows: for rows r < R of logits [R, V],
+     * out[r, j] = softmax(logits[r])[tok[r, j]] for j < k (tok [R, k] host
+     * memory; -1 = none, out 1).  max and the sum of exp in double, as today. */
+    void (*token_probs)(const struct ct_backend *be, int R, int V, const float *logits, int k,
+                        const int32_t *tok, float *out);
+} ct_backend;
+
+/* The backends built into this library; NULL for an unknown name. */
+const ct_backend *ct_backend_ref(void);
+const ct_backend *ct_backend_cpu(void);
+const ct_backend *ct_backend_named(const char *name);
+
+/* A weight view [rows, cols] (cols = 0: a vector [rows]) over data in dtype. */
+ct_tensor ct_tensor_2d(ct_dtype dt, void *data, int64_t rows, int64_t cols);
+/* Rows [r0, r0 + n) of a 2-D view. */
+ct_tensor ct_tensor_rows(const ct_tensor *t, int64_t r0, int64_t n);
+/* Element i of a host tensor's data as float32 (F32/BF16/F16). */
+float ct_tensor_get(const ct_tensor *t, int64_t i);
+/* dst [n] = elements [i0, i0 + n) of a host tensor, as float32. */
+void ct_tensor_read_f32(const ct_tensor *t, int64_t i0, int64_t n, float *dst);
+
+/* The backend a model computes on (src/forward). */
+const ct_backend *ct_model_backend(const ct_model *m);
+/* ct_embed_tokens into host memory, whatever the backend. */
+int ct_embed_tokens_host(const ct_model *m, const int32_t *ids, int n, float *out);
+
+/* Convenience for engine code: n floats of backend memory; NULL on failure. */
+static inline float *ct_be_floats(const ct_backend *be, size_t n)
+{
+    return (float *)be->alloc(be, (n ? n : 1) * sizeof(float));
+}
+static inline void ct_be_copy(const ct_backend *be, float *dst, const float *src, long n)
+{
+    be->copy_rows(be, 1, n, dst, n, src, n);
+}
+#endif
