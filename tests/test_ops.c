@@ -1,0 +1,294 @@
+/* test_ops.c — every op of the CPU backend against the plain-C reference
+ * backend (src/ops/ref.c) on random inputs of awkward shapes: odd sizes, one
+ * row, GQA and MQA, windows at the edges, queries at p0 > 0, the batched
+ * attention path (n >= 16) and the per-row one; weights in F32, BF16 and F16.
+ * Each line prints the normalized error max|cpu - ref| / max|ref| of one op
+ * over all its cases.  Also: a BF16/F16 product gives exactly the bits of the
+ * same product on the weights converted to float32 first (the claim that
+ * keeping weights as stored changes no number). */
+#include <math.h>
+#include <stdint.h>
+#include "harness.h"
+#include "ctrace.h"
+#include "ops/ops.h"
+
+static const ct_backend *REF, *CPU;
+static uint64_t rng = 88172645463325252ull;
+
+static double urand(void)   /* [0, 1) */
+{
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+static float *rnd(long n, float scale)
+{
+    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
+    for (long i = 0; i < n; i++) x[i] = (float)((urand() * 2 - 1) * scale);
+    return x;
+}
+static float *dup(const float *x, long n)
+{
+    float *y = malloc((size_t)(n ? n : 1) * sizeof *y);
+    memcpy(y, x, (size_t)n * sizeof *y);
+    return y;
+}
+
+/* The worst normalized error per op, printed at the end. */
+typedef struct { const char *op; double worst; int cases; } stat;
+static stat stats[16];
+static int nstats;
+
+static void compare(const char *op, const char *label, const float *got, const float *want, long n, double tol)
+{
+    double mx = 0, d = 0;
+    long w = 0;
+    for (long i = 0; i < n; i++) mx = fabs(want[i]) > mx ? fabs(want[i]) : mx;
+    for (long i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (e > d || e != e) { d = e; w = i; if (e != e) { d = INFINITY; break; } }
+    }
+    double rel = d / (mx > 0 ? mx : 1);
+    int k = 0;
+    while (k < nstats && strcmp(stats[k].op, op)) k++;
+    if (k == nstats) stats[nstats++] = (stat){op, 0, 0};
+    if (rel > stats[k].worst) stats[k].worst = rel;
+    stats[k].cases++;
+    CHECK(rel <= tol, "%s %s: normalized error %.3g > %.3g at %ld (cpu %.9g, ref %.9g)", op, label, rel, tol, w,
+          (double)got[w], (double)want[w]);
+}
+
+/* A [rows, cols] weight of random values exactly representable in dt, with
+ * its float32 copy in *f32. */
+static ct_tensor weight(ct_dtype dt, int64_t rows, int64_t cols, float **f32)
+{
+    long n = (long)(rows * (cols ? cols : 1));
+    float *f = rnd(n, 1.0f);
+    void *data = f;
+    if (dt != CT_F32) {
+        uint16_t *h = malloc((size_t)(n ? n : 1) * 2);
+        for (long i = 0; i < n; i++) {
+            h[i] = dt == CT_BF16 ? ct_f32_to_bf16(f[i]) : ct_f32_to_f16(f[i]);
+            f[i] = dt == CT_BF16 ? ct_bf16_to_f32(h[i]) : ct_f16_to_f32(h[i]);
+        }
+        data = h;
+    }
+    *f32 = f;
+    return ct_tensor_2d(dt, data, rows, cols);
+}
+static void weight_free(ct_tensor *t, float *f32)
+{
+    if (t->data != f32) free(t->data);
+    free(f32);
+}
+
+static const ct_dtype DTYPES[3] = {CT_F32, CT_BF16, CT_F16};
+
+static void test_linear(void)
+{
+    static const int shapes[][3] = {{1, 1, 1}, {3, 17, 5}, {7, 33, 130}, {1, 64, 257}, {19, 100, 129}, {2, 300, 384}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int di = 0; di < 3; di++)
+            for (int bias = 0; bias < 2; bias++) {
+                int R = shapes[si][0], in = shapes[si][1], out = shapes[si][2], ldx = in + 3, ldy = out + 2;
+                float *wf, *x = rnd((long)R * ldx, 1.0f), *b = bias ? rnd(out, 1.0f) : NULL;
+                ct_tensor W = weight(DTYPES[di], out, in, &wf);
+                float *yr = calloc((size_t)R * ldy, sizeof *yr), *yc = calloc((size_t)R * ldy, sizeof *yc);
+                REF->linear(REF, R, x, ldx, &W, b, yr, ldy);
+                CPU->linear(CPU, R, x, ldx, &W, b, yc, ldy);
+                char label[96];
+                snprintf(label, sizeof label, "R%d in%d out%d %s%s", R, in, out, ct_dtype_name(W.dtype), bias ? " +b" : "");
+                compare("linear", label, yc, yr, (long)R * ldy, 2e-6 * sqrt(in));
+                if (W.dtype != CT_F32) {
+                    /* stored dtype vs converted first: the same bits */
+                    ct_tensor Wf = ct_tensor_2d(CT_F32, wf, out, in);
+                    float *yf = calloc((size_t)R * ldy, sizeof *yf);
+                    CPU->linear(CPU, R, x, ldx, &Wf, b, yf, ldy);
+                    CHECK(memcmp(yf, yc, sizeof *yf * R * ldy) == 0, "linear %s: stored-dtype product differs from the float32 copy's",
+                          label);
+                    free(yf);
+                }
+                weight_free(&W, wf);
+                free(x); free(b); free(yr); free(yc);
+            }
+}
+
+static void test_norm(void)
+{
+    static const int shapes[][2] = {{1, 1}, {5, 7}, {3, 64}, {2, 257}};
+    static const ct_norm_kind kinds[3] = {CT_NORM_LAYER, CT_NORM_RMS, CT_NORM_RMS_1P};
+    for (size_t si = 0; si < 4; si++)
+        for (int k = 0; k < 3; k++)
+            for (int bias = 0; bias < 2; bias++) {
+                if (bias && kinds[k] != CT_NORM_LAYER) continue;
+                int R = shapes[si][0], D = shapes[si][1];
+                float *x = rnd((long)R * D, 3.0f), *w = rnd(D, 1.0f), *b = bias ? rnd(D, 1.0f) : NULL;
+                float *yr = malloc(sizeof *yr * R * D), *yc = dup(x, (long)R * D);
+                REF->norm(REF, kinds[k], 1e-5f, R, D, x, w, b, yr);
+                CPU->norm(CPU, kinds[k], 1e-5f, R, D, yc, w, b, yc);   /* in place */
+                char label[64];
+                snprintf(label, sizeof label, "R%d D%d kind %d%s", R, D, kinds[k], bias ? " +b" : "");
+                compare("norm", label, yc, yr, (long)R * D, 1e-5);
+                free(x); free(w); free(b); free(yr); free(yc);
+            }
+}
+
+static void test_rope(void)
+{
+    /* R rows of nb sequences of n positions from p0; rotary on part of each head */
+    static const int cfg[][6] = {   /* R, n, p0, nheads, hd, rotary_dim */
+        {1, 1, 0, 1, 2, 2}, {6, 3, 5, 2, 8, 8}, {4, 4, 0, 3, 10, 4}, {10, 5, 1000, 4, 16, 16}};
+    for (int ci = 0; ci < 4; ci++)
+        for (int il = 0; il < 2; il++) {
+            int R = cfg[ci][0], n = cfg[ci][1], p0 = cfg[ci][2], nh = cfg[ci][3], hd = cfg[ci][4], rd = cfg[ci][5];
+            int ld = nh * hd + 3;
+            float *inv = malloc(sizeof *inv * (rd / 2));
+            for (int i = 0; i < rd / 2; i++) inv[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)rd);
+            float *xr = rnd((long)R * ld, 1.0f), *xc = dup(xr, (long)R * ld);
+            REF->rope(REF, R, n, p0, xr, ld, nh, hd, rd, il, inv);
+            CPU->rope(CPU, R, n, p0, xc, ld, nh, hd, rd, il, inv);
+            char label[64];
+            snprintf(label, sizeof label, "R%d n%d p0 %d heads %d hd %d rot %d %s", R, n, p0, nh, hd, rd, il ? "interleaved" : "halves");
+            compare("rope", label, xc, xr, (long)R * ld, 1e-6);
+            free(inv); free(xr); free(xc);
+        }
+}
+
+static void test_elementwise(void)
+{
+    static const ct_act acts[4] = {CT_ACT_SILU, CT_ACT_GELU, CT_ACT_GELU_TANH, CT_ACT_RELU};
+    for (int a = 0; a < 4; a++) {
+        long n = 1001;
+        float *xr = rnd(n, 6.0f), *xc = dup(xr, n);
+        REF->act(REF, acts[a], n, xr);
+        CPU->act(CPU, acts[a], n, xc);
+        char label[32];
+        snprintf(label, sizeof label, "act %d", acts[a]);
+        compare("act", label, xc, xr, n, 1e-6);
+        free(xr); free(xc);
+        int R = 3, F = 13, ld = 2 * F + 1;
+        xr = rnd((long)R * ld, 4.0f); xc = dup(xr, (long)R * ld);
+        REF->act_gated(REF, acts[a], R, F, xr, ld);
+        CPU->act_gated(CPU, acts[a], R, F, xc, ld);
+        compare("act_gated", label, xc, xr, (long)R * ld, 1e-6);
+        free(xr); free(xc);
+    }
+    long n = 777;
+    float *a = rnd(n, 2), *b = rnd(n, 2), *c = rnd(n, 2), *yr = malloc(sizeof *yr * n), *yc = malloc(sizeof *yc * n);
+    for (int three = 0; three < 2; three++) {
+        REF->add(REF, n, a, b, three ? c : NULL, yr);
+        CPU->add(CPU, n, a, b, three ? c : NULL, yc);
+        compare("add", three ? "a+b+c" : "a+b", yc, yr, n, 1e-7);
+    }
+    memcpy(yr, a, sizeof *yr * n); memcpy(yc, a, sizeof *yc * n);
+    REF->scale(REF, n, yr, 1.7f); CPU->scale(CPU, n, yc, 1.7f);
+    compare("scale", "x1.7", yc, yr, n, 1e-7);
+    float *big = rnd(n, 200);
+    memcpy(yr, big, sizeof *yr * n); memcpy(yc, big, sizeof *yc * n);
+    REF->softcap(REF, n, yr, 30.0f); CPU->softcap(CPU, n, yc, 30.0f);
+    compare("softcap", "cap 30", yc, yr, n, 1e-6);
+    free(a); free(b); free(c); free(yr); free(yc); free(big);
+}
+
+static void test_embed_copy(void)
+{
+    for (int di = 0; di < 3; di++) {
+        int V = 37, D = 19, n = 6;
+        float *ef;
+        ct_tensor E = weight(DTYPES[di], V, D, &ef);
+        int32_t ids[6] = {0, 36, 5, -1, 37, 5};   /* two out of range: zero rows */
+        float *yr = malloc(sizeof *yr * n * D), *yc = malloc(sizeof *yc * n * D);
+        REF->embed(REF, &E, ids, n, yr);
+        CPU->embed(CPU, &E, ids, n, yc);
+        compare("embed", ct_dtype_name(E.dtype), yc, yr, (long)n * D, 0);
+        CHECK(yc[3 * D] == 0 && yc[4 * D + D - 1] == 0 && yc[D] == ef[36 * D], "embed %s: rows wrong", ct_dtype_name(E.dtype));
+        weight_free(&E, ef);
+        free(yr); free(yc);
+    }
+    /* copy_rows: strided, and one source row repeated (sld = 0) */
+    float *src = rnd(60, 1), *dr = calloc(100, sizeof(float)), *dc = calloc(100, sizeof(float));
+    REF->copy_rows(REF, 4, 7, dr, 10, src, 12);
+    CPU->copy_rows(CPU, 4, 7, dc, 10, src, 12);
+    compare("copy_rows", "strided", dc, dr, 100, 0);
+    REF->copy_rows(REF, 5, 9, dr, 20, src + 3, 0);
+    CPU->copy_rows(CPU, 5, 9, dc, 20, src + 3, 0);
+    compare("copy_rows", "broadcast", dc, dr, 100, 0);
+    CHECK(dc[80 + 8] == src[3 + 8], "copy_rows broadcast: row 4 is not the source row");
+    free(src); free(dr); free(dc);
+}
+
+static void test_attention(void)
+{
+    static const int kvh_of[3] = {4, 2, 1};     /* MHA, GQA, MQA for H = 4 */
+    static const int ns[4] = {1, 3, 16, 20};    /* per-row path below 16, batched path from 16 */
+    static const int p0s[3] = {0, 1, 7};
+    static const int windows[4] = {0, 1, 3, 1000};
+    int ncase = 0;
+    for (int hk = 0; hk < 3; hk++)
+        for (int hdi = 0; hdi < 2; hdi++)
+            for (int ni = 0; ni < 4; ni++)
+                for (int pi = 0; pi < 3; pi++)
+                    for (int wi = 0; wi < 4; wi++) {
+                        int H = 4, KVH = kvh_of[hk], hd = hdi ? 5 : 8, n = ns[ni], p0 = p0s[pi], nb = (ncase % 3) + 1;
+                        float cap = (ncase % 4 == 1) ? 3.0f : 0.0f;
+                        ncase++;
+                        ct_attn_shape a = {.n_heads = H, .n_kv_heads = KVH, .head_dim = hd, .window = windows[wi],
+                                           .scale = 1.0f / sqrtf((float)hd), .softcap = cap};
+                        int KV = KVH * hd, q_ld = H * hd + 2 * KV;
+                        float *q = rnd((long)nb * n * q_ld, 2.0f);
+                        float *kp = rnd((long)nb * (p0 ? p0 : 1) * KV, 2.0f), *vp = rnd((long)nb * (p0 ? p0 : 1) * KV, 2.0f);
+                        float *kn = rnd((long)nb * n * KV, 2.0f), *vn = rnd((long)nb * n * KV, 2.0f);
+                        const float *KP[3], *VP[3], *KN[3], *VN[3];
+                        for (int b = 0; b < nb; b++) {
+                            KP[b] = kp + (size_t)b * (p0 ? p0 : 1) * KV; VP[b] = vp + (size_t)b * (p0 ? p0 : 1) * KV;
+                            KN[b] = kn + (size_t)b * n * KV; VN[b] = vn + (size_t)b * n * KV;
+                        }
+                        long no = (long)nb * n * H * hd;
+                        float *cr = malloc(sizeof *cr * no), *cc = malloc(sizeof *cc * no);
+                        REF->attention(REF, &a, nb, n, p0, q, q_ld, KP, VP, KN, VN, cr);
+                        CPU->attention(CPU, &a, nb, n, p0, q, q_ld, KP, VP, KN, VN, cc);
+                        char label[96];
+                        snprintf(label, sizeof label, "nb%d n%d p0 %d H%d KVH%d hd%d window %d cap %g", nb, n, p0, H, KVH, hd,
+                                 windows[wi], cap);
+                        compare("attention", label, cc, cr, no, 2e-6);
+                        free(q); free(kp); free(vp); free(kn); free(vn); free(cr); free(cc);
+                    }
+}
+
+static void test_token_probs(void)
+{
+    static const int Vs[3] = {1, 11, 1000};
+    for (int vi = 0; vi < 3; vi++) {
+        int R = 4, V = Vs[vi], k = 3;
+        float *lg = rnd((long)R * V, 8.0f);
+        int32_t tok[12];
+        for (int i = 0; i < R * k; i++) tok[i] = (i % 4 == 3) ? -1 : (int32_t)((i * 7) % V);
+        float pr[12], pc[12];
+        REF->token_probs(REF, R, V, lg, k, tok, pr);
+        CPU->token_probs(CPU, R, V, lg, k, tok, pc);
+        char label[32];
+        snprintf(label, sizeof label, "V%d", V);
+        compare("token_probs", label, pc, pr, R * k, 1e-6);
+        CHECK(pc[3] == 1.0f, "token_probs: a row with no token should give 1, got %g", pc[3]);
+        free(lg);
+    }
+}
+
+int main(void)
+{
+    TEST_BEGIN();
+    REF = ct_backend_ref();
+    CPU = ct_backend_cpu();
+    CHECK(REF->version == CT_BACKEND_VERSION && CPU->version == CT_BACKEND_VERSION, "backend versions");
+    CHECK(ct_backend_named("cpu") == CPU && ct_backend_named("ref") == REF && ct_backend_named("tpu") == NULL,
+          "backend names");
+    test_linear();
+    test_norm();
+    test_rope();
+    test_elementwise();
+    test_embed_copy();
+    test_attention();
+    test_token_probs();
+    for (int k = 0; k < nstats; k++)
+        printf("  %-12s %4d cases, worst normalized error %.2e\n", stats[k].op, stats[k].cases, stats[k].worst);
+    return TEST_END();
+}
