@@ -1,29 +1,38 @@
-# ctrace — top-level build.  `make` builds build/ctrace; `make test` installs missing
-# Debian packages, builds and runs the test suite; `make demo` runs the demo.
-# Every src/<module>/*.c except src/cli goes into build/libctrace.a; every
-# tests/test_*.c becomes one test program linked against it.
+# ctrace — top-level build.  `make` builds build/ctrace and the libraries; `make
+# test` installs missing Debian packages, builds and runs the test suite; `make
+# demo` runs the demo.
+# Every src/<module>/*.c except src/cli goes into build/libctrace.a (static, the
+# CLI and tests link it); the core modules (no cairo: models, ops, forward,
+# tokenizer, noise, trace) also make build/libctrace.so, which exports only the
+# functions include/ctrace.h marks CT_API.  Every tests/test_*.c becomes one test
+# program linked against the static library.
 
 CC      ?= cc
 BUILD   ?= build
 SHARED  ?= $(abspath $(CURDIR)/../shared)
 OPT     ?= -O2 -march=native
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers -g $(OPT) -fopenmp -Iinclude -Isrc \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers -g $(OPT) -fopenmp -fPIC \
+           -fvisibility=hidden -Iinclude -Isrc \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS  += -lopenblas -lcjson -lonig -lutf8proc -lcairo -lm -lpthread -fopenmp
+CORE_LIBS = -lopenblas -lcjson -lonig -lutf8proc -lm -lpthread -fopenmp
+LDLIBS  += $(CORE_LIBS) -lcairo
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+APP_DIRS := experiment report
+CORE_SRC := $(filter-out $(APP_DIRS:%=src/%/%),$(LIB_SRC))
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := $(wildcard include/*.h src/*/*.h tests/*.h)
 
 .PHONY: all test check asan deps demo bench clean
-all: $(BUILD)/ctrace
+all: $(BUILD)/ctrace $(BUILD)/libctrace.so
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +44,10 @@ $(BUILD)/obj/%.o: %.c $(HEADERS)
 $(BUILD)/libctrace.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# --no-undefined: the core must not reach into the application layer
+$(BUILD)/libctrace.so: $(CORE_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,--no-undefined -Wl,-soname,libctrace.so.0 -o $@ $^ $(CORE_LIBS)
 
 $(BUILD)/ctrace: $(CLI_OBJ) $(BUILD)/libctrace.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -48,7 +61,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libctrace.a $(HEADERS)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
 
 # The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh.
-check: $(BUILD)/ctrace $(TEST_BIN)
+check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(TEST_BIN)
 	@CTRACE_SHARED=$(SHARED) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/run.sh $(BUILD)
 
 test: deps

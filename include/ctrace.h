@@ -26,7 +26,22 @@
 extern "C" {
 #endif
 
-#define CTRACE_VERSION "0.1.0"
+#define CTRACE_VERSION "0.2.0"
+
+/* Marks the functions libctrace.so exports (the library is built with hidden
+ * visibility; everything not marked stays internal). */
+#if defined(__GNUC__)
+#define CT_API __attribute__((visibility("default")))
+#else
+#define CT_API
+#endif
+
+/* The library's version, CTRACE_VERSION of the build ("0.2.0"): lets a binding
+ * check it loaded the library it was written for. */
+CT_API const char *ct_version(void);
+/* What this build computes with, e.g. "OpenBLAS 0.3.21 (Haswell, single-threaded
+ * per 128-column block), OpenMP 2 threads". */
+CT_API const char *ct_backend_description(void);
 
 /* ------------------------------------------------------------------------ */
 /* 1. Errors                                                                 */
@@ -51,14 +66,14 @@ typedef struct ct_err {
 /* Formats a message into err (when err is not NULL), sets its code to
  * CT_ERR_INPUT and returns -1, so that
  * `return ct_fail(err, "%s: bad header", path);` reads naturally. */
-int ct_fail(ct_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+CT_API int ct_fail(ct_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with another code: ct_fail_code(err, CT_ERR_NOMEM, "...") */
-int ct_fail_code(ct_err *err, ct_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+CT_API int ct_fail_code(ct_err *err, ct_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* "bad input", "out of memory", "I/O error", "unsupported", "device error". */
-const char *ct_status_name(ct_status code);
+CT_API const char *ct_status_name(ct_status code);
 /* Whether a failure with this code should stop a whole run rather than be
  * reported against one dataset row (out of memory, I/O, device). */
-int ct_status_is_fatal(ct_status code);
+CT_API int ct_status_is_fatal(ct_status code);
 
 /* ------------------------------------------------------------------------ */
 /* 2. Safetensors files (read: memory-mapped and strictly validated; write:  */
@@ -69,8 +84,8 @@ typedef enum ct_dtype {
     CT_F32, CT_F16, CT_BF16, CT_F64, CT_I32, CT_I64, CT_U8, CT_I8, CT_BOOL, CT_DTYPE_COUNT
 } ct_dtype;
 
-const char *ct_dtype_name(ct_dtype t);   /* "F32", "BF16", ... */
-size_t ct_dtype_size(ct_dtype t);        /* bytes per element */
+CT_API const char *ct_dtype_name(ct_dtype t);   /* "F32", "BF16", ... */
+CT_API size_t ct_dtype_size(ct_dtype t);        /* bytes per element */
 
 #define CT_MAX_DIMS 8
 
@@ -111,12 +126,12 @@ typedef struct ct_st_file {
 /* Opens and validates: 8-byte header length inside the file, valid JSON,
  * known dtypes, shape × dtype size = byte length, offsets inside the data
  * section, no two tensors overlapping. */
-int ct_st_open(ct_st_file *f, const char *path, ct_err *err);
-void ct_st_close(ct_st_file *f);
-const ct_tensor_view *ct_st_find(const ct_st_file *f, const char *name);
+CT_API int ct_st_open(ct_st_file *f, const char *path, ct_err *err);
+CT_API void ct_st_close(ct_st_file *f);
+CT_API const ct_tensor_view *ct_st_find(const ct_st_file *f, const char *name);
 
 /* Converts any float or integer tensor to a new float32 array (caller frees). */
-float *ct_tensor_to_f32(const ct_tensor_view *t);
+CT_API float *ct_tensor_to_f32(const ct_tensor_view *t);
 
 /* One tensor to write. */
 typedef struct ct_st_out {
@@ -129,14 +144,14 @@ typedef struct ct_st_out {
 
 /* Writes a safetensors file: PATH.tmp.<pid>, fsync, rename to PATH.
  * metadata_json: a JSON object of string values (safetensors' rule), or NULL. */
-int ct_st_write(const char *path, const ct_st_out *tensors, int n,
+CT_API int ct_st_write(const char *path, const ct_st_out *tensors, int n,
                 const char *metadata_json, ct_err *err);
 
 /* Half-precision conversions (exact, round-to-nearest-even for f32→). */
-float ct_bf16_to_f32(uint16_t h);
-float ct_f16_to_f32(uint16_t h);
-uint16_t ct_f32_to_bf16(float f);
-uint16_t ct_f32_to_f16(float f);
+CT_API float ct_bf16_to_f32(uint16_t h);
+CT_API float ct_f16_to_f32(uint16_t h);
+CT_API uint16_t ct_f32_to_bf16(float f);
+CT_API uint16_t ct_f32_to_f16(float f);
 
 /* ------------------------------------------------------------------------ */
 /* 3. Models: a Hugging Face model directory, loaded                         */
@@ -217,7 +232,7 @@ struct ct_config {
 };
 
 /* Parses config.json text (path only names the file in messages). */
-int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *path, ct_err *err);
+CT_API int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *path, ct_err *err);
 
 /* A model with random weights for cfg (normal(0, 0.02) matrices, unit norms,
  * zero biases), deterministic in seed: for benchmarks and engine tests.  Get
@@ -225,37 +240,41 @@ int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *pa
  *   {"model_type": "llama", "hidden_size": 768, "num_hidden_layers": 12,
  *    "num_attention_heads": 12, "intermediate_size": 2048, "vocab_size": 32000} */
 typedef struct ct_model ct_model;
-int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err);
+CT_API int ct_model_random(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_err *err);
 /* Bytes of weights the model uses (tied matrices counted once): its own
  * buffers plus what it reads in place from the mapped checkpoint. */
-size_t ct_model_weight_bytes(const ct_model *m);
+CT_API size_t ct_model_weight_bytes(const ct_model *m);
 /* A human description of the architecture, one "key: value" line per aspect
  * (family, sizes, block layout, rotary, norms, biases, memory); returns the
  * number of chars that would have been written (snprintf's rule). */
-int ct_model_describe(const ct_model *m, char *buf, size_t cap);
-int ct_config_describe(const struct ct_config *cfg, size_t weight_bytes, char *buf, size_t cap);
+CT_API int ct_model_describe(const ct_model *m, char *buf, size_t cap);
+CT_API int ct_config_describe(const struct ct_config *cfg, size_t weight_bytes, char *buf, size_t cap);
 /* Bytes of float32 weights a model of cfg holds once loaded. */
-size_t ct_config_weight_bytes(const struct ct_config *cfg);
+CT_API size_t ct_config_weight_bytes(const struct ct_config *cfg);
 /* Checks DIR as ct_model_load would (config.json, every tensor's presence,
  * dtype and shape) without reading or converting any weights: fast, and
  * usable for models too large for this machine's memory.  cfg and
  * weight_bytes (either may be NULL) receive the config and the float32 size. */
-int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err);
+CT_API int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err);
+/* The same, with what loading DIR as stored would hold (ct_model_memory's
+ * stored / owned / mapped bytes); any output may be NULL. */
+CT_API int ct_model_check_memory(const char *dir, struct ct_config *cfg, size_t *weight_bytes, size_t *stored,
+                          size_t *owned, size_t *mapped, ct_err *err);
 
 typedef struct ct_model ct_model;   /* opaque: config + weights as stored */
 
 /* Loads DIR/config.json and DIR/model.safetensors (or the sharded index). */
-int ct_model_load(ct_model **out, const char *dir, ct_err *err);
-void ct_model_free(ct_model *m);
-const struct ct_config *ct_model_config(const ct_model *m);
-int ct_model_n_layers(const ct_model *m);      /* L */
-int ct_model_d_model(const ct_model *m);       /* D */
-int ct_model_vocab(const ct_model *m);         /* V */
-int ct_model_kv_dim(const ct_model *m);        /* KV = n_kv_heads × head_dim */
-int ct_model_max_positions(const ct_model *m);
+CT_API int ct_model_load(ct_model **out, const char *dir, ct_err *err);
+CT_API void ct_model_free(ct_model *m);
+CT_API const struct ct_config *ct_model_config(const ct_model *m);
+CT_API int ct_model_n_layers(const ct_model *m);      /* L */
+CT_API int ct_model_d_model(const ct_model *m);       /* D */
+CT_API int ct_model_vocab(const ct_model *m);         /* V */
+CT_API int ct_model_kv_dim(const ct_model *m);        /* KV = n_kv_heads × head_dim */
+CT_API int ct_model_max_positions(const ct_model *m);
 /* The standard deviation of all entries of the token-embedding matrix W_E
  * [V, D] (as torch.std computes it on float32 data; the noise level is 3 × it). */
-float ct_model_embedding_std(const ct_model *m);
+CT_API float ct_model_embedding_std(const ct_model *m);
 
 /* How a checkpoint's matrices are held.  STORED (the default): in the stored
  * dtype, as views into the mapped file where the layout allows, products
@@ -263,22 +282,22 @@ float ct_model_embedding_std(const ct_model *m);
  * in about half the memory for bf16/f16 checkpoints.  F32: every matrix
  * converted to float32 at load (twice the memory; a reference). */
 typedef enum ct_weights { CT_WEIGHTS_STORED = 0, CT_WEIGHTS_F32 = 1 } ct_weights;
-int ct_model_load_as(ct_model **out, const char *dir, ct_weights mode, ct_err *err);
+CT_API int ct_model_load_as(ct_model **out, const char *dir, ct_weights mode, ct_err *err);
 /* ct_model_random with matrices rounded to dtype dt (F32, BF16 or F16). */
-int ct_model_random_as(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_dtype dt, ct_err *err);
+CT_API int ct_model_random_as(ct_model **out, const struct ct_config *cfg, uint64_t seed, ct_dtype dt, ct_err *err);
 /* Memory of the weights: stored = bytes of the checkpoint tensors used (0 for
  * random models); owned = heap buffers (packed or converted); mapped = bytes
  * used in place from the mapped file.  Any pointer may be NULL. */
-void ct_model_memory(const ct_model *m, size_t *stored, size_t *owned, size_t *mapped);
+CT_API void ct_model_memory(const ct_model *m, size_t *stored, size_t *owned, size_t *mapped);
 /* The dtype most of the model's matrices are held in (for `ctrace info`). */
-ct_dtype ct_model_weight_dtype(const ct_model *m);
+CT_API ct_dtype ct_model_weight_dtype(const ct_model *m);
 /* Chooses the compute backend: "cpu" (OpenBLAS + OpenMP, the default) or
  * "ref" (the plain-C reference: slow, for checking). */
-int ct_model_set_backend(ct_model *m, const char *name, ct_err *err);
-const char *ct_model_backend_name(const ct_model *m);
+CT_API int ct_model_set_backend(ct_model *m, const char *name, ct_err *err);
+CT_API const char *ct_model_backend_name(const ct_model *m);
 
 /* Sets the thread count of matrix products and of ctrace's own loops. */
-void ct_set_threads(int n);
+CT_API void ct_set_threads(int n);
 
 /* ------------------------------------------------------------------------ */
 /* 4. Forward pass, one block at a time, with intervention sites             */
@@ -309,14 +328,14 @@ typedef struct ct_site_at {
 /* Growable scratch memory owned by the caller, in the memory of the model's
  * backend; zero-initialise, free with ct_scratch_free. */
 typedef struct ct_scratch { float *buf; size_t cap; const struct ct_backend *be; } ct_scratch;
-float *ct_scratch_get(ct_scratch *s, size_t nfloats);   /* NULL when out of memory */
-void ct_scratch_free(ct_scratch *s);
+CT_API float *ct_scratch_get(ct_scratch *s, size_t nfloats);   /* NULL when out of memory */
+CT_API void ct_scratch_free(ct_scratch *s);
 
 /* ids [n] -> out [n, D]: the token-embedding lookup (site CT_SITE_EMBED). */
-void ct_embed_tokens(const ct_model *m, const int32_t *ids, int n, float *out);
+CT_API void ct_embed_tokens(const ct_model *m, const int32_t *ids, int n, float *out);
 /* x [n, D] for positions p0..p0+n-1, in place: token embeddings -> block-0 input
  * (adds learned position embeddings, or scales by sqrt(D), as the family does). */
-void ct_embed_finish(const ct_model *m, int p0, int n, float *x);
+CT_API void ct_embed_finish(const ct_model *m, int p0, int n, float *x);
 
 /* Called inside ct_block when a site's activation has been computed and before
  * anything uses it, so the caller may overwrite rows (restore or patch).  view
@@ -333,7 +352,7 @@ typedef void (*ct_patch_fn)(void *ctx, const ct_site_at *at, const ct_tensor *vi
  *   k_new[b],  v_new[b]   [n, KV]   written: keys/values of the new positions
  *   attn_out, mlp_out [nb, n, D]    written: the sublayer outputs (after any patch)
  * Causal attention: new position p attends to positions 0..p. */
-int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
+CT_API int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
              const float *x_in, float *x_out,
              const float *const *k_past, const float *const *v_past,
              float *const *k_new, float *const *v_new,
@@ -347,16 +366,16 @@ int ct_block(const ct_model *m, int layer, int nb, int n, int p0,
  * and v_new for the same x_in, nb, n and p0 (and within float rounding for other
  * batchings).  For positions whose block output nobody reads but whose keys and
  * values later positions attend to (the tracing engine's last layer). */
-int ct_block_kv(const ct_model *m, int layer, int nb, int n, int p0, const float *x_in,
+CT_API int ct_block_kv(const ct_model *m, int layer, int nb, int n, int p0, const float *x_in,
                 float *const *k_new, float *const *v_new, ct_scratch *ws, ct_err *err);
 
 /* Final norm + output projection: x [rows, D] residual stream -> logits [rows, V]. */
-int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scratch *ws, ct_err *err);
+CT_API int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scratch *ws, ct_err *err);
 
 /* One whole forward pass of ids [T]: logits [T, V] and resid [L+1, T, D]
  * (resid[0] = block-0 input, resid[i] = output of block i-1, no final norm);
  * either output may be NULL. */
-int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err);
+CT_API int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err);
 
 
 /* ------------------------------------------------------------------------ */
@@ -377,8 +396,8 @@ typedef struct ct_tokenizer ct_tokenizer;   /* opaque */
 
 /* Loads PATH = a tokenizer.json, or a directory holding one.  The
  * tokenizer_config.json beside it (when present) gives bos_token/eos_token. */
-int ct_tokenizer_load(ct_tokenizer **out, const char *path_or_dir, ct_err *err);
-void ct_tokenizer_free(ct_tokenizer *t);
+CT_API int ct_tokenizer_load(ct_tokenizer **out, const char *path_or_dir, ct_err *err);
+CT_API void ct_tokenizer_free(ct_tokenizer *t);
 
 /* [start, end) byte offsets into the encoded text. */
 typedef struct ct_offset { int32_t start, end; } ct_offset;
@@ -396,15 +415,15 @@ typedef struct ct_encoding {
  * the post-processor add BOS/EOS as tokenizer.json says (HF's
  * add_special_tokens).  Added/special tokens written in the text are always
  * recognised.  Fills *out (free with ct_encoding_free). */
-int ct_encode(const ct_tokenizer *t, const char *text, size_t len, int add_special,
+CT_API int ct_encode(const ct_tokenizer *t, const char *text, size_t len, int add_special,
               ct_encoding *out, ct_err *err);
-void ct_encoding_free(ct_encoding *e);
+CT_API void ct_encoding_free(ct_encoding *e);
 
 /* The tokens whose offsets overlap the byte span [byte_begin, byte_end): sets
  * [*tb, *te) to the first and one-past-last such token and returns 0; returns -1
  * (and *tb = *te = 0) when no token overlaps.  Tokens with empty spans (BOS/EOS)
  * never overlap.  Use it to turn a character span of a prompt into tokens. */
-int ct_encoding_token_range(const ct_encoding *e, int32_t byte_begin, int32_t byte_end,
+CT_API int ct_encoding_token_range(const ct_encoding *e, int32_t byte_begin, int32_t byte_end,
                             int32_t *tb, int32_t *te);
 
 /* The ids of " " + word as the tokens that follow prompt (how answers and
@@ -413,28 +432,28 @@ int ct_encoding_token_range(const ct_encoding *e, int32_t byte_begin, int32_t by
  * "▁Spanish", not "▁", "▁Spanish"; when the prompt's tokens are not a prefix
  * (a merge across the boundary), or prompt is NULL, " " + word alone is encoded
  * without special tokens.  *ids: caller frees; *n may be 0 for an empty word. */
-int ct_encode_continuation(const ct_tokenizer *t, const char *prompt, const char *word,
+CT_API int ct_encode_continuation(const ct_tokenizer *t, const char *prompt, const char *word,
                            int32_t **ids, int *n, ct_err *err);
 
 /* Decodes ids[0..n) to text (NUL-terminated, caller frees *out) through the
  * tokenizer's decoder, as HF's decode(ids, skip_special_tokens) does.  Unknown
  * ids are an error. */
-int ct_decode(const ct_tokenizer *t, const int32_t *ids, int32_t n, int skip_special,
+CT_API int ct_decode(const ct_tokenizer *t, const int32_t *ids, int32_t n, int skip_special,
               char **out, ct_err *err);
 
 /* Piece <-> id, added tokens included (a normalized added token's piece is its
  * normalized form, as in HF). */
-int32_t ct_token_to_id(const ct_tokenizer *t, const char *piece);   /* -1 when absent */
-const char *ct_id_to_token(const ct_tokenizer *t, int32_t id);      /* NULL when absent */
+CT_API int32_t ct_token_to_id(const ct_tokenizer *t, const char *piece);   /* -1 when absent */
+CT_API const char *ct_id_to_token(const ct_tokenizer *t, int32_t id);      /* NULL when absent */
 /* 1 + the largest token id (added tokens included).  Not the model's embedding
  * row count: size buffers from config.json's vocab_size. */
-int32_t ct_tokenizer_vocab_size(const ct_tokenizer *t);
+CT_API int32_t ct_tokenizer_vocab_size(const ct_tokenizer *t);
 /* BOS/EOS ids from tokenizer_config.json (bos_token/eos_token); when it does not
  * say, the token the post-processor template puts first/last, else a
  * conventional name ("<s>", "<|begin_of_text|>", "<|endoftext|>" / "</s>",
  * "<|end_of_text|>", "<|endoftext|>").  -1 when there is none (Qwen2: no BOS). */
-int32_t ct_tokenizer_bos_id(const ct_tokenizer *t);
-int32_t ct_tokenizer_eos_id(const ct_tokenizer *t);
+CT_API int32_t ct_tokenizer_bos_id(const ct_tokenizer *t);
+CT_API int32_t ct_tokenizer_eos_id(const ct_tokenizer *t);
 
 
 /* ------------------------------------------------------------------------ */
@@ -451,15 +470,15 @@ typedef struct ct_rng {
     double gauss;
 } ct_rng;
 
-void ct_rng_seed(ct_rng *r, uint32_t seed);     /* = RandomState(seed) */
-uint32_t ct_rng_u32(ct_rng *r);                 /* next tempered 32-bit word */
-double ct_rng_double(ct_rng *r);                /* = random_sample(): [0, 1), 53 bits */
-double ct_rng_gauss(ct_rng *r);                 /* = one randn() value */
-void ct_rng_randn(ct_rng *r, double *out, size_t n);   /* n successive Gaussians */
+CT_API void ct_rng_seed(ct_rng *r, uint32_t seed);     /* = RandomState(seed) */
+CT_API uint32_t ct_rng_u32(ct_rng *r);                 /* next tempered 32-bit word */
+CT_API double ct_rng_double(ct_rng *r);                /* = random_sample(): [0, 1), 53 bits */
+CT_API double ct_rng_gauss(ct_rng *r);                 /* = one randn() value */
+CT_API void ct_rng_randn(ct_rng *r, double *out, size_t n);   /* n successive Gaussians */
 
 /* torch.std(x) of n float32 values as torch computes it on the CPU (unbiased;
  * float32 mean, squared deviations summed in double), rounded to float32. */
-float ct_std_f32(const float *x, size_t n);
+CT_API float ct_std_f32(const float *x, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* 7. Causal tracing                                                         */
@@ -519,16 +538,16 @@ typedef struct ct_trace_settings {
     void *progress_ctx;
 } ct_trace_settings;
 
-void ct_trace_settings_default(ct_trace_settings *s);
+CT_API void ct_trace_settings_default(ct_trace_settings *s);
 /* Parses a --noise_level value: "0.5" (absolute) or "s3" (3 × span std). */
-int ct_noise_parse(const char *text, ct_trace_settings *s, ct_err *err);
-const char *ct_kind_name(ct_kind k);        /* "hidden", "mlp", "attention" */
-const char *ct_metric_name(ct_metric m);    /* "prob", "logprob", "logratio" */
-const char *ct_engine_name(ct_engine e);    /* "fast", "naive" */
-const char *ct_noise_rule_name(ct_noise_rule r);   /* "emb_std", "absolute", "span_std" */
-int ct_kind_parse(const char *s, ct_kind *k);   /* also accepts "attn"; 0 / -1 */
-int ct_metric_parse(const char *s, ct_metric *m);
-int ct_engine_parse(const char *s, ct_engine *e);
+CT_API int ct_noise_parse(const char *text, ct_trace_settings *s, ct_err *err);
+CT_API const char *ct_kind_name(ct_kind k);        /* "hidden", "mlp", "attention" */
+CT_API const char *ct_metric_name(ct_metric m);    /* "prob", "logprob", "logratio" */
+CT_API const char *ct_engine_name(ct_engine e);    /* "fast", "naive" */
+CT_API const char *ct_noise_rule_name(ct_noise_rule r);   /* "emb_std", "absolute", "span_std" */
+CT_API int ct_kind_parse(const char *s, ct_kind *k);   /* also accepts "attn"; 0 / -1 */
+CT_API int ct_metric_parse(const char *s, ct_metric *m);
+CT_API int ct_engine_parse(const char *s, ct_engine *e);
 
 /* What to trace: token ids, not text (the tokenizer turns text into these). */
 typedef struct ct_trace_input {
@@ -573,9 +592,9 @@ typedef struct ct_trace_result {
  * answer, token ids outside the vocabulary, S < 1, window < 1, logratio
  * without a counterfactual.  Deterministic: the same inputs and settings give
  * the same result whatever ct_set_threads says. */
-int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s,
+CT_API int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s,
                  ct_trace_result *out, ct_err *err);
-void ct_trace_result_free(ct_trace_result *r);
+CT_API void ct_trace_result_free(ct_trace_result *r);
 
 /* Writes the case file (docs/case-file.md): a safetensors file with
  *   scores f32 [T, L], scores_samples f32 [S, T, L], low_score f32 [],
@@ -588,7 +607,7 @@ void ct_trace_result_free(ct_trace_result *r);
  * model: the model's name or directory (recorded, not read); extra_json: NULL
  * or a JSON object whose members are added to the settings JSON (prompt text,
  * dataset row, ...). */
-int ct_case_write(const char *path, const ct_trace_input *in, const ct_trace_settings *s,
+CT_API int ct_case_write(const char *path, const ct_trace_input *in, const ct_trace_settings *s,
                   const ct_trace_result *r, const char *model, const char *extra_json, ct_err *err);
 
 
@@ -634,16 +653,16 @@ typedef struct ct_row {
 /* Parses one JSON line into row (zeroed on failure).  Errors: "line N:
  * malformed JSON", "line N: missing field \"subj\"", "line N: empty answer"...
  * Unknown fields are ignored. */
-int ct_row_parse(ct_row *row, const char *text, size_t len, int line, ct_err *err);
-void ct_row_free(ct_row *row);
+CT_API int ct_row_parse(ct_row *row, const char *text, size_t len, int line, ct_err *err);
+CT_API void ct_row_free(ct_row *row);
 
 /* Reads a JSONL dataset line by line (blank lines are skipped). */
 typedef struct ct_dataset ct_dataset;
-int ct_dataset_open(ct_dataset **out, const char *path, ct_err *err);
+CT_API int ct_dataset_open(ct_dataset **out, const char *path, ct_err *err);
 /* 1: a row was read into row;  0: end of file;  -1: this line is bad (err says
  * "PATH:LINE: reason"; row is zeroed) and reading may go on with the next call. */
-int ct_dataset_next(ct_dataset *d, ct_row *row, ct_err *err);
-void ct_dataset_close(ct_dataset *d);
+CT_API int ct_dataset_next(ct_dataset *d, ct_row *row, ct_err *err);
+CT_API void ct_dataset_close(ct_dataset *d);
 
 /* The prompt formats.  CT_PROMPT_FORMAT_DEFAULT is the seed project's
  * context-first QA format (utils/constants.py QA_T1_PROMPT_FORMAT); the seed's
@@ -692,8 +711,8 @@ typedef struct ct_prompt {
  * Errors (per row): a placeholder the row lacks, none of the three
  * placeholders in fmt, subject (or, with {context}, object) not found, no
  * non-overlapping pair, cf without {context}. */
-int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char *cf, ct_err *err);
-void ct_prompt_free(ct_prompt *p);
+CT_API int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char *cf, ct_err *err);
+CT_API void ct_prompt_free(ct_prompt *p);
 
 /* Token ranges of one prompt (token positions, half-open). */
 typedef struct ct_token_spans {
@@ -708,10 +727,10 @@ typedef struct ct_token_spans {
  * start < bytes.e and end > bytes.b; empty tokens (start == end, e.g. BOS) never
  * overlap.  offsets [T, 2]: per token [start, end) in the prompt text.
  * Returns {0,0} for an empty span; -1 with an error when no token overlaps. */
-int ct_token_range(const int32_t *offsets, int T, ct_interval bytes, ct_interval *out, ct_err *err);
+CT_API int ct_token_range(const int32_t *offsets, int T, ct_interval bytes, ct_interval *out, ct_err *err);
 
 /* All token ranges of p from offsets [T, 2]. */
-int ct_token_spans_of(const ct_prompt *p, const int32_t *offsets, int T, ct_token_spans *out, ct_err *err);
+CT_API int ct_token_spans_of(const ct_prompt *p, const int32_t *offsets, int T, ct_token_spans *out, ct_err *err);
 
 /* Experiment types of the seed tool: what the noise goes on. */
 enum { CT_EXP_SUBJECT = 1, CT_EXP_OBJECT = 2, CT_EXP_RELATION = 3 };
@@ -739,9 +758,9 @@ typedef struct ct_row_plan {
  * per row ("line N: ..."): spans not found, an empty target (experiment 2
  * without {context}: "object \"X\" not found in the question ..."), an answer that
  * tokenizes to nothing. */
-int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, const char *fmt,
+CT_API int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, const char *fmt,
                      int experiment, const char *cf_context, int max_cf, ct_err *err);
-void ct_row_plan_free(ct_row_plan *p);
+CT_API void ct_row_plan_free(ct_row_plan *p);
 
 /* --- case files: the metadata `ctrace run` records, read back ----------- */
 
@@ -767,16 +786,16 @@ typedef struct ct_case_info {
 } ct_case_info;
 
 /* The case description as compact JSON text (caller frees). */
-char *ct_case_info_json(const ct_case_info *ci);
+CT_API char *ct_case_info_json(const ct_case_info *ci);
 /* {"case": <ct_case_info_json>}: pass it as ct_case_write's extra_json, so the
  * description lands in the "ctrace" settings JSON of the case file, where
  * ct_case_load finds it (a top-level "ctrace_case" string is read too). */
-char *ct_case_extra_json(const ct_case_info *ci);
-int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err);
-void ct_case_info_free(ct_case_info *ci);
+CT_API char *ct_case_extra_json(const ct_case_info *ci);
+CT_API int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err);
+CT_API void ct_case_info_free(ct_case_info *ci);
 
 /* A case description from a plan (strings copied; free with ct_case_info_free). */
-int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index, int experiment,
+CT_API int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index, int experiment,
                           const char *kind, int window, const char *metric, ct_case_info *ci, ct_err *err);
 
 /* A case file, read for plotting and averaging.  May also be filled by hand
@@ -794,15 +813,15 @@ typedef struct ct_case {
     int n_targets;
 } ct_case;
 
-int ct_case_load(ct_case *c, const char *path, ct_err *err);
-void ct_case_free(ct_case *c);
+CT_API int ct_case_load(ct_case *c, const char *path, ct_err *err);
+CT_API void ct_case_free(ct_case *c);
 
 /* --- heat maps (cairo; looks like ROME's / the seed's matplotlib figures) -- */
 
 typedef enum ct_plot_format { CT_PLOT_PDF, CT_PLOT_PNG, CT_PLOT_SVG } ct_plot_format;
 /* "pdf", "png", "svg" -> format; -1 on an unknown name. */
-int ct_plot_format_parse(const char *name, ct_plot_format *out);
-const char *ct_plot_format_ext(ct_plot_format f);   /* "pdf", ... */
+CT_API int ct_plot_format_parse(const char *name, ct_plot_format *out);
+CT_API const char *ct_plot_format_ext(ct_plot_format f);   /* "pdf", ... */
 
 /* One heat-map panel: row r is drawn at the top for r = 0. */
 typedef struct ct_heatmap {
@@ -822,7 +841,7 @@ typedef struct ct_heatmap {
 /* Draws n panels side by side (row labels on each panel) into path, written
  * to a temporary name and renamed.  Height grows with rows (0.15 in a row,
  * like the seed's ratio), so 150-token prompts stay readable. */
-int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err);
+CT_API int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err);
 
 /* The seed's/ROME's text for a case: title "Impact of restoring state after
  * corrupted input", xlabel "single restored layer" or "center of interval of
@@ -830,8 +849,8 @@ int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_
  * Fills h from c (values = c->ie, labels = tokens, stars = target ranges);
  * bufs own the strings and the star array; free with ct_case_figure_free. */
 typedef struct ct_case_figure { ct_heatmap h; char *title, *xlabel, *cbar; unsigned char *star; } ct_case_figure;
-int ct_case_figure_of(ct_case_figure *out, const ct_case *c, ct_err *err);
-void ct_case_figure_free(ct_case_figure *out);
+CT_API int ct_case_figure_of(ct_case_figure *out, const ct_case *c, ct_err *err);
+CT_API void ct_case_figure_free(ct_case_figure *out);
 
 /* --- segment averages (`ctrace average`) -------------------------------- */
 
@@ -847,11 +866,11 @@ enum {
     CT_SEG_OBJ_FIRST, CT_SEG_OBJ_MID, CT_SEG_OBJ_LAST, CT_SEG_AFTER, CT_SEG_PROMPT,
     CT_SEG_LAST, CT_SEG_COUNT
 };
-const char *ct_segment_name(int seg);        /* "first subject token", ... */
-const char *ct_segment_key(int seg);         /* "subj_first", ... (CSV) */
+CT_API const char *ct_segment_name(int seg);        /* "first subject token", ... */
+CT_API const char *ct_segment_key(int seg);         /* "subj_first", ... (CSV) */
 
 /* mask [T]: bit s set when token t belongs to segment s. */
-int ct_segments_of(const ct_token_spans *s, int T, uint32_t *mask, ct_err *err);
+CT_API int ct_segments_of(const ct_token_spans *s, int T, uint32_t *mask, ct_err *err);
 
 /* Running averages of IE [T, L] grids by segment, for one kind. */
 typedef struct ct_average {
@@ -867,15 +886,15 @@ typedef struct ct_average {
     long n_tok[CT_SEG_COUNT];
 } ct_average;
 
-void ct_average_init(ct_average *a);
-int ct_average_add(ct_average *a, const float *ie, int T, int L, const uint32_t *mask, ct_err *err);
+CT_API void ct_average_init(ct_average *a);
+CT_API int ct_average_add(ct_average *a, const float *ie, int T, int L, const uint32_t *mask, ct_err *err);
 /* out [SEG, L]: the averages (NaN where a segment has no data). pooled 0/1. */
-void ct_average_result(const ct_average *a, int pooled, float *out);
-void ct_average_free(ct_average *a);
+CT_API void ct_average_result(const ct_average *a, int pooled, float *out);
+CT_API void ct_average_free(ct_average *a);
 
 /* Kinds in figure order (the ct_kind order): 0 hidden, 1 mlp, 2 attention;
  * -1 when unknown.  Names: ct_kind_name((ct_kind)k). */
-int ct_kind_index(const char *kind);
+CT_API int ct_kind_index(const char *kind);
 
 /* Reads every case file of every dir into avg[3] (by kind): DIR/cases/ *.bin,
  * else DIR/ *.bin, else DIR/ * /cases/ *.bin (a folder of run dirs, e.g. one
@@ -885,13 +904,13 @@ int ct_kind_index(const char *kind);
  * unreadable) are skipped; skipped (may be NULL) gets their count and
  * first_skip their first reason.  -1 when a dir cannot be read. */
 enum { CT_CTX_ALL, CT_CTX_ORIGINAL, CT_CTX_CF };   /* which contexts to average */
-int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
+CT_API int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
                     int *skipped, ct_err *first_skip, ct_err *err);
 
 /* CSV: kind,aggregation,segment,n,layer_0..layer_{L-1} (both aggregations). */
-int ct_average_write_csv(const ct_average avg[3], const char *path, ct_err *err);
+CT_API int ct_average_write_csv(const ct_average avg[3], const char *path, ct_err *err);
 /* One figure of kinds[] (indexes into avg), one panel each; pooled 0/1. */
-int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int pooled,
+CT_API int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int pooled,
                     const char *path, ct_plot_format fmt, ct_err *err);
 
 /* --- run output lines (summary.jsonl, errors.jsonl) --------------------- */
@@ -899,10 +918,10 @@ int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int 
 /* One summary.jsonl line (no newline; caller frees): row, line, kind,
  * experiment, answer, cf, tokens, spans, p_clean, p_corrupt, te, and the top
  * IE cell {"token","layer","ie"}; ie [T, L] with T = ci->T. */
-char *ct_summary_line(const ct_case_info *ci, int L, const float *ie,
+CT_API char *ct_summary_line(const ct_case_info *ci, int L, const float *ie,
                       float p_clean, float p_corrupt, float te);
 /* One errors.jsonl line: {"row":i,"line":n,"file":...,"error":msg}. */
-char *ct_error_line(int row, int line, const char *file, const char *msg);
+CT_API char *ct_error_line(int row, int line, const char *file, const char *msg);
 
 /* run.json: what was run, on what, and how long it took. */
 typedef struct ct_run_record {
@@ -914,15 +933,15 @@ typedef struct ct_run_record {
     int cases_written, cases_reused; /* reused = found finished from an earlier run */
 } ct_run_record;
 /* Pretty-printed JSON object (caller frees), with "ctrace_version". */
-char *ct_run_json(const ct_run_record *r);
+CT_API char *ct_run_json(const ct_run_record *r);
 
 /* Output names, as the seed names them, made safe for file systems:
  * ct_case_name -> "{row}_{kind}_{obj}.bin" and ct_pdf_name ->
  * "{answer}_{row}_{kind}.{ext}" (with cf != NULL: "{answer}_{row}_{kind}_{cf}.{ext}"),
  * where spaces and '_' in obj/cf become '-' (the seed's rule), answers are
  * trimmed, and '/', NUL-unsafe and control bytes become '-'.  0, or -1 when cap is too small. */
-int ct_case_name(char *buf, size_t cap, int row, const char *kind, const char *obj);
-int ct_pdf_name(char *buf, size_t cap, const char *answer, int row, const char *kind, const char *cf, const char *ext);
+CT_API int ct_case_name(char *buf, size_t cap, int row, const char *kind, const char *obj);
+CT_API int ct_pdf_name(char *buf, size_t cap, const char *answer, int row, const char *kind, const char *cf, const char *ext);
 
 
 /* ------------------------------------------------------------------------ */
@@ -981,7 +1000,7 @@ typedef struct ct_run_settings {
     void *progress_ctx;
 } ct_run_settings;
 
-void ct_run_settings_default(ct_run_settings *s);
+CT_API void ct_run_settings_default(ct_run_settings *s);
 
 /* Runs everything; fills *out (may be NULL) with the final counts.  Returns
  * -1 on errors that stop the run: a bad model/tokenizer/data path or
@@ -990,7 +1009,7 @@ void ct_run_settings_default(ct_run_settings *s);
  * direction, samples, seed, noise, replace, token ids, targets, answer or
  * counterfactual ids differ).  Per-row problems are not errors (they go to
  * errors.jsonl). */
-int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err);
+CT_API int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err);
 
 #ifdef __cplusplus
 }

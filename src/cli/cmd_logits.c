@@ -68,10 +68,17 @@ int cmd_info(int argc, char **argv)
     /* headers only: info works on models too large to load here */
     ct_err err = {{0}};
     struct ct_config cfg;
-    size_t bytes;
-    if (ct_model_check(model, &cfg, &bytes, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
+    size_t bytes, stored, owned, mapped;
+    if (ct_model_check_memory(model, &cfg, &bytes, &stored, &owned, &mapped, &err)) {
+        fprintf(stderr, "ctrace: %s\n", err.msg);
+        return 1;
+    }
     char buf[4096];
     ct_config_describe(&cfg, bytes, buf, sizeof buf);
     printf("model:        %s\n%s", model, buf);
+    printf("stored:       %.1f MiB of checkpoint tensors\n", stored / 1048576.0);
+    printf("resident:     %.1f MiB when loaded (%.1f MiB packed in the stored dtype + %.1f MiB used in place from the "
+           "mapped file)\n", (owned + mapped) / 1048576.0, owned / 1048576.0, mapped / 1048576.0);
+    printf("backend:      cpu: %s\n", ct_backend_description());
     return 0;
 }

@@ -50,3 +50,5 @@ int ct_status_is_fatal(ct_status code)
 {
     return code == CT_ERR_NOMEM || code == CT_ERR_IO || code == CT_ERR_DEVICE;
 }
+
+const char *ct_version(void) { return CTRACE_VERSION; }

@@ -202,6 +202,13 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     ct_trace_result r;
     memset(&r, 0, sizeof r);
     if (ct_trace_run(c->m, &in, &ts, &r, &e2)) {
+        /* out of memory or a device failure is not the row's fault: stop the
+         * run (finished cases stay; a rerun resumes) instead of logging every
+         * remaining row as bad */
+        if (ct_status_is_fatal(e2.code)) {
+            ct_fail_code(err, e2.code, "line %d: %s: %s", row->line, kname, e2.msg);
+            goto out;
+        }
         char msg[1200];
         snprintf(msg, sizeof msg, "line %d: %s: %s", row->line, kname, e2.msg);
         log_error(c, row_index, row->line, msg);

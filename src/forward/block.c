@@ -7,19 +7,10 @@
  * on: ATTN before the attention output is used, MLP before the MLP output is
  * used, HIDDEN on the block output. */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cblas.h>
 #include "model/model.h"
 #include "ops/ops.h"
-
-void ct_set_threads(int n)
-{
-    if (n < 1) n = 1;
-    openblas_set_num_threads(1);   /* ctrace parallelises around BLAS: see src/ops/cpu.c */
-    omp_set_num_threads(n);
-}
 
 float *ct_scratch_get(ct_scratch *s, size_t nfloats)
 {

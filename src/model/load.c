@@ -406,20 +406,11 @@ static int load_dir(ct_model *m, const char *dir, int alloc, ct_weights mode, ct
     if (!gp) return ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", dir);
     int n;
     const ct_tensor_rule *rules = ct_family_rules(c->family, &n);
+    size_t need = 0, views = 0;   /* bytes of own buffers and of in-place views the model will hold */
     for (int pass = 0; pass < (alloc ? 2 : 1) && rc == 0; pass++) {
         if (pass == 1) {
             /* every slot gets its view or its buffer, in the stored dtype */
-            size_t need = 0, avail = memory_available();
-            for (int i = 0; i < G_COUNT + c->n_layers * S_LAYER_COUNT; i++) {
-                int present = i < G_COUNT ? ct_gslot_present(c, (ct_gslot)i) && !(i == G_LM_HEAD && c->tie_embeddings)
-                                          : ct_slot_present(c, (ct_slot)((i - G_COUNT) % S_LAYER_COUNT));
-                if (!present) continue;
-                int s = i < G_COUNT ? i : (i - G_COUNT) % S_LAYER_COUNT;
-                int64_t rows = i < G_COUNT ? ct_gslot_rows(c, (ct_gslot)s) : ct_slot_rows(c, (ct_slot)s);
-                int64_t cols = i < G_COUNT ? ct_gslot_cols(c, (ct_gslot)s) : ct_slot_cols(c, (ct_slot)s);
-                if (mode == CT_WEIGHTS_F32) gp[i].dt = CT_F32;
-                if (mode == CT_WEIGHTS_F32 || !gp[i].whole || !cols) need += slot_bytes(rows, cols, gp[i].dt);
-            }
+            size_t avail = memory_available();
             if (avail && need > avail) {
                 rc = ct_fail_code(err, CT_ERR_NOMEM, "%s: too little memory: the weights need %.1f MiB in memory, only %.1f MiB available",
                                   dir, (double)need / 1048576.0, (double)avail / 1048576.0);
@@ -453,6 +444,16 @@ static int load_dir(ct_model *m, const char *dir, int alloc, ct_weights mode, ct
                 rc = load_rule(m, k, r, 0, &gp[r->slot], pass, err);
             }
         }
+        if (pass == 0 && rc == 0)
+            for (int i = 0; i < G_COUNT + c->n_layers * S_LAYER_COUNT; i++) {
+                if (!gp[i].nparts) continue;
+                int g = i < G_COUNT, s = g ? i : (i - G_COUNT) % S_LAYER_COUNT;
+                int64_t rows = g ? ct_gslot_rows(c, (ct_gslot)s) : ct_slot_rows(c, (ct_slot)s);
+                int64_t cols = g ? ct_gslot_cols(c, (ct_gslot)s) : ct_slot_cols(c, (ct_slot)s);
+                if (mode == CT_WEIGHTS_F32) gp[i].dt = CT_F32;
+                if (mode == CT_WEIGHTS_F32 || !gp[i].whole) need += slot_bytes(rows, cols, gp[i].dt);
+                else views += gp[i].whole->nbytes;
+            }
     }
     free(gp);
     if (rc == 0 && alloc) {
@@ -460,7 +461,12 @@ static int load_dir(ct_model *m, const char *dir, int alloc, ct_weights mode, ct
         m->weight_bytes = m->owned_bytes + m->mapped_bytes;
         m->be = ct_backend_cpu();
     }
-    if (rc == 0 && !alloc) m->weight_bytes = ct_config_weight_bytes(c);
+    if (rc == 0 && !alloc) {
+        /* what loading would hold */
+        m->weight_bytes = ct_config_weight_bytes(c);
+        m->owned_bytes = need;
+        m->mapped_bytes = views;
+    }
     if (rc || !m->mapped_bytes) {
         /* nothing points into the file: unmap it now */
         ckpt_close(k);
@@ -485,7 +491,8 @@ int ct_model_load(ct_model **out, const char *dir, ct_err *err)
     return ct_model_load_as(out, dir, CT_WEIGHTS_STORED, err);
 }
 
-int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err)
+int ct_model_check_memory(const char *dir, struct ct_config *cfg, size_t *weight_bytes, size_t *stored,
+                          size_t *owned, size_t *mapped, ct_err *err)
 {
     ct_model m;
     memset(&m, 0, sizeof m);
@@ -493,7 +500,15 @@ int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes,
     if (rc == 0) {
         if (cfg) *cfg = m.cfg;
         if (weight_bytes) *weight_bytes = m.weight_bytes;
+        if (stored) *stored = m.stored_bytes;
+        if (owned) *owned = m.owned_bytes;
+        if (mapped) *mapped = m.mapped_bytes;
     }
     free(m.dir);
     return rc;
+}
+
+int ct_model_check(const char *dir, struct ct_config *cfg, size_t *weight_bytes, ct_err *err)
+{
+    return ct_model_check_memory(dir, cfg, weight_bytes, NULL, NULL, NULL, err);
 }

@@ -13,12 +13,31 @@
  * the call sees the same numbers as with a float32 copy of the weights and
  * gives the same bits. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 #include <omp.h>
 #include "ops/ops.h"
 #include "ops/cpu.h"
+
+void ct_set_threads(int n)
+{
+    if (n < 1) n = 1;
+    openblas_set_num_threads(1);   /* ctrace parallelises around BLAS: see above */
+    omp_set_num_threads(n);
+}
+
+const char *ct_backend_description(void)
+{
+    /* a fixed buffer per process would be hidden state; build it per call in
+     * thread-local storage instead (the value depends only on the build and
+     * on omp_set_num_threads) */
+    static _Thread_local char buf[256];
+    snprintf(buf, sizeof buf, "%s (core %s), one single-threaded product per %d output columns, "
+             "OpenMP %d threads", openblas_get_config(), openblas_get_corename(), CT_LINEAR_BLOCK, omp_get_max_threads());
+    return buf;
+}
 
 static void *cpu_alloc(const ct_backend *be, size_t bytes)
 {
