@@ -56,6 +56,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libctrace.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
 
+$(BUILD)/tools/make_checkpoint: tools/checkpoint/make_checkpoint.c $(BUILD)/libctrace.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libctrace.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)

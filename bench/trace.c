@@ -1,13 +1,15 @@
 /* bench/trace.c — the tracing engines on random Llama-layout models.
  *
- *   build/bench/trace [small|medium|all] [fast|naive|both] [hidden|mlp|attention|all]
+ *   build/bench/trace [small|medium|all] [fast|naive|both] [hidden|mlp|attention|all] [f32|bf16|f16]
  *
  * Default: "small" with both engines and all three kinds, then "medium" with
  * the fast engine on all kinds (the naive engine on medium takes minutes per
  * kind: ask for it with `medium naive`).  32-token prompt, span [4, 8),
  * S = 10, window 10.  Prints per run: wall time, cells/s, the FLOPs the
  * engine performed (block matrix products, attention, output projection) and
- * GFLOP/s against the measured sgemm peak of this machine. */
+ * GFLOP/s against the measured sgemm peak of this machine.  The last argument
+ * holds the matrices in that dtype (the numbers are those of the same weights
+ * in float32; the products convert weight panels as they go). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,7 @@ static double sgemm_peak(void)
     return 2.0 * n * n * (double)n / best / 1e9;
 }
 
-static int make_model(const char *name, ct_model **m, ct_err *err)
+static int make_model(const char *name, ct_dtype dt, ct_model **m, ct_err *err)
 {
     int D, L, H, F;
     if (!strcmp(name, "small")) { D = 512; L = 8; H = 8; F = 1376; }
@@ -54,7 +56,7 @@ static int make_model(const char *name, ct_model **m, ct_err *err)
              D, L, H, H, F);
     struct ct_config cfg;
     if (ct_config_parse(&cfg, js, name, err)) return -1;
-    return ct_model_random(m, &cfg, 42, err);
+    return ct_model_random_as(m, &cfg, 42, dt, err);
 }
 
 /* FLOPs per token-layer (all block matrix products), per attention pair, per logit row. */
@@ -71,9 +73,10 @@ static void flop_rates(const ct_model *m, double *tok, double *pair, double *row
 int main(int argc, char **argv)
 {
     const char *which = argc > 1 ? argv[1] : "default", *eng = argc > 2 ? argv[2] : NULL,
-               *kinds = argc > 3 ? argv[3] : "all";
+               *kinds = argc > 3 ? argv[3] : "all", *dts = argc > 4 ? argv[4] : "f32";
+    ct_dtype dt = !strcmp(dts, "bf16") ? CT_BF16 : !strcmp(dts, "f16") ? CT_F16 : CT_F32;
     double peak = sgemm_peak();
-    printf("sgemm peak (2048^3, OpenBLAS 2 threads, best of 3): %.1f GFLOP/s\n", peak);
+    printf("sgemm peak (2048^3, OpenBLAS 2 threads, best of 3): %.1f GFLOP/s; weights %s\n", peak, ct_dtype_name(dt));
     printf("%-7s %-9s %-6s %9s %9s %10s %10s %8s %9s %9s\n", "model", "kind", "engine", "wall s", "cells", "cells/s",
            "GFLOP", "GFLOP/s", "of peak", "speedup");
     const char *models[] = {"small", "medium"};
@@ -81,7 +84,7 @@ int main(int argc, char **argv)
         if (strcmp(which, "default") && strcmp(which, "all") && strcmp(which, models[mi])) continue;
         ct_model *m = NULL;
         ct_err err = {0};
-        if (make_model(models[mi], &m, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
+        if (make_model(models[mi], dt, &m, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
         double ft, fp, fr, fk;
         flop_rates(m, &ft, &fp, &fr, &fk);
         int32_t ids[32], rg[2] = {4, 8}, ans[1] = {1234};
