@@ -542,7 +542,7 @@ int ct_case_write(const char *path, const ct_trace_input *in, const ct_trace_set
  * where it is used.  b == e == 0 means "none". */
 typedef struct ct_interval { int b, e; } ct_interval;
 
-/* One dataset row in the seed tool's shape (see DESIGN.md).  Strings are
+/* One dataset row in the seed tool's shape (see docs/design.md).  Strings are
  * owned by the row; optional fields are NULL / 0 when absent. */
 typedef struct ct_row {
     int line;                   /* 1-based line number in the JSONL file */
@@ -889,7 +889,7 @@ typedef void (*ct_run_progress_fn)(void *ctx, const ct_run_progress *p);
 typedef struct ct_run_settings {
     const char *model_dir;      /* required: config.json, *.safetensors, tokenizer.json */
     const char *tokenizer;      /* tokenizer.json or its directory; NULL = model_dir */
-    const char *data_path;      /* required: JSONL rows (DESIGN.md) */
+    const char *data_path;      /* required: JSONL rows (docs/design.md) */
     const char *output_dir;     /* required; created (with cases/, pdfs/) when missing */
     const char *prompt_format;  /* NULL = CT_PROMPT_FORMAT_DEFAULT */
     int experiment;             /* CT_EXP_SUBJECT (default), CT_EXP_OBJECT, CT_EXP_RELATION */
