@@ -177,9 +177,7 @@ static void check_row(const ct_tokenizer *tok, const char *name, const cJSON *j,
  * tools/make_tokenizer_config_vectors.js did before asking HF), then rows. */
 static void run_configs(void)
 {
-    char fix[512];
-    const char *dir = getenv("CTRACE_FIXTURES");
-    snprintf(fix, sizeof fix, "%s/configs.jsonl", dir ? dir : "tests/fixtures/tokenizer");
+    const char *fix = ct_fixture("tokenizer/configs.jsonl");
     FILE *f = fopen(fix, "r");
     CHECK(f != NULL, "cannot open %s", fix);
     if (!f) return;
@@ -246,9 +244,9 @@ static void run_configs(void)
 
 static void run(const char *name, const char *tok_rel)
 {
-    char fix[512];
-    const char *dir = getenv("CTRACE_FIXTURES");
-    snprintf(fix, sizeof fix, "%s/%s.jsonl", dir ? dir : "tests/fixtures/tokenizer", name);
+    char rel[256];
+    snprintf(rel, sizeof rel, "tokenizer/%s.jsonl", name);
+    const char *fix = ct_fixture(rel);
     FILE *f = fopen(fix, "r");
     CHECK(f != NULL, "cannot open %s", fix);
     if (!f) return;
