@@ -223,6 +223,15 @@ const float *ct_model_token_embeddings(const ct_model *m);
 /* Sets the thread count of matrix products and of ctrace's own loops. */
 void ct_set_threads(int n);
 
+/* NAME as --model_name / --tokenizer give it: a path that exists is used as
+ * is (returns 0, DIR = NAME); else a hub id "org/name[@revision]" is looked up
+ * in the local Hugging Face cache as huggingface_hub lays it out ($HF_HUB_CACHE,
+ * else $HF_HOME/hub, else ~/.cache/huggingface/hub: models--org--name/refs/
+ * {revision, default main} holds the commit, a 40-hex revision is the commit)
+ * and DIR = its snapshots/{commit} folder (returns 1).  Never downloads; -1
+ * with a message saying where it looked when the id is not there. */
+int ct_hub_resolve(const char *name, char *dir, size_t cap, ct_err *err);
+
 /* ------------------------------------------------------------------------ */
 /* 4. Forward pass, one block at a time, with intervention sites             */
 /* ------------------------------------------------------------------------ */
@@ -906,6 +915,8 @@ typedef struct ct_run_settings {
     int argc; char *const *argv;    /* the command line, recorded in run.json */
     ct_run_progress_fn progress;    /* optional: during every case, after every case and row */
     void *progress_ctx;
+    const char *model_id, *tokenizer_id;    /* hub ids model_dir / tokenizer were resolved from
+                                               (ct_hub_resolve), recorded beside them; NULL = none */
 } ct_run_settings;
 
 void ct_run_settings_default(ct_run_settings *s);
