@@ -6,10 +6,12 @@
 # tokenizer, noise, trace) also make build/libctrace.so, which exports only the
 # functions include/ctrace.h marks CT_API.  Every tests/test_*.c becomes one test
 # program linked against the static library.
+# The test fixtures live in tests/fixtures (large text files xz-compressed);
+# `make fixtures` lays them out, decompressed, in build/fixtures, where the
+# tests read them (tests/fixtures/MANIFEST.md says where each one came from).
 
 CC      ?= cc
 BUILD   ?= build
-SHARED  ?= $(abspath $(CURDIR)/../shared)
 OPT     ?= -O2 -march=native
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers -g $(OPT) -fopenmp -fPIC \
            -fvisibility=hidden -Iinclude -Isrc \
@@ -30,8 +32,11 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := $(wildcard include/*.h src/*/*.h tests/*.h)
+# Every file under tests/fixtures but the manifest, NAME.xz becoming NAME.
+FIX_SRC  := $(filter-out tests/fixtures/MANIFEST.md,$(shell find tests/fixtures -type f))
+FIX_OUT  := $(patsubst tests/fixtures/%,$(BUILD)/fixtures/%,$(FIX_SRC:.xz=))
 
-.PHONY: all test check asan deps demo bench clean
+.PHONY: all test check asan deps demo bench clean fixtures
 all: $(BUILD)/ctrace $(BUILD)/libctrace.so
 
 deps:
@@ -40,6 +45,18 @@ deps:
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# Fixtures: compressed ones are decompressed (through a temporary name, so an
+# interrupted make never leaves a truncated fixture), the others copied.
+fixtures: $(FIX_OUT)
+
+$(BUILD)/fixtures/%: tests/fixtures/%.xz
+	@mkdir -p $(dir $@)
+	@xz -dc $< >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/fixtures/%: tests/fixtures/%
+	@mkdir -p $(dir $@)
+	@cp $< $@
 
 $(BUILD)/libctrace.a: $(LIB_OBJ)
 	@rm -f $@
@@ -52,7 +69,8 @@ $(BUILD)/libctrace.so: $(CORE_OBJ)
 $(BUILD)/ctrace: $(CLI_OBJ) $(BUILD)/libctrace.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libctrace.a $(HEADERS)
+# (fixtures order-only: `make build/tests/test_X` also lays out the fixtures it reads)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libctrace.a $(HEADERS) | fixtures
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
 
@@ -65,8 +83,8 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libctrace.a $(HEADERS)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
 
 # The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh.
-check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(TEST_BIN)
-	@CTRACE_SHARED=$(SHARED) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/run.sh $(BUILD)
+check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(TEST_BIN) fixtures
+	@CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/run.sh $(BUILD)
 
 test: deps
 	@$(MAKE) --no-print-directory check
@@ -76,8 +94,8 @@ asan: deps
 	@$(MAKE) --no-print-directory check BUILD=build-asan OPT="-O1" \
 	    CC="$(CC) $(SAN_FLAGS)"
 
-bench: deps $(BUILD)/ctrace $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+bench: deps $(BUILD)/ctrace $(BENCH_BIN) fixtures
+	@for b in $(BENCH_BIN); do echo "== $$b"; CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) $$b || exit 1; done
 
 demo: deps $(BUILD)/ctrace
 	@scripts/demo.sh $(BUILD)/ctrace

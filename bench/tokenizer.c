@@ -19,17 +19,18 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const char *shared(void)
+/* The test fixtures as `make fixtures` lays them out (`make bench` sets it). */
+static const char *fixtures(void)
 {
-    const char *s = getenv("CTRACE_SHARED");
-    return s ? s : "../shared";
+    const char *s = getenv("CTRACE_FIXTURES");
+    return s ? s : "build/fixtures";
 }
 
 /* Builds ~target bytes of newline-separated text from the dataset. */
 static char *corpus(size_t target, size_t *len)
 {
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/assets/datasets/peq-both", shared());
+    snprintf(dir, sizeof dir, "%s/datasets/peq-both", fixtures());
     size_t cap = 2 * target + 65536, n = 0;
     char *buf = malloc(cap);
     static const char *extra =
@@ -71,7 +72,7 @@ int main(void)
     printf("corpus: %.2f MB of dataset prompts + multilingual lines\n", (double)len / 1e6);
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         char path[1024];
-        snprintf(path, sizeof path, "%s/assets/tokenizers/hf/%s", shared(), names[k]);
+        snprintf(path, sizeof path, "%s/hf-tokenizers/%s", fixtures(), names[k]);
         ct_err err;
         ct_tokenizer *tok = NULL;
         double best = 1e9;

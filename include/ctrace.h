@@ -299,6 +299,15 @@ CT_API const char *ct_model_backend_name(const ct_model *m);
 /* Sets the thread count of matrix products and of ctrace's own loops. */
 CT_API void ct_set_threads(int n);
 
+/* NAME as --model_name / --tokenizer give it: a path that exists is used as
+ * is (returns 0, DIR = NAME); else a hub id "org/name[@revision]" is looked up
+ * in the local Hugging Face cache as huggingface_hub lays it out ($HF_HUB_CACHE,
+ * else $HF_HOME/hub, else ~/.cache/huggingface/hub: models--org--name/refs/
+ * {revision, default main} holds the commit, a 40-hex revision is the commit)
+ * and DIR = its snapshots/{commit} folder (returns 1).  Never downloads; -1
+ * with a message saying where it looked when the id is not there. */
+int ct_hub_resolve(const char *name, char *dir, size_t cap, ct_err *err);
+
 /* ------------------------------------------------------------------------ */
 /* 4. Forward pass, one block at a time, with intervention sites             */
 /* ------------------------------------------------------------------------ */
@@ -634,7 +643,7 @@ CT_API int ct_case_write(const char *path, const ct_trace_input *in, const ct_tr
  * where it is used.  b == e == 0 means "none". */
 typedef struct ct_interval { int b, e; } ct_interval;
 
-/* One dataset row in the seed tool's shape (see DESIGN.md).  Strings are
+/* One dataset row in the seed tool's shape (see docs/design.md).  Strings are
  * owned by the row; optional fields are NULL / 0 when absent. */
 typedef struct ct_row {
     int line;                   /* 1-based line number in the JSONL file */
@@ -981,7 +990,7 @@ typedef void (*ct_run_progress_fn)(void *ctx, const ct_run_progress *p);
 typedef struct ct_run_settings {
     const char *model_dir;      /* required: config.json, *.safetensors, tokenizer.json */
     const char *tokenizer;      /* tokenizer.json or its directory; NULL = model_dir */
-    const char *data_path;      /* required: JSONL rows (DESIGN.md) */
+    const char *data_path;      /* required: JSONL rows (docs/design.md) */
     const char *output_dir;     /* required; created (with cases/, pdfs/) when missing */
     const char *prompt_format;  /* NULL = CT_PROMPT_FORMAT_DEFAULT */
     int experiment;             /* CT_EXP_SUBJECT (default), CT_EXP_OBJECT, CT_EXP_RELATION */
@@ -998,6 +1007,8 @@ typedef struct ct_run_settings {
     int argc; char *const *argv;    /* the command line, recorded in run.json */
     ct_run_progress_fn progress;    /* optional: during every case, after every case and row */
     void *progress_ctx;
+    const char *model_id, *tokenizer_id;    /* hub ids model_dir / tokenizer were resolved from
+                                               (ct_hub_resolve), recorded beside them; NULL = none */
 } ct_run_settings;
 
 CT_API void ct_run_settings_default(ct_run_settings *s);

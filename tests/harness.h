@@ -3,20 +3,25 @@
  *
  *   int main(void) { TEST_BEGIN(); ...CHECK...; return TEST_END(); }
  *
- * Fixtures: ct_shared("fixtures/hf-tiny/gpt2") gives the path under ../shared
- * (CTRACE_SHARED overrides it).  */
+ * Fixtures: ct_fixture("hf-tiny/gpt2") gives the path of a fixture in
+ * build/fixtures, where `make fixtures` lays out tests/fixtures decompressed
+ * (CTRACE_FIXTURES overrides the folder).  A missing fixture is a failed
+ * check, and a program that ran no check fails: a test cannot pass by
+ * finding nothing to test.  */
 #ifndef CT_TEST_HARNESS_H
 #define CT_TEST_HARNESS_H
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int ct_t_fail, ct_t_pass;
 static const char *ct_t_name = "";
 
 #define TEST_BEGIN() (ct_t_name = __FILE__)
-#define TEST_END() (printf("%s: %d checks passed, %d failed\n", ct_t_name, ct_t_pass, ct_t_fail), ct_t_fail ? 1 : 0)
+#define TEST_END() (ct_t_pass + ct_t_fail == 0 ? (ct_t_fail = 1, printf("FAIL %s: no check ran\n", ct_t_name)) : 0, \
+    printf("%s: %d checks passed, %d failed\n", ct_t_name, ct_t_pass, ct_t_fail), ct_t_fail ? 1 : 0)
 
 #define CHECK(cond, ...) do { if (cond) ct_t_pass++; else { ct_t_fail++; \
     printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); printf(__VA_ARGS__); printf("\n"); } } while (0)
@@ -41,13 +46,18 @@ static inline double ct_max_abs_diff(const float *a, const float *b, long n, lon
     printf("FAIL %s:%d: %s: max |diff| %.3g > %.3g at index %ld (got %.9g, want %.9g)\n", __FILE__, __LINE__, \
            (label), d_, (double)(tol), w_, (double)(a)[w_], (double)(b)[w_]); } } while (0)
 
-static inline const char *ct_shared(const char *rel)
+static inline const char *ct_fixture(const char *rel)
 {
     static char buf[8][4096];
     static int k;
-    const char *root = getenv("CTRACE_SHARED");
+    const char *root = getenv("CTRACE_FIXTURES");
     char *b = buf[k++ & 7];
-    snprintf(b, sizeof buf[0], "%s/%s", root ? root : "../shared", rel);
+    snprintf(b, sizeof buf[0], "%s/%s", root && *root ? root : "build/fixtures", rel);
+    struct stat st;
+    if (stat(b, &st) != 0) {
+        ct_t_fail++;
+        printf("FAIL missing fixture %s (make fixtures lays out tests/fixtures there)\n", b);
+    }
     return b;
 }
 #endif

@@ -1,11 +1,14 @@
 #!/bin/sh
 # Runs every test program in BUILD/tests and every tests/cli/*.sh script, then
 # prints one closing line "N passed, N failed" (tests counted per program/script).
+# A program or script whose last line reports 0 checks passed fails even when
+# it exits 0: finding nothing to test is not a pass.
 BUILD=${1:-build}
+zero() { echo "$1" | tail -n 1 | grep -Eq ': 0 (checks )?passed'; }
 pass=0; fail=0; failed=""
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
-    if out=$("$t" 2>&1); then
+    if out=$("$t" 2>&1) && ! zero "$out"; then
         pass=$((pass + 1)); echo "ok   $(basename "$t")  $(echo "$out" | tail -n 1)"
     else
         fail=$((fail + 1)); failed="$failed $(basename "$t")"
@@ -14,7 +17,7 @@ for t in "$BUILD"/tests/test_*; do
 done
 for s in tests/cli/*.sh; do
     [ -f "$s" ] || continue
-    if out=$(sh "$s" 2>&1); then
+    if out=$(sh "$s" 2>&1) && ! zero "$out"; then
         pass=$((pass + 1)); echo "ok   $(basename "$s")  $(echo "$out" | tail -n 1)"
     else
         fail=$((fail + 1)); failed="$failed $(basename "$s")"

@@ -8,8 +8,8 @@ set -u
 M=$1
 W=$2
 BIN=${CTRACE_BIN:-build/ctrace}
-SHARED=${CTRACE_SHARED:-../shared}
-DATA=$SHARED/assets/datasets/peq-both
+DATA=${CTRACE_FIXTURES:-build/fixtures}/datasets/peq-both
+[ -f "$DATA/P17.jsonl" ] || { echo "FAIL: fixture $DATA/P17.jsonl missing (make fixtures)"; echo "run_e2e.sh: 1 checks, 1 failed"; exit 1; }
 mkdir -p "$W"
 fails=0; checks=0
 ok() { checks=$((checks + 1)); }

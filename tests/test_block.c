@@ -46,7 +46,7 @@ static void kv_only(const char *name, const ct_model *m, const float *ra, const 
 static void run(const char *name, const int p0)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s%s", ct_shared("fixtures/hf-tiny/"), name);
+    snprintf(dir, sizeof dir, "%s%s", ct_fixture("hf-tiny/"), name);
     run_dir(name, dir, p0);
 }
 
@@ -57,7 +57,7 @@ static const char *variant(const char *fixture, const char *from, const char *to
     char p[512], src[4200], cfg[8192];
     snprintf(dir, sizeof dir, "/tmp/ctrace-test-variant-%ld", (long)getpid());
     mkdir(dir, 0700);
-    snprintf(src, sizeof src, "%s%s/config.json", ct_shared("fixtures/hf-tiny/"), fixture);
+    snprintf(src, sizeof src, "%s%s/config.json", ct_fixture("hf-tiny/"), fixture);
     FILE *f = fopen(src, "rb");
     size_t len = f ? fread(cfg, 1, sizeof cfg - 1, f) : 0;
     if (f) fclose(f);
@@ -70,7 +70,7 @@ static const char *variant(const char *fixture, const char *from, const char *to
     fputs(cfg, f);
     fclose(f);
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    snprintf(src, sizeof src, "%s%s/model.safetensors", ct_shared("fixtures/hf-tiny/"), fixture);
+    snprintf(src, sizeof src, "%s%s/model.safetensors", ct_fixture("hf-tiny/"), fixture);
     unlink(p);
     CHECK(symlink(src, p) == 0, "symlink %s", p);
     return dir;
@@ -230,7 +230,7 @@ static void sliding_window(void)
     char dir[256], p[512], cfgp[4200];
     snprintf(dir, sizeof dir, "/tmp/ctrace-test-window-%ld", (long)getpid());
     mkdir(dir, 0700);
-    snprintf(cfgp, sizeof cfgp, "%s/config.json", ct_shared("fixtures/hf-tiny/mistral"));
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", ct_fixture("hf-tiny/mistral"));
     FILE *f = fopen(cfgp, "rb");
     char cfg[8192];
     size_t len = f ? fread(cfg, 1, sizeof cfg - 1, f) : 0;
@@ -246,7 +246,7 @@ static void sliding_window(void)
     fputs(cfg, f);
     fclose(f);
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    snprintf(cfgp, sizeof cfgp, "%s/model.safetensors", ct_shared("fixtures/hf-tiny/mistral"));
+    snprintf(cfgp, sizeof cfgp, "%s/model.safetensors", ct_fixture("hf-tiny/mistral"));
     CHECK(symlink(cfgp, p) == 0, "symlink %s", p);
     ct_err err;
     ct_model *m = NULL;

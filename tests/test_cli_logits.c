@@ -21,7 +21,7 @@ int main(void)
     snprintf(out, sizeof out, "/tmp/ctrace-cli-logits-%ld.safetensors", (long)getpid());
     for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
         char dir[4096], refs[4200];
-        snprintf(dir, sizeof dir, "%s%s", ct_shared("fixtures/hf-tiny/"), fixtures[f]);
+        snprintf(dir, sizeof dir, "%s%s", ct_fixture("hf-tiny/"), fixtures[f]);
         snprintf(refs, sizeof refs, "%s/refs.safetensors", dir);
         ct_st_file rf;
         ct_err err;

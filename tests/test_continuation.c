@@ -27,8 +27,8 @@ int main(void)
             ct_tokenizer_free(tk);
             tk = NULL;
             char rel[256];
-            snprintf(rel, sizeof rel, "assets/tokenizers/hf/%s/tokenizer.json", name);
-            CHECK_OK(ct_tokenizer_load(&tk, ct_shared(rel), &err), &err);
+            snprintf(rel, sizeof rel, "hf-tokenizers/%s/tokenizer.json", name);
+            CHECK_OK(ct_tokenizer_load(&tk, ct_fixture(rel), &err), &err);
             snprintf(loaded, sizeof loaded, "%s", name);
         }
         int32_t *ids = NULL;
@@ -49,7 +49,7 @@ int main(void)
     ct_tokenizer_free(tk);
     CHECK(rows == 18, "fixture rows %d", rows);
     /* without a prompt: " " + word alone, no special tokens (GPT-2: "ĠSpanish") */
-    CHECK_OK(ct_tokenizer_load(&tk, ct_shared("assets/tokenizers/hf/gpt2/tokenizer.json"), &err), &err);
+    CHECK_OK(ct_tokenizer_load(&tk, ct_fixture("hf-tokenizers/gpt2/tokenizer.json"), &err), &err);
     int32_t *ids = NULL;
     int n = 0;
     CHECK_OK(ct_encode_continuation(tk, NULL, "Spanish", &ids, &n, &err), &err);

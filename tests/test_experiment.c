@@ -8,7 +8,7 @@
 static int load_row(ct_row *r, const char *rel, int line)
 {
     ct_dataset *d; ct_err e;
-    if (ct_dataset_open(&d, ct_shared(rel), &e)) { printf("FAIL: %s\n", e.msg); return -1; }
+    if (ct_dataset_open(&d, ct_fixture(rel), &e)) { printf("FAIL: %s\n", e.msg); return -1; }
     int rc = -1;
     for (;;) {
         int k = ct_dataset_next(d, r, &e);
@@ -30,7 +30,7 @@ static int span_text_is(const ct_prompt *p, ct_interval s, const char *want)
 static void test_rows_and_errors(void)
 {
     ct_row r; ct_err e;
-    CHECK_OK(load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1) ? (snprintf(e.msg, sizeof e.msg, "load"), -1) : 0, &e);
+    CHECK_OK(load_row(&r, "datasets/peq-both/P17.jsonl", 1) ? (snprintf(e.msg, sizeof e.msg, "load"), -1) : 0, &e);
     CHECK(!strcmp(r.question, "Which country is Mount Stromlo located in?"), "question %s", r.question);
     CHECK(r.n_answers == 1 && !strcmp(r.answers[0], "Australia"), "answer");
     CHECK(!strcmp(r.subj, "Mount Stromlo") && !strcmp(r.obj, "Australia") && !strcmp(r.prop, "P17"), "subj/obj/prop");
@@ -96,7 +96,7 @@ static void test_spans(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char rel[128]; ct_row r; ct_prompt p; ct_err e;
-        snprintf(rel, sizeof rel, "assets/datasets/peq-both/%s.jsonl", cases[i].file);
+        snprintf(rel, sizeof rel, "datasets/peq-both/%s.jsonl", cases[i].file);
         if (load_row(&r, rel, cases[i].line)) { CHECK(0, "load %s", rel); continue; }
         CHECK_OK(ct_prompt_build(&p, &r, NULL, NULL, &e), &e);
         if (!p.text) { ct_row_free(&r); continue; }
@@ -113,7 +113,7 @@ static void test_spans(void)
 
     /* Relation bytes on P17:1: passage minus subject minus object. */
     ct_row r; ct_prompt p; ct_err e;
-    load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1);
+    load_row(&r, "datasets/peq-both/P17.jsonl", 1);
     CHECK_OK(ct_prompt_build(&p, &r, NULL, NULL, &e), &e);
     CHECK(p.n_relation == 2 && p.relation[0].b == 16 && p.relation[0].e == 46 && p.relation[1].b == 55 && p.relation[1].e == 56,
           "relation n=%d [%d,%d) [%d,%d)", p.n_relation, p.relation[0].b, p.relation[0].e, p.relation[1].b, p.relation[1].e);
@@ -140,13 +140,13 @@ static void test_spans(void)
     ct_prompt_free(&p); ct_row_free(&r);
 
     /* cf when the object sits inside the subject: only the standalone one changes. */
-    load_row(&r, "assets/datasets/peq-both/P112.jsonl", 58);
+    load_row(&r, "datasets/peq-both/P112.jsonl", 58);
     CHECK_OK(ct_prompt_build(&p, &r, NULL, "Luther Rice", &e), &e);
     CHECK(!strcmp(p.context, "Luther Rice founded the Clan MacLeod?."), "cf ctx %s", p.context);
     SPAN_IS(p.object, 3, 14, "cf obj"); SPAN_IS(p.subject, 27, 40, "cf subj shifted");
     CHECK(span_text_is(&p, p.subject, "Clan MacLeod?") && span_text_is(&p, p.object, "Luther Rice"), "cf mention texts");
     ct_prompt_free(&p); ct_row_free(&r);
-    load_row(&r, "assets/datasets/peq-both/P40.jsonl", 202);
+    load_row(&r, "datasets/peq-both/P40.jsonl", 202);
     CHECK_OK(ct_prompt_build(&p, &r, NULL, "Naoki Hane", &e), &e);
     CHECK(!strcmp(p.context, "Naoki Hane is the child of Louis I."), "cf ctx %s", p.context);
     SPAN_IS(p.object, 3, 13, "cf obj P40"); SPAN_IS(p.subject, 30, 37, "cf subj P40");
@@ -177,8 +177,8 @@ static void test_all_rows(void)
     char first_fail[1100] = "";
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char rel[128]; ct_dataset *d; ct_err e; ct_row r;
-        snprintf(rel, sizeof rel, "assets/datasets/peq-both/%s.jsonl", files[i]);
-        if (ct_dataset_open(&d, ct_shared(rel), &e)) { CHECK(0, "%s", e.msg); continue; }
+        snprintf(rel, sizeof rel, "datasets/peq-both/%s.jsonl", files[i]);
+        if (ct_dataset_open(&d, ct_fixture(rel), &e)) { CHECK(0, "%s", e.msg); continue; }
         int k;
         while ((k = ct_dataset_next(d, &r, &e)) != 0) {
             rows++;
@@ -218,7 +218,7 @@ static void test_token_ranges(void)
         64,67, 67,78, 78,83, 83,84, 84,86, 86,87, 87,91, 91,96, 96,99, 99,104, 104,111, 111,112, 112,118, 118,127,
         127,132, 132,135, 135,137, 137,138};
     ct_row r; ct_prompt p; ct_err e; ct_token_spans s;
-    load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1);
+    load_row(&r, "datasets/peq-both/P17.jsonl", 1);
     CHECK_OK(ct_prompt_build(&p, &r, NULL, NULL, &e), &e);
     CHECK_OK(ct_token_spans_of(&p, off17, 25, &s, &e), &e);
     SPAN_IS(s.passage, 3, 13, "P17 passage tokens"); SPAN_IS(s.subject, 3, 5, "P17 subject tokens");
@@ -228,7 +228,7 @@ static void test_token_ranges(void)
     CHECK(s.last == 24 && s.T == 25, "last %d", s.last);
     ct_prompt_free(&p); ct_row_free(&r);
 
-    load_row(&r, "assets/datasets/peq-both/P106.jsonl", 11);
+    load_row(&r, "datasets/peq-both/P106.jsonl", 11);
     CHECK_OK(ct_prompt_build(&p, &r, NULL, NULL, &e), &e);
     CHECK_OK(ct_token_spans_of(&p, off106, 31, &s, &e), &e);
     SPAN_IS(s.passage, 3, 17, "P106 passage tokens"); SPAN_IS(s.subject, 3, 7, "P106 subject tokens");
@@ -263,17 +263,17 @@ static int decoded_contains(const ct_tokenizer *tk, const int32_t *ids, ct_inter
 
 static void test_real_tokenizers(void)
 {
-    const char *toks[] = {"assets/tokenizers/hf/gpt2", "assets/tokenizers/hf/llama2", "assets/tokenizers/hf/llama3",
-                          "assets/tokenizers/hf/qwen2.5"};
+    const char *toks[] = {"hf-tokenizers/gpt2", "hf-tokenizers/llama2", "hf-tokenizers/llama3",
+                          "hf-tokenizers/qwen2.5"};
     struct { const char *file; int line; } rows[] = {
         {"P17", 1}, {"P112", 58}, {"P40", 202}, {"P106", 11}, {"P127", 279}, {"P407", 233}, {"P276", 21}, {"P36", 1},
     };
     for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
         ct_tokenizer *tk; ct_err e;
-        if (ct_tokenizer_load(&tk, ct_shared(toks[k]), &e)) { CHECK(0, "%s", e.msg); continue; }
+        if (ct_tokenizer_load(&tk, ct_fixture(toks[k]), &e)) { CHECK(0, "%s", e.msg); continue; }
         for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
             char rel[128]; ct_row r; ct_prompt p; ct_encoding en; ct_token_spans s;
-            snprintf(rel, sizeof rel, "assets/datasets/peq-both/%s.jsonl", rows[i].file);
+            snprintf(rel, sizeof rel, "datasets/peq-both/%s.jsonl", rows[i].file);
             if (load_row(&r, rel, rows[i].line)) continue;
             for (int cf = 0; cf < 2; cf++) {
                 const char *obj = cf ? r.obj_cf[0] : r.obj;
@@ -312,18 +312,18 @@ static void test_real_tokenizers(void)
  * subject/object ranges decode to text holding the mention. */
 static void test_all_rows_tokenized(void)
 {
-    const char *toks[] = {"assets/tokenizers/hf/llama2", "assets/tokenizers/hf/gpt2"};
+    const char *toks[] = {"hf-tokenizers/llama2", "hf-tokenizers/gpt2"};
     const char *files[] = {"P106","P112","P127","P131","P159","P17","P170","P175","P176","P19","P20","P26",
                            "P264","P276","P36","P40","P407","P413","P495","P50","P69","P740","P800"};
     for (size_t k = 0; k < 2; k++) {
         ct_tokenizer *tk; ct_err e;
-        if (ct_tokenizer_load(&tk, ct_shared(toks[k]), &e)) { CHECK(0, "%s", e.msg); continue; }
+        if (ct_tokenizer_load(&tk, ct_fixture(toks[k]), &e)) { CHECK(0, "%s", e.msg); continue; }
         int rows = 0, good = 0;
         char first[1200] = "";
         for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
             char rel[128]; ct_dataset *d; ct_row r;
-            snprintf(rel, sizeof rel, "assets/datasets/peq-both/%s.jsonl", files[i]);
-            if (ct_dataset_open(&d, ct_shared(rel), &e)) continue;
+            snprintf(rel, sizeof rel, "datasets/peq-both/%s.jsonl", files[i]);
+            if (ct_dataset_open(&d, ct_fixture(rel), &e)) continue;
             while (ct_dataset_next(d, &r, &e) == 1) {
                 ct_prompt p; ct_encoding en; ct_token_spans s;
                 rows++;
@@ -350,8 +350,8 @@ static void test_all_rows_tokenized(void)
 static void test_plan(void)
 {
     ct_tokenizer *tk; ct_err e; ct_row r; ct_row_plan p;
-    if (ct_tokenizer_load(&tk, ct_shared("assets/tokenizers/hf/gpt2"), &e)) { CHECK(0, "%s", e.msg); return; }
-    load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1);
+    if (ct_tokenizer_load(&tk, ct_fixture("hf-tokenizers/gpt2"), &e)) { CHECK(0, "%s", e.msg); return; }
+    load_row(&r, "datasets/peq-both/P17.jsonl", 1);
     for (int x = 1; x <= 3; x++) {
         CHECK_OK(ct_row_plan_make(&p, &r, tk, NULL, x, NULL, 3, &e), &e);
         if (!p.tokens) continue;
@@ -414,7 +414,7 @@ static void test_no_context(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char rel[128], what[160]; ct_row r; ct_prompt p; ct_err e;
-        snprintf(rel, sizeof rel, "assets/datasets/peq-both/%s.jsonl", cases[i].file);
+        snprintf(rel, sizeof rel, "datasets/peq-both/%s.jsonl", cases[i].file);
         if (load_row(&r, rel, cases[i].line)) { CHECK(0, "load %s", rel); continue; }
         CHECK_OK(ct_prompt_build(&p, &r, CT_PROMPT_FORMAT_SEED_ARGPARSE, NULL, &e), &e);
         if (!p.text) { ct_row_free(&r); continue; }
@@ -434,7 +434,7 @@ static void test_no_context(void)
         ct_row_free(&r);
     }
     ct_row r; ct_prompt p; ct_err e;
-    load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1);
+    load_row(&r, "datasets/peq-both/P17.jsonl", 1);
     CHECK_OK(ct_prompt_build(&p, &r, CT_PROMPT_FORMAT_SEED_ARGPARSE, NULL, &e), &e);
     CHECK(p.n_relation == 2 && p.relation[0].b == 10 && p.relation[0].e == 27 && p.relation[1].b == 40 && p.relation[1].e == 52,
           "no-context relation n=%d [%d,%d) [%d,%d)", p.n_relation, p.relation[0].b, p.relation[0].e, p.relation[1].b, p.relation[1].e);
@@ -466,8 +466,8 @@ static void test_no_context(void)
 static void test_plan_no_context(void)
 {
     ct_tokenizer *tk; ct_err e; ct_row r; ct_row_plan p;
-    if (ct_tokenizer_load(&tk, ct_shared("assets/tokenizers/hf/gpt2"), &e)) { CHECK(0, "%s", e.msg); return; }
-    load_row(&r, "assets/datasets/peq-both/P17.jsonl", 1);
+    if (ct_tokenizer_load(&tk, ct_fixture("hf-tokenizers/gpt2"), &e)) { CHECK(0, "%s", e.msg); return; }
+    load_row(&r, "datasets/peq-both/P17.jsonl", 1);
     CHECK_OK(ct_row_plan_make(&p, &r, tk, CT_PROMPT_FORMAT_SEED_ARGPARSE, 1, NULL, 3, &e), &e);
     if (p.tokens) {
         const ct_token_spans *s = &p.spans;

@@ -1,5 +1,5 @@
 /* test_model_fixtures.c — ct_forward against transformers 4.47.1 on every
- * tiny fixture in fixtures/hf-tiny: logits [T, V] and the residual stream
+ * tiny fixture in tests/fixtures/hf-tiny: logits [T, V] and the residual stream
  * [L+1, T, D] (hidden states 0..L-1 plus the pre-final-norm last layer
  * output) on the three reference sequences, max |diff| <= 1e-4; also the
  * rotary frequencies, and that the thread count changes no bit. */
@@ -28,7 +28,7 @@ static float *ref(const ct_st_file *f, const char *name, int64_t want_numel)
 static void check_fixture(const char *name, double tol, double *worst_logit, double *worst_resid)
 {
     char dir[4096], refs_path[4200];
-    snprintf(dir, sizeof dir, "%s", ct_shared("fixtures/hf-tiny/"));
+    snprintf(dir, sizeof dir, "%s", ct_fixture("hf-tiny/"));
     strncat(dir, name, sizeof dir - strlen(dir) - 1);
     snprintf(refs_path, sizeof refs_path, "%s/refs.safetensors", dir);
     ct_err err = {{0}};

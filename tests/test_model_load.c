@@ -46,7 +46,7 @@ static const char *make_case(const char *tag, const char *config, const char *vi
     if (config) write_text(p, config);
     ct_st_file src;
     ct_err err;
-    if (ct_st_open(&src, ct_shared("fixtures/hf-tiny/gpt2/model.safetensors"), &err)) return dir;
+    if (ct_st_open(&src, ct_fixture("hf-tiny/gpt2/model.safetensors"), &err)) return dir;
     ct_st_out *out = calloc((size_t)src.n, sizeof *out);
     void **owned = calloc((size_t)src.n, sizeof *owned);
     int n = 0;
@@ -124,7 +124,7 @@ int main(void)
     TEST_BEGIN();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ctrace-model-errors-%ld", (long)getpid());
     mkdir(tmpdir, 0700);
-    char *cfg = read_all(ct_shared("fixtures/hf-tiny/gpt2/config.json"), NULL);
+    char *cfg = read_all(ct_fixture("hf-tiny/gpt2/config.json"), NULL);
     CHECK(cfg != NULL, "no gpt2 fixture config");
     if (!cfg) return TEST_END();
 
@@ -191,7 +191,7 @@ int main(void)
         printf("  ok: %s\n", err.msg);
         struct ct_config got;
         size_t bytes = 0;
-        CHECK_OK(ct_model_check(ct_shared("fixtures/hf-tiny/gpt2"), &got, &bytes, &err), &err);
+        CHECK_OK(ct_model_check(ct_fixture("hf-tiny/gpt2"), &got, &bytes, &err), &err);
         CHECK(bytes > 0 && got.family == CT_FAM_GPT2 && got.n_layers == 4, "ct_model_check on gpt2: %zu bytes", bytes);
     }
 
@@ -215,7 +215,7 @@ int main(void)
     {
         const char *gdir = make_case("sharded", cfg, NULL, KEEP);
         ct_st_file src;
-        CHECK_OK(ct_st_open(&src, ct_shared("fixtures/hf-tiny/gpt2/model.safetensors"), &err), &err);
+        CHECK_OK(ct_st_open(&src, ct_fixture("hf-tiny/gpt2/model.safetensors"), &err), &err);
         ct_st_out o[64];
         int n = src.n < 64 ? src.n : 64, half = n / 2;
         char idx[16384] = "{\"metadata\": {}, \"weight_map\": {";
@@ -239,7 +239,7 @@ int main(void)
         ct_st_close(&src);
         ct_model *a = NULL, *b = NULL;
         CHECK_OK(ct_model_load(&a, gdir, &err), &err);
-        CHECK_OK(ct_model_load(&b, ct_shared("fixtures/hf-tiny/gpt2"), &err), &err);
+        CHECK_OK(ct_model_load(&b, ct_fixture("hf-tiny/gpt2"), &err), &err);
         if (a && b) {
             int32_t ids[5] = {1, 17, 250, 3, 499};
             float la[5 * 512], lb[5 * 512];

@@ -53,7 +53,7 @@ int main(void)
     TEST_BEGIN();
     ct_err err = {0};
     ct_st_file f;
-    CHECK_OK(ct_st_open(&f, ct_shared("fixtures/traces/numpy_rng.safetensors"), &err), &err);
+    CHECK_OK(ct_st_open(&f, ct_fixture("traces/numpy_rng.safetensors"), &err), &err);
     if (!err.msg[0]) {
         check_seed(&f, 0);
         check_seed(&f, 1);
@@ -81,10 +81,10 @@ int main(void)
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char p[256];
         ct_st_file mf, tf;
-        snprintf(p, sizeof p, "fixtures/hf-tiny/%s/model.safetensors", models[i][0]);
-        CHECK_OK(ct_st_open(&mf, ct_shared(p), &err), &err);
-        snprintf(p, sizeof p, "fixtures/traces/%s.safetensors", models[i][0]);
-        CHECK_OK(ct_st_open(&tf, ct_shared(p), &err), &err);
+        snprintf(p, sizeof p, "hf-tiny/%s/model.safetensors", models[i][0]);
+        CHECK_OK(ct_st_open(&mf, ct_fixture(p), &err), &err);
+        snprintf(p, sizeof p, "traces/%s.safetensors", models[i][0]);
+        CHECK_OK(ct_st_open(&tf, ct_fixture(p), &err), &err);
         const ct_tensor_view *we = ct_st_find(&mf, models[i][1]);
         const ct_tensor_view *sd = ct_st_find(&tf, "emb_std_f32"), *lv = ct_st_find(&tf, "noise_level");
         const ct_tensor_view *nz = ct_st_find(&tf, "noise_z"), *nn = ct_st_find(&tf, "noise");

@@ -34,8 +34,8 @@ static float *dup(const float *x, long n)
 }
 
 /* The worst normalized error per op, printed at the end. */
-typedef struct { const char *op; double worst; int cases; } stat;
-static stat stats[16];
+typedef struct { const char *op; double worst; int cases; } op_stat;
+static op_stat stats[16];
 static int nstats;
 
 static void compare(const char *op, const char *label, const float *got, const float *want, long n, double tol)
@@ -50,7 +50,7 @@ static void compare(const char *op, const char *label, const float *got, const f
     double rel = d / (mx > 0 ? mx : 1);
     int k = 0;
     while (k < nstats && strcmp(stats[k].op, op)) k++;
-    if (k == nstats) stats[nstats++] = (stat){op, 0, 0};
+    if (k == nstats) stats[nstats++] = (op_stat){op, 0, 0};
     if (rel > stats[k].worst) stats[k].worst = rel;
     stats[k].cases++;
     CHECK(rel <= tol, "%s %s: normalized error %.3g > %.3g at %ld (cpu %.9g, ref %.9g)", op, label, rel, tol, w,

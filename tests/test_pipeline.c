@@ -57,9 +57,9 @@ int main(void)
     CHECK(tiny_gpt2_write(dir, 128, 12345) == 0, "model written");
     ct_model *m = NULL; ct_tokenizer *tk = NULL; ct_err e;
     CHECK_OK(ct_model_load(&m, dir, &e), &e);
-    CHECK_OK(ct_tokenizer_load(&tk, ct_shared("assets/tokenizers/hf/gpt2"), &e), &e);
+    CHECK_OK(ct_tokenizer_load(&tk, ct_fixture("hf-tokenizers/gpt2"), &e), &e);
     ct_dataset *d = NULL; ct_row row;
-    CHECK_OK(ct_dataset_open(&d, ct_shared("assets/datasets/peq-both/P17.jsonl"), &e), &e);
+    CHECK_OK(ct_dataset_open(&d, ct_fixture("datasets/peq-both/P17.jsonl"), &e), &e);
     if (!m || !tk || !d || ct_dataset_next(d, &row, &e) != 1) { printf("setup failed\n"); return TEST_END() | 1; }
 
     ct_row_plan p;

@@ -59,7 +59,7 @@ int main(void)
     ct_st_close(&f);
 
     /* a fixture written by Hugging Face */
-    CHECK_OK(ct_st_open(&f, ct_shared("fixtures/hf-tiny/llama_bf16/model.safetensors"), &err), &err);
+    CHECK_OK(ct_st_open(&f, ct_fixture("hf-tiny/llama_bf16/model.safetensors"), &err), &err);
     CHECK(f.n > 10, "tensor count %d", f.n);
     ct_st_close(&f);
 

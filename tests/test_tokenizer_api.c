@@ -6,13 +6,13 @@
 #include "ctrace.h"
 #include "harness.h"
 
-#define HF "assets/tokenizers/hf/"
+#define HF "hf-tokenizers/"
 
 static ct_tokenizer *load(const char *rel)
 {
     ct_err err = {{0}};
     ct_tokenizer *t = NULL;
-    int rc = ct_tokenizer_load(&t, ct_shared(rel), &err);
+    int rc = ct_tokenizer_load(&t, ct_fixture(rel), &err);
     CHECK(rc == 0, "load %s: %s", rel, err.msg);
     return rc ? NULL : t;
 }

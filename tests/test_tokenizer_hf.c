@@ -10,19 +10,19 @@
 #include "harness.h"
 
 static const struct { const char *name, *tok; } CASES[] = {
-    {"gpt2", "assets/tokenizers/hf/gpt2"},
-    {"gpt-neox-20b", "assets/tokenizers/hf/gpt-neox-20b/tokenizer.json"},
-    {"llama2", "assets/tokenizers/hf/llama2"},
-    {"mistral-7b-v0.1", "assets/tokenizers/hf/mistral-7b-v0.1"},
-    {"llama3", "assets/tokenizers/hf/llama3"},
-    {"qwen2.5", "assets/tokenizers/hf/qwen2.5"},
+    {"gpt2", "hf-tokenizers/gpt2"},
+    {"gpt-neox-20b", "hf-tokenizers/gpt-neox-20b/tokenizer.json"},
+    {"llama2", "hf-tokenizers/llama2"},
+    {"mistral-7b-v0.1", "hf-tokenizers/mistral-7b-v0.1"},
+    {"llama3", "hf-tokenizers/llama3"},
+    {"qwen2.5", "hf-tokenizers/qwen2.5"},
     /* random strings (tools/make_tokenizer_random_vectors.js, seed 2026) */
-    {"random/gpt2", "assets/tokenizers/hf/gpt2"},
-    {"random/gpt-neox-20b", "assets/tokenizers/hf/gpt-neox-20b"},
-    {"random/llama2", "assets/tokenizers/hf/llama2"},
-    {"random/mistral-7b-v0.1", "assets/tokenizers/hf/mistral-7b-v0.1"},
-    {"random/llama3", "assets/tokenizers/hf/llama3"},
-    {"random/qwen2.5", "assets/tokenizers/hf/qwen2.5"},
+    {"random/gpt2", "hf-tokenizers/gpt2"},
+    {"random/gpt-neox-20b", "hf-tokenizers/gpt-neox-20b"},
+    {"random/llama2", "hf-tokenizers/llama2"},
+    {"random/mistral-7b-v0.1", "hf-tokenizers/mistral-7b-v0.1"},
+    {"random/llama3", "hf-tokenizers/llama3"},
+    {"random/qwen2.5", "hf-tokenizers/qwen2.5"},
 };
 
 static int ids_equal(const cJSON *a, const int32_t *ids, int32_t n)
@@ -177,9 +177,7 @@ static void check_row(const ct_tokenizer *tok, const char *name, const cJSON *j,
  * tools/make_tokenizer_config_vectors.js did before asking HF), then rows. */
 static void run_configs(void)
 {
-    char fix[512];
-    const char *dir = getenv("CTRACE_FIXTURES");
-    snprintf(fix, sizeof fix, "%s/configs.jsonl", dir ? dir : "tests/fixtures/tokenizer");
+    const char *fix = ct_fixture("tokenizer/configs.jsonl");
     FILE *f = fopen(fix, "r");
     CHECK(f != NULL, "cannot open %s", fix);
     if (!f) return;
@@ -199,8 +197,8 @@ static void run_configs(void)
             snprintf(name, sizeof name, "config %s", cJSON_GetObjectItem(j, "config")->valuestring);
             const char *base = cJSON_GetObjectItem(j, "base")->valuestring;
             char rel[256];
-            snprintf(rel, sizeof rel, "assets/tokenizers/hf/%s/tokenizer.json", base);
-            FILE *bf = fopen(ct_shared(rel), "rb");
+            snprintf(rel, sizeof rel, "hf-tokenizers/%s/tokenizer.json", base);
+            FILE *bf = fopen(ct_fixture(rel), "rb");
             CHECK(bf != NULL, "cannot open %s", rel);
             if (!bf) { cJSON_Delete(j); continue; }
             fseek(bf, 0, SEEK_END);
@@ -246,15 +244,15 @@ static void run_configs(void)
 
 static void run(const char *name, const char *tok_rel)
 {
-    char fix[512];
-    const char *dir = getenv("CTRACE_FIXTURES");
-    snprintf(fix, sizeof fix, "%s/%s.jsonl", dir ? dir : "tests/fixtures/tokenizer", name);
+    char rel[256];
+    snprintf(rel, sizeof rel, "tokenizer/%s.jsonl", name);
+    const char *fix = ct_fixture(rel);
     FILE *f = fopen(fix, "r");
     CHECK(f != NULL, "cannot open %s", fix);
     if (!f) return;
     ct_err err = {{0}};
     ct_tokenizer *tok;
-    int rc = ct_tokenizer_load(&tok, ct_shared(tok_rel), &err);
+    int rc = ct_tokenizer_load(&tok, ct_fixture(tok_rel), &err);
     CHECK(rc == 0, "load %s: %s", tok_rel, err.msg);
     if (rc) { fclose(f); return; }
     char *line = NULL;

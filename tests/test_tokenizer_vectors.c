@@ -1,7 +1,7 @@
 /* test_tokenizer_vectors.c — llama.cpp's 46 tokenizer test strings, whose
  * expected ids were produced by Hugging Face tokenizers
  * (add_special_tokens=False), against every tokenizer.json they belong to.
- * See shared/assets/tokenizers/README.md for the formats and pairings. */
+ * tests/fixtures/MANIFEST.md says which tokenizer.json goes with which vectors. */
 #include "ctrace.h"
 #include "harness.h"
 
@@ -26,11 +26,11 @@ static void run_case(const char *tok_rel, const char *inp_rel, const char *out_r
 {
     ct_err err = {{0}};
     ct_tokenizer *tok = NULL;
-    int rc = ct_tokenizer_load(&tok, ct_shared(tok_rel), &err);
+    int rc = ct_tokenizer_load(&tok, ct_fixture(tok_rel), &err);
     CHECK(rc == 0, "load %s: %s", tok_rel, err.msg);
     if (rc) return;
     size_t il, ol;
-    char *inp = slurp(ct_shared(inp_rel), &il), *outp = slurp(ct_shared(out_rel), &ol);
+    char *inp = slurp(ct_fixture(inp_rel), &il), *outp = slurp(ct_fixture(out_rel), &ol);
     CHECK(inp && outp, "cannot read %s / %s", inp_rel, out_rel);
     if (!inp || !outp) { free(inp); free(outp); ct_tokenizer_free(tok); return; }
     char *p = inp, *line = outp;
@@ -74,8 +74,8 @@ static void run_case(const char *tok_rel, const char *inp_rel, const char *out_r
     ct_tokenizer_free(tok);
 }
 
-#define LC "assets/tokenizers/llamacpp/ggml-vocab-"
-#define HF "assets/tokenizers/hf/"
+#define LC "llamacpp/ggml-vocab-"
+#define HF "hf-tokenizers/"
 
 int main(void)
 {

@@ -155,13 +155,13 @@ int main(void)
         char p[256];
         ct_model *m = NULL;
         ct_err err = {0};
-        snprintf(p, sizeof p, "fixtures/hf-tiny/%s", models[i]);
-        if (ct_model_load(&m, ct_shared(p), &err)) { printf("skip %s: %s\n", models[i], err.msg); continue; }
+        snprintf(p, sizeof p, "hf-tiny/%s", models[i]);
+        if (ct_model_load(&m, ct_fixture(p), &err)) { CHECK(0, "%s: %s", models[i], err.msg); continue; }
         one_model(models[i], m);
         printf("%s done\n", models[i]);
         if (!strcmp(models[i], "llama_gqa") || !strcmp(models[i], "gpt_neox")) {
             ct_model *d = NULL;
-            if (deeper(ct_shared(p), 8, &d) == 0) {
+            if (deeper(ct_fixture(p), 8, &d) == 0) {
                 char name[64];
                 snprintf(name, sizeof name, "%s-8-layers", models[i]);
                 one_model(name, d);

@@ -1,5 +1,5 @@
 /* test_trace_rome.c — ct_trace_run against ROME's own causal traces of the
- * hf-tiny models (fixtures/traces, computed by experiments/causal_trace.py
+ * hf-tiny models (tests/fixtures/traces, computed by experiments/causal_trace.py
  * with RandomState(1) noise), with both engines: hidden, mlp/attn windows 4
  * and 3, replace, reverse patching and a two-token answer. */
 #include "harness.h"
@@ -39,14 +39,14 @@ static void one_model(const char *name)
     char p[256];
     ct_err err = {0};
     ct_model *m = NULL;
-    snprintf(p, sizeof p, "fixtures/hf-tiny/%s", name);
-    if (ct_model_load(&m, ct_shared(p), &err)) {
-        printf("skip %s: the model does not load yet (%s)\n", name, err.msg);
+    snprintf(p, sizeof p, "hf-tiny/%s", name);
+    if (ct_model_load(&m, ct_fixture(p), &err)) {
+        CHECK(0, "%s: the model does not load (%s)", name, err.msg);
         return;
     }
     ct_st_file f;
-    snprintf(p, sizeof p, "fixtures/traces/%s.safetensors", name);
-    CHECK_OK(ct_st_open(&f, ct_shared(p), &err), &err);
+    snprintf(p, sizeof p, "traces/%s.safetensors", name);
+    CHECK_OK(ct_st_open(&f, ct_fixture(p), &err), &err);
     if (err.msg[0]) { ct_model_free(m); return; }
     const ct_tensor_view *pv = ct_st_find(&f, "prompt_ids");
     const int32_t *ids = pv->data, *span = ct_st_find(&f, "span")->data, *ans = ct_st_find(&f, "answer_id")->data;

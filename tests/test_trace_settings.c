@@ -20,8 +20,8 @@ int main(void)
     CHECK(ct_noise_parse("", &s, &err) == -1, "empty rejected");
 
     ct_model *m = NULL;
-    if (ct_model_load(&m, ct_shared("fixtures/hf-tiny/llama_gqa"), &err)) {
-        printf("skip: %s\n", err.msg);
+    if (ct_model_load(&m, ct_fixture("hf-tiny/llama_gqa"), &err)) {
+        CHECK(0, "the hf-tiny llama_gqa fixture does not load: %s", err.msg);
         return TEST_END();
     }
     ct_set_threads(1);

@@ -42,7 +42,7 @@ static const char *rewrite(const char *name, ct_dtype dt)
     char src[600], cfg[2000], dst[512];
     snprintf(out, sizeof out, "/tmp/ctrace-test-stored-%ld-%s-%s", (long)getpid(), name, ct_dtype_name(dt));
     mkdir(out, 0700);
-    snprintf(src, sizeof src, "%.500s%s", ct_shared("fixtures/hf-tiny/"), name);
+    snprintf(src, sizeof src, "%.500s%s", ct_fixture("hf-tiny/"), name);
     snprintf(cfg, sizeof cfg, "cp %s/config.json %s/refs.safetensors %s/", src, src, out);
     CHECK(system(cfg) == 0, "copying %s", src);
     snprintf(cfg, sizeof cfg, "%s/model.safetensors", src);
@@ -137,7 +137,7 @@ static void stored_vs_f32(const char *label, const char *dir)
 static void reference_backend(const char *name)
 {
     char dir[4200], rp[4300];
-    snprintf(dir, sizeof dir, "%s%s", ct_shared("fixtures/hf-tiny/"), name);
+    snprintf(dir, sizeof dir, "%s%s", ct_fixture("hf-tiny/"), name);
     snprintf(rp, sizeof rp, "%s/refs.safetensors", dir);
     ct_err err = {{0}};
     ct_model *m = NULL;
@@ -189,7 +189,7 @@ int main(void)
 {
     TEST_BEGIN();
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s%s", ct_shared("fixtures/hf-tiny/"), "llama_bf16");
+    snprintf(dir, sizeof dir, "%s%s", ct_fixture("hf-tiny/"), "llama_bf16");
     stored_vs_f32("llama_bf16", dir);
     static const char *const others[] = {"gpt2", "gpt_neox", "phi3"};
     for (int i = 0; i < 3; i++)

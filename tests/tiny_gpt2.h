@@ -1,6 +1,6 @@
 /* tiny_gpt2.h — writes a tiny random GPT-2-layout model directory with GPT-2's
- * real 50257-token vocabulary: config.json, model.safetensors and (from
- * ../shared) tokenizer.json.  For end-to-end tests that need a real tokenizer
+ * real 50257-token vocabulary: config.json, model.safetensors and (from the
+ * fixtures) tokenizer.json.  For end-to-end tests that need a real tokenizer
  * and a loadable checkpoint but not meaningful numbers (those are checked
  * against transformers and ROME elsewhere).  Include after harness.h. */
 #ifndef CT_TEST_TINY_GPT2_H
@@ -75,7 +75,7 @@ static int tiny_gpt2_write(const char *dir, int n_positions, uint64_t seed)
     if (rc) printf("tiny_gpt2: %s\n", e.msg);
     for (int i = 0; i < n; i++) free(bufs[i]);
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    if (!rc && tg_copy_file(ct_shared("assets/tokenizers/hf/gpt2/tokenizer.json"), path)) {
+    if (!rc && tg_copy_file(ct_fixture("hf-tokenizers/gpt2/tokenizer.json"), path)) {
         printf("tiny_gpt2: cannot copy the GPT-2 tokenizer.json into %s\n", dir);
         rc = -1;
     }

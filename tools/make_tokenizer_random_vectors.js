@@ -6,7 +6,8 @@
 // HF's encodings in the fixture format of make_tokenizer_vectors.js.
 //
 //   NODE_PATH=/tmp/node_modules node tools/make_tokenizer_random_vectors.js SHARED OUTDIR N SEED
-//   CTRACE_FIXTURES=OUTDIR build/tests/test_tokenizer_hf      # compares ctrace with them
+//   (OUTDIR = DIR/tokenizer/random in a copy DIR of build/fixtures)
+//   CTRACE_FIXTURES=DIR build/tests/test_tokenizer_hf      # compares ctrace with them
 'use strict';
 const fs = require('fs');
 const path = require('path');

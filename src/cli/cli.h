@@ -9,6 +9,12 @@ typedef struct ct_command {
     const char *help;
 } ct_command;
 
+/* NAME (a --model_name or --tokenizer value) as a path: NAME itself when it
+ * exists or is no hub id, else the snapshot folder of the hub id
+ * "org/name[@revision]" in the local Hugging Face cache (*from_hub = 1).
+ * Returns buf, or NULL after printing the one-line error. */
+const char *cli_resolve(const char *name, char *buf, size_t cap, int *from_hub);
+
 int cmd_version(int argc, char **argv);
 /* @@CMD_DECLS@@ */
 int cmd_info(int argc, char **argv);

@@ -13,7 +13,7 @@ int cmd_logits(int argc, char **argv)
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
     if (a.help) {
-        printf("usage: ctrace logits --model_name DIR --token_ids 1,17,250 --out FILE [--threads N]\n"
+        printf("usage: ctrace logits --model_name DIR|ORG/NAME[@REV] --token_ids 1,17,250 --out FILE [--threads N]\n"
                "  writes FILE (safetensors): logits f32 [T, V], resid f32 [L+1, T, D]\n"
                "  (resid[0] = input to block 0, resid[i] = output of block i-1, no final norm)\n");
         return 0;
@@ -28,6 +28,8 @@ int cmd_logits(int argc, char **argv)
     int32_t *ids;
     int T;
     if (ct_args_ids(&a, "token_ids", &ids, &T)) return 2;
+    char dir[4096];
+    if (!(model = cli_resolve(model, dir, sizeof dir, NULL))) { free(ids); return 1; }
     ct_set_threads(threads);
     ct_err err = {{0}};
     ct_model *m = NULL;
@@ -60,11 +62,16 @@ int cmd_info(int argc, char **argv)
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
     if (a.help) {
-        printf("usage: ctrace info --model_name DIR\n  prints the model's architecture summary\n");
+        printf("usage: ctrace info --model_name DIR|ORG/NAME[@REV]\n  prints the model's architecture summary\n"
+               "  ORG/NAME: a model in the local Hugging Face cache (never downloaded)\n");
         return 0;
     }
     const char *model = ct_args_str(&a, "model_name", NULL);
     if (!model) { fprintf(stderr, "ctrace: info needs --model_name DIR\n"); return 2; }
+    char dir[4096];
+    int hub = 0;
+    const char *id = model;
+    if (!(model = cli_resolve(model, dir, sizeof dir, &hub))) return 1;
     /* headers only: info works on models too large to load here */
     ct_err err = {{0}};
     struct ct_config cfg;
@@ -75,7 +82,8 @@ int cmd_info(int argc, char **argv)
     }
     char buf[4096];
     ct_config_describe(&cfg, bytes, buf, sizeof buf);
-    printf("model:        %s\n%s", model, buf);
+    if (hub) printf("model:        %s\nsnapshot:     %s\n%s", id, model, buf);
+    else printf("model:        %s\n%s", model, buf);
     printf("stored:       %.1f MiB of checkpoint tensors\n", stored / 1048576.0);
     printf("resident:     %.1f MiB when loaded (%.1f MiB packed in the stored dtype + %.1f MiB used in place from the "
            "mapped file)\n", (owned + mapped) / 1048576.0, owned / 1048576.0, mapped / 1048576.0);

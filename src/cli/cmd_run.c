@@ -12,7 +12,7 @@
 static void run_usage(FILE *o)
 {
     fprintf(o,
-        "usage: ctrace run --model_name DIR --data_path FILE.jsonl --output_dir DIR\n"
+        "usage: ctrace run --model_name DIR|ORG/NAME[@REV] --data_path FILE.jsonl --output_dir DIR\n"
         "                  [--experiment_type 1|2|3] [--prompt_format FMT] [--samples 10] [--window 10]\n"
         "                  [--max_cf 3] [--replace 0|1] [--reverse_patching 0|1] [--max_datapoints 0]\n"
         "                  [--noise_level X|sX] [--seed 1] [--metric prob|logprob|logratio] [--threads N]\n"
@@ -26,7 +26,8 @@ static void run_usage(FILE *o)
         "  default 3 x std of the token-embedding matrix.  --cf_context 1: also trace each\n"
         "  counterfactual passage (obj_cf) as its own case.  Rerunning skips finished cases.\n"
         "  Writes DIR/cases/{i}_{kind}_{obj}.bin, DIR/pdfs/{answer}_{i}_{kind}.pdf, summary.jsonl,\n"
-        "  errors.jsonl, run.json (docs/run.md).\n", CT_PROMPT_FORMAT_DEFAULT);
+        "  errors.jsonl, run.json (docs/run.md).  ORG/NAME[@REV] (--model_name, --tokenizer): a model in\n"
+        "  the local Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub); never downloaded.\n", CT_PROMPT_FORMAT_DEFAULT);
 }
 
 typedef struct progress_state {
@@ -125,6 +126,19 @@ int cmd_run(int argc, char **argv)
     if (!s.model_dir) { fprintf(stderr, "ctrace: run: --model_name DIR is required\n"); goto out; }
     if (!s.data_path) { fprintf(stderr, "ctrace: run: --data_path FILE.jsonl is required\n"); goto out; }
     if (!s.output_dir) { fprintf(stderr, "ctrace: run: --output_dir DIR is required\n"); goto out; }
+    /* hub ids to snapshot folders; run.json and the case files keep the ids too */
+    char model_buf[4096], tok_buf[4096];
+    int hub = 0;
+    const char *id = s.model_dir;
+    rc = 1;
+    if (!(s.model_dir = cli_resolve(id, model_buf, sizeof model_buf, &hub))) goto out;
+    if (hub) s.model_id = id;
+    if (s.tokenizer) {
+        id = s.tokenizer;
+        if (!(s.tokenizer = cli_resolve(id, tok_buf, sizeof tok_buf, &hub))) goto out;
+        if (hub) s.tokenizer_id = id;
+    }
+    rc = 2;
     int threads = 0;
     if (ct_args_int(&a, "experiment_type", 1, 1, 3, &s.experiment) ||
         ct_args_int(&a, "samples", 10, 1, 100000, &s.trace.samples) ||

@@ -14,6 +14,7 @@ typedef struct tok_args {
     const char *tokenizer, *text, *input;
     int32_t *ids; int nids;
     int add_special, skip_special;
+    char dir[4096];             /* the folder a hub id resolved to */
 } tok_args;
 
 static int bool_flag(const ct_args *a, const char *name, int def, int *out)
@@ -156,7 +157,8 @@ static int decode_line(void *ctx, const char *path, long row, const cJSON *j)
 
 static const char TOK_HELP[] =
     "usage: ctrace tokenize --tokenizer PATH (--text TEXT | --input FILE.jsonl) [--add_special_tokens 0|1]\n"
-    "  PATH: a tokenizer.json or a model directory holding one (--model_name DIR works too).\n"
+    "  PATH: a tokenizer.json or a model directory holding one (--model_name DIR works too), or a\n"
+    "  hub id ORG/NAME[@REV] in the local Hugging Face cache (never downloaded).\n"
     "  --input: one JSON object per line, {\"text\": \"...\", \"add_special_tokens\": true|false (optional)}.\n"
     "  --add_special_tokens: let the post-processor add BOS/EOS (default 1, as Hugging Face).\n"
     "  Prints one line per text: {\"ids\":[...],\"tokens\":[...],\"offsets\":[[start,end],...]} (byte offsets).\n";
@@ -169,6 +171,7 @@ int cmd_tokenize(int argc, char **argv)
     if (pr) { if (pr > 0) fputs(TOK_HELP, stdout); return pr > 0 ? 0 : 2; }
     ct_err err = {{0}};
     ct_tokenizer *tok;
+    if (!(a.tokenizer = cli_resolve(a.tokenizer, a.dir, sizeof a.dir, NULL))) return 1;
     if (ct_tokenizer_load(&tok, a.tokenizer, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
     int rc = 0;
     ct_encoding e;
@@ -200,6 +203,7 @@ int cmd_detokenize(int argc, char **argv)
     if (pr) { free(a.ids); if (pr > 0) fputs(DETOK_HELP, stdout); return pr > 0 ? 0 : 2; }
     ct_err err = {{0}};
     ct_tokenizer *tok;
+    if (!(a.tokenizer = cli_resolve(a.tokenizer, a.dir, sizeof a.dir, NULL))) { free(a.ids); return 1; }
     if (ct_tokenizer_load(&tok, a.tokenizer, &err)) { free(a.ids); fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
     int rc = 0;
     if (a.ids) {

@@ -17,7 +17,7 @@
 #include "args.h"
 
 static const char *usage_text =
-    "usage: ctrace trace --model_name DIR (--token_ids 1,2,3 | --prompt TEXT) --target B:E[,B:E...]\n"
+    "usage: ctrace trace --model_name DIR|ORG/NAME[@REV] (--token_ids 1,2,3 | --prompt TEXT) --target B:E[,B:E...]\n"
     "                    (--answer_ids 5[,9] | --answer TEXT) [--cf_ids 7[,8] ...]\n"
     "                    --kind hidden|mlp|attention|all --samples S --window W [--noise_level X|sN]\n"
     "                    [--seed 1] [--replace 0|1] [--reverse_patching 0|1]\n"
@@ -80,7 +80,7 @@ static void progress(void *ctx, long done, long total)
 
 int cmd_trace(int argc, char **argv)
 {
-    const char *model_dir = NULL, *out = NULL, *prompt = NULL, *answer_text = NULL, *cf_text[64] = {0};
+    const char *model_dir = NULL, *model_id = NULL, *out = NULL, *prompt = NULL, *answer_text = NULL, *cf_text[64] = {0};
     char *extra = NULL;
     ct_tokenizer *tok = NULL;
     int32_t *ids = NULL, *answer = NULL, *ranges = NULL;
@@ -91,6 +91,8 @@ int cmd_trace(int argc, char **argv)
     ct_trace_settings_default(&s);
     ct_err err = {0};
     ct_model *m = NULL;
+    char snapshot[4096];
+    int hub = 0;
 
     static const char *const FLAGS[] = {"model_name", "out", "token_ids", "answer_ids", "cf_ids", "target", "kind",
         "samples", "window", "seed", "replace", "reverse_patching", "threads", "metric", "engine", "noise_level",
@@ -161,6 +163,8 @@ int cmd_trace(int argc, char **argv)
     if (!answer && !answer_text) { fprintf(stderr, "ctrace: trace: needs --answer_ids or --answer\n"); goto done; }
     if (answer && answer_text) { fprintf(stderr, "ctrace: trace: give --answer_ids or --answer, not both\n"); goto done; }
     if (!out) { fprintf(stderr, "ctrace: trace: --out FILE.bin is required\n"); goto done; }
+    model_id = model_dir;
+    if (!(model_dir = cli_resolve(model_dir, snapshot, sizeof snapshot, &hub))) goto done;
     int need_tok = prompt || answer_text;
     for (int c = 0; c < n_cf; c++) need_tok |= cf_text[c] != NULL;
     if (need_tok) {
@@ -173,6 +177,7 @@ int cmd_trace(int argc, char **argv)
         cJSON *x = cJSON_CreateObject();
         if (prompt) cJSON_AddStringToObject(x, "prompt", prompt);
         if (answer_text) cJSON_AddStringToObject(x, "answer_text", answer_text);
+        if (hub) cJSON_AddStringToObject(x, "model_id", model_id);
         cJSON *ts = cJSON_AddArrayToObject(x, "token_strings");
         for (int i = 0; i < n_ids; i++) {
             char *piece = NULL;
@@ -181,6 +186,12 @@ int cmd_trace(int argc, char **argv)
             else cJSON_AddItemToArray(ts, cJSON_CreateNull());
             free(piece);
         }
+        extra = cJSON_PrintUnformatted(x);
+        cJSON_Delete(x);
+    } else if (hub) {
+        /* the case file's "model" is the snapshot folder; the id it came from goes beside it */
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "model_id", model_id);
         extra = cJSON_PrintUnformatted(x);
         cJSON_Delete(x);
     }

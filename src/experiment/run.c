@@ -88,7 +88,10 @@ static char *settings_json(const ct_run_settings *s)
 {
     const ct_trace_settings *t = &s->trace;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model_name", s->model_dir);
+    /* a hub id is what was asked for, the snapshot folder what was read */
+    cJSON_AddStringToObject(o, "model_name", s->model_id ? s->model_id : s->model_dir);
+    if (s->model_id) cJSON_AddStringToObject(o, "model_dir", s->model_dir);
+    if (s->tokenizer_id) cJSON_AddStringToObject(o, "tokenizer_id", s->tokenizer_id);
     cJSON_AddStringToObject(o, "data_path", s->data_path);
     cJSON_AddStringToObject(o, "output_dir", s->output_dir);
     cJSON_AddNumberToObject(o, "experiment_type", s->experiment);

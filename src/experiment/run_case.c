@@ -216,6 +216,17 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
         goto out;
     }
     char *extra = ct_case_extra_json(&ci);
+    if (extra && s->model_id) {   /* the case's "model" is the snapshot folder; the hub id beside it */
+        cJSON *x = cJSON_Parse(extra);
+        free(extra);
+        extra = NULL;
+        if (x && cJSON_AddStringToObject(x, "model_id", s->model_id)) {
+            char *t = cJSON_PrintUnformatted(x);
+            extra = t ? strdup(t) : NULL;
+            cJSON_free(t);
+        }
+        cJSON_Delete(x);
+    }
     if (!extra) { ct_fail(err, "out of memory"); ct_trace_result_free(&r); goto out; }
     int werr = ct_case_write(path, &in, &ts, &r, s->model_dir, extra, &e2);
     free(extra);

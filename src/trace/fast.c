@@ -1,4 +1,4 @@
-/* fast.c — the reuse engine (DESIGN.md, "The reuse engine").
+/* fast.c — the reuse engine (docs/design.md, "The reuse engine").
  *
  * A restoration at (t, l) changes nothing before it, so:
  *   - cells with t before the first corrupted position equal the base run

@@ -4,7 +4,8 @@
 # non-zero exit, no output file).  Numeric agreement with transformers is
 # checked by tests/test_cli_logits.c on the same binary.
 BIN=${CTRACE_BIN:-build/ctrace}
-FIX=${CTRACE_SHARED:-../shared}/fixtures/hf-tiny
+FIX=${CTRACE_FIXTURES:-build/fixtures}/hf-tiny
+[ -f "$FIX/gpt2/config.json" ] || { echo "FAIL: fixture $FIX/gpt2 missing (make fixtures)"; echo "logits.sh: 0 checks passed, 1 failed"; exit 1; }
 T=$(mktemp -d /tmp/ctrace-cli-logits.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 n=0; bad=0

@@ -3,8 +3,8 @@
 # ids/tokens/offsets are Hugging Face tokenizers 0.23.2 output (copied from
 # tests/fixtures/tokenizer/*.jsonl, which tools/make_tokenizer_vectors.js made).
 B=${CTRACE_BIN:-build/ctrace}
-S=${CTRACE_SHARED:-../shared}
-T=$S/assets/tokenizers/hf
+T=${CTRACE_FIXTURES:-build/fixtures}/hf-tokenizers
+[ -f "$T/gpt2/tokenizer.json" ] || { echo "FAIL: fixture $T/gpt2/tokenizer.json missing (make fixtures)"; echo "tokenize.sh: 0 passed, 1 failed"; exit 1; }
 TMP=${TMPDIR:-/tmp}/ctrace-tokenize-$$
 mkdir -p "$TMP"
 trap 'rm -rf "$TMP"' EXIT

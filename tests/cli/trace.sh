@@ -1,11 +1,11 @@
 #!/bin/sh
 # ctrace trace end to end on the hf-tiny gpt2 fixture: the printed clean and
-# corrupted scores are ROME's (fixtures/traces/README.md: 0.277139425 and
+# corrupted scores are ROME's (tests/fixtures/MANIFEST.md: 0.277139425 and
 # 0.272158176), --kind all writes three files, both flag forms work, and bad
 # input fails with a one-line message and no output file.
 BIN=${CTRACE_BIN:-build/ctrace}
-SH=${CTRACE_SHARED:-../shared}
-M=$SH/fixtures/hf-tiny/gpt2
+M=${CTRACE_FIXTURES:-build/fixtures}/hf-tiny/gpt2
+[ -f "$M/config.json" ] || { echo "FAIL: fixture $M missing (make fixtures)"; echo "trace.sh: 0 checks passed, 1 failed"; exit 1; }
 IDS=1,200,13,77,511,0,5,5,42,300,128,9,77,401,256,33,2,460,101
 D=$(mktemp -d)
 trap 'rm -rf "$D"' EXIT

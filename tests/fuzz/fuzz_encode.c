@@ -19,10 +19,10 @@ static const char *names[NTOK] = {"gpt2", "llama3", "llama2", "qwen2.5", "gpt-ne
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
-    const char *sh = getenv("CTRACE_SHARED");
+    const char *fx = getenv("CTRACE_FIXTURES");
     char path[1024];
     for (int i = 0; i < NTOK; i++) {
-        snprintf(path, sizeof path, "%s/assets/tokenizers/hf/%s", sh ? sh : "../shared", names[i]);
+        snprintf(path, sizeof path, "%s/hf-tokenizers/%s", fx ? fx : "build/fixtures", names[i]);
         ct_err err;
         if (ct_tokenizer_load(&toks[i], path, &err)) { fprintf(stderr, "fuzz: %s\n", err.msg); abort(); }
     }

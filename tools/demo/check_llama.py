@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Checks tools/demo/llama.py against Hugging Face transformers: loads the tiny
-random Llama in shared/fixtures/hf-tiny/llama_gqa (whose reference logits were
+random Llama in tests/fixtures/hf-tiny/llama_gqa (whose reference logits were
 computed by transformers 4.47.1, eager attention) and compares the logits.
 
-    /usr/bin/python3 tools/demo/check_llama.py [../shared/fixtures/hf-tiny/llama_gqa]
+    /usr/bin/python3 tools/demo/check_llama.py [tests/fixtures/hf-tiny/llama_gqa]
 """
 import json
 import os
@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from llama import load_hf, load_safetensors  # noqa: E402
 
 d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "../../../shared/fixtures/hf-tiny/llama_gqa")
+    os.path.dirname(os.path.abspath(__file__)), "../../tests/fixtures/hf-tiny/llama_gqa")
 model = load_hf(d)
 refs = load_safetensors(os.path.join(d, "refs.safetensors"))
 worst = 0.0
