@@ -23,6 +23,28 @@ static char *fmt_dup(const char *fmt, const char *a, const char *b)
     return s;
 }
 
+int ct_case_corrupted(const ct_case *c, unsigned char *mark)
+{
+    memset(mark, 0, (size_t)c->T);
+    if (c->n_targets > 0) {
+        for (int r = 0; r < c->n_targets; r++)
+            for (int t = c->targets[2 * r]; t < c->targets[2 * r + 1]; t++)
+                if (t >= 0 && t < c->T) mark[t] = 1;
+    } else {
+        const ct_token_spans *s = &c->info.spans;
+        ct_interval rs[4];
+        int nr = 0;
+        if (c->info.experiment == CT_EXP_SUBJECT) rs[nr++] = s->subject;
+        else if (c->info.experiment == CT_EXP_OBJECT) rs[nr++] = s->object;
+        else if (c->info.experiment == CT_EXP_RELATION) for (int i = 0; i < s->n_relation && i < 3; i++) rs[nr++] = s->relation[i];
+        for (int i = 0; i < nr; i++)
+            for (int t = rs[i].b; t < rs[i].e && t < c->T; t++) if (t >= 0) mark[t] = 1;
+    }
+    int n = 0;
+    for (int t = 0; t < c->T; t++) n += mark[t];
+    return n;
+}
+
 int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
 {
     memset(f, 0, sizeof *f);
@@ -44,7 +66,24 @@ int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
     char line1[128];
     if (ci->reverse) snprintf(line1, sizeof line1, "Impact of corrupting %s in the clean run", w);
     else snprintf(line1, sizeof line1, "Impact of restoring %s after corrupted input", w);
+    /* the case's scores: what the figure's effects are relative to */
+    /* the case's scores (p of the answer in the clean and corrupted runs,
+     * whatever the metric) and TE in the metric's unit */
+    char line3[200] = "";
+    if (!isnan(c->high_score) || !isnan(c->low_score) || !isnan(c->te)) {
+        char unit[48] = "";
+        if (strcmp(metric, "prob") || ci->reverse)
+            snprintf(unit, sizeof unit, " (%s%s%s)", strcmp(metric, "prob") ? metric : "",
+                     strcmp(metric, "prob") && ci->reverse ? ", " : "", ci->reverse ? "corrupted - clean" : "");
+        snprintf(line3, sizeof line3, "\np_clean %.4g, p_corrupt %.4g, TE %.4g%s", c->high_score, c->low_score, c->te, unit);
+    }
     f->title = fmt_dup("%s\n%s", line1, line2);
+    if (f->title && line3[0]) {
+        char *t = malloc(strlen(f->title) + strlen(line3) + 1);
+        if (t) sprintf(t, "%s%s", f->title, line3);
+        free(f->title);
+        f->title = t;
+    }
     const char *verb = ci->reverse ? "patched" : "restored";
     if (k <= 0 || ci->window <= 1) f->xlabel = fmt_dup("single %s layer%s", verb, "");
     else {
@@ -52,26 +91,16 @@ int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
         snprintf(b, sizeof b, "center of interval of %d %s %s layers", ci->window, verb, w);
         f->xlabel = strdup(b);
     }
-    if (!strcmp(metric, "logprob")) f->cbar = fmt_dup("\xce\x94 log p(%s)%s", ans, "");
-    else if (!strcmp(metric, "logratio")) f->cbar = fmt_dup("\xce\x94 log-ratio%s%s", "", "");
-    else f->cbar = fmt_dup("\xce\x94p(%s)%s", ans, "");
+    /* IE is the change from the base run: the corrupted run when restoring,
+     * the clean run when corrupting (reverse patching) */
+    const char *vs = ci->reverse ? " vs clean" : " vs corrupted";
+    if (!strcmp(metric, "logprob")) f->cbar = fmt_dup("\xce\x94 log p(%s)%s", ans, vs);
+    else if (!strcmp(metric, "logratio")) f->cbar = fmt_dup("\xce\x94 log-ratio%s%s", "", vs);
+    else f->cbar = fmt_dup("\xce\x94p(%s)%s", ans, vs);
     f->star = calloc((size_t)c->T, 1);
     if (!f->title || !f->xlabel || !f->cbar || !f->star) { ct_case_figure_free(f); return ct_fail(err, "out of memory"); }
     /* stars: the corrupted tokens (target_ranges, else the experiment's span) */
-    if (c->n_targets > 0) {
-        for (int r = 0; r < c->n_targets; r++)
-            for (int t = c->targets[2 * r]; t < c->targets[2 * r + 1]; t++)
-                if (t >= 0 && t < c->T) f->star[t] = 1;
-    } else {
-        const ct_token_spans *s = &ci->spans;
-        ct_interval rs[3];
-        int nr = 0;
-        if (ci->experiment == CT_EXP_SUBJECT) rs[nr++] = s->subject;
-        else if (ci->experiment == CT_EXP_OBJECT) rs[nr++] = s->object;
-        else if (ci->experiment == CT_EXP_RELATION) for (int i = 0; i < s->n_relation; i++) rs[nr++] = s->relation[i];
-        for (int i = 0; i < nr; i++)
-            for (int t = rs[i].b; t < rs[i].e && t < c->T; t++) f->star[t] = 1;
-    }
+    ct_case_corrupted(c, f->star);
     f->h = (ct_heatmap){
         .values = c->ie, .rows = c->T, .cols = c->L,
         .labels = (const char *const *)ci->tokens, .star = f->star,

@@ -1,0 +1,214 @@
+/* test_figures.c — figures and summaries show effects of either sign.
+ *
+ * 1. Colour scales on hand-made grids: all positive (ROME's [0, max]), all
+ *    negative ([min, 0], not clipped to white), both signs (symmetric,
+ *    diverging), NaN (grey).
+ * 2. The demo model (models/demo), experiment 2: reverse patching (effects
+ *    <= 0), --metric logratio (r = log p_cf - log p_answer: restoring lowers
+ *    it, effects < 0) and a forward run (effects >= 0): every case's figure range holds every IE value, the
+ *    most negative cell is drawn dark, the title states p_clean, p_corrupt and
+ *    TE, and summary.jsonl's top_ie is the largest |IE| with its sign
+ *    (computed here from the case file's `ie` by a plain loop).
+ * 3. The averages of that run: ATE is the mean of the cases' TE (plain loop
+ *    over the case files), the last-token AIE of ROME's rows is the mean of
+ *    the cases' last rows, and a forward run beside it is refused. */
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "harness.h"
+#include "ctrace.h"
+
+static double lum(const double rgb[3]) { return rgb[0] + rgb[1] + rgb[2]; }
+
+static void test_scales(void)
+{
+    float pos[4] = {0, 0.1f, 0.5f, 0.8f}, neg[4] = {-0.9f, -0.3f, 0, -1e-4f}, mix[4] = {-0.5f, 0.3f, 0.1f, 0};
+    float nan4[4] = {NAN, 0.2f, NAN, 0.4f};
+    ct_heatmap h = {.values = pos, .rows = 2, .cols = 2, .kind = "hidden", .vmin = NAN, .vmax = NAN};
+    float lo, hi;
+    double rgb[3], white[3];
+    CHECK(ct_heatmap_range(&h, &lo, &hi) == 0 && lo == 0 && hi == 0.8f, "positive: [%g, %g]", lo, hi);
+    h.values = neg;
+    CHECK(ct_heatmap_range(&h, &lo, &hi) == 0 && lo == -0.9f && hi == 0, "negative: [%g, %g]", lo, hi);
+    ct_heatmap_color(&h, lo, hi, 0, white);
+    ct_heatmap_color(&h, lo, hi, -0.9f, rgb);
+    CHECK(lum(white) > 2.9 && lum(rgb) < 1.2, "negative: 0 white (%g), -0.9 dark (%g)", lum(white), lum(rgb));
+    ct_heatmap_color(&h, lo, hi, -0.3f, white);
+    CHECK(lum(white) > lum(rgb) + 0.5, "negative: -0.3 lighter than -0.9");
+    h.values = mix;
+    CHECK(ct_heatmap_range(&h, &lo, &hi) == 1 && lo == -0.5f && hi == 0.5f, "both signs: [%g, %g]", lo, hi);
+    double a[3], b[3];
+    ct_heatmap_color(&h, lo, hi, -0.5f, a);
+    ct_heatmap_color(&h, lo, hi, 0.5f, b);
+    CHECK(fabs(a[0] - b[0]) + fabs(a[1] - b[1]) + fabs(a[2] - b[2]) > 0.5 && lum(a) < 1.6 && lum(b) < 1.6,
+          "both signs: -0.5 and 0.5 dark and of different hues");
+    h.values = nan4;
+    CHECK(ct_heatmap_range(&h, &lo, &hi) == 0 && lo == 0 && hi == 0.4f, "NaN ignored: [%g, %g]", lo, hi);
+    ct_heatmap_color(&h, lo, hi, NAN, rgb);
+    CHECK(fabs(rgb[0] - rgb[1]) < 1e-9 && fabs(rgb[1] - rgb[2]) < 1e-9 && lum(rgb) < 2.9, "NaN grey");
+    /* an explicit range from 0 keeps ROME's clipping */
+    h.vmin = 0; h.vmax = 1;
+    CHECK(ct_heatmap_range(&h, &lo, &hi) == 0 && lo == 0 && hi == 1, "explicit range");
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    if (b) b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+static int run_demo(const char *out, int reverse, const char *metric, ct_err *e)
+{
+    ct_run_settings s;
+    ct_run_settings_default(&s);
+    s.model_dir = "models/demo";
+    s.data_path = "data/demo.jsonl";
+    s.output_dir = out;
+    s.experiment = CT_EXP_OBJECT;
+    s.max_datapoints = 3;
+    s.kinds = 1u << CT_KIND_HIDDEN;
+    s.plot_format = CT_PLOT_PNG;
+    s.trace.samples = 5;
+    s.trace.window = 4;
+    s.trace.reverse = reverse;
+    if (ct_metric_parse(metric, &s.trace.metric)) return ct_fail(e, "metric %s", metric);
+    return ct_run(&s, NULL, e);
+}
+
+/* Checks every case of a run dir; returns the number of cases. */
+static int check_cases(const char *out, int reverse, int sign, double *te_sum, float *last_sum, int L_want)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/summary.jsonl", out);
+    char *sum = slurp(path);
+    CHECK(sum != NULL, "%s", path);
+    if (!sum) return 0;
+    int n = 0;
+    for (char *line = strtok(sum, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        CHECK(o != NULL, "summary line is JSON");
+        if (!o) continue;
+        int row = cJSON_GetObjectItem(o, "row")->valueint;
+        const char *obj = cJSON_GetObjectItem(o, "answer")->valuestring;
+        snprintf(path, sizeof path, "%s/cases/%d_hidden_%s.bin", out, row, obj);
+        ct_case c; ct_err e;
+        CHECK_OK(ct_case_load(&c, path, &e), &e);
+        if (!c.ie) { cJSON_Delete(o); continue; }
+        /* the largest |IE| with its sign, by a plain loop */
+        int bt = -1, bl = -1;
+        float best = 0, mn = INFINITY, mx = -INFINITY;
+        for (int t = 0; t < c.T; t++)
+            for (int l = 0; l < c.L; l++) {
+                float v = c.ie[t * c.L + l];
+                if (fabsf(v) > fabsf(best) || bt < 0) { best = v; bt = t; bl = l; }
+                mn = fminf(mn, v); mx = fmaxf(mx, v);
+            }
+        cJSON *top = cJSON_GetObjectItem(o, "top_ie");
+        CHECK(top && cJSON_GetObjectItem(top, "token")->valueint == bt && cJSON_GetObjectItem(top, "layer")->valueint == bl
+              && cJSON_GetObjectItem(top, "ie")->valuedouble == (double)best,
+              "%s: top_ie %s, want token %d layer %d ie %g", path, top ? cJSON_PrintUnformatted(top) : "null", bt, bl, best);
+        if (sign < 0) CHECK(best < 0 && best == mn && c.te < 0, "%s: top_ie %g is the most negative (%g), TE %g", path, best, mn, c.te);
+        if (sign > 0) CHECK(c.te > 0, "%s: TE %g", path, c.te);   /* a cell may still lower p: top_ie keeps its sign */
+        /* the figure: its range holds every value, the extreme cell is dark */
+        ct_case_figure f;
+        CHECK_OK(ct_case_figure_of(&f, &c, &e), &e);
+        float lo, hi;
+        ct_heatmap_range(&f.h, &lo, &hi);
+        CHECK(lo <= mn && hi >= mx, "%s: colour range [%g, %g] holds the data [%g, %g]", path, lo, hi, mn, mx);
+        double rgb[3];
+        ct_heatmap_color(&f.h, lo, hi, best, rgb);
+        CHECK(lum(rgb) < 1.5, "%s: the top cell (%g) is drawn dark (%g)", path, best, lum(rgb));
+        char want[160];
+        snprintf(want, sizeof want, "p_clean %.4g, p_corrupt %.4g, TE %.4g", c.high_score, c.low_score, c.te);
+        CHECK(strstr(f.title, want) != NULL, "%s: title \"%s\" states \"%s\"", path, f.title, want);
+        CHECK(strstr(f.cbar, reverse ? "vs clean" : "vs corrupted") != NULL, "colour bar says the base run: %s", f.cbar);
+        ct_case_figure_free(&f);
+        *te_sum += c.te;
+        CHECK(c.L == L_want, "layers %d", c.L);
+        for (int l = 0; l < c.L && l < L_want; l++) last_sum[l] += c.ie[(c.T - 1) * c.L + l];
+        ct_case_free(&c);
+        cJSON_Delete(o);
+        n++;
+    }
+    free(sum);
+    return n;
+}
+
+static void test_demo(void)
+{
+    if (access("models/demo/model.safetensors", R_OK) || access("data/demo.jsonl", R_OK)) {
+        CHECK(0, "run from the repository root (models/demo, data/demo.jsonl)");
+        return;
+    }
+    char dir[] = "/tmp/ct_test_figures_XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char rev[600], lr[600], fwd[600];
+    snprintf(rev, sizeof rev, "%s/rev", dir);
+    snprintf(lr, sizeof lr, "%s/rev_logratio", dir);
+    snprintf(fwd, sizeof fwd, "%s/fwd", dir);
+    ct_err e;
+    CHECK_OK(run_demo(rev, 1, "prob", &e), &e);
+    CHECK_OK(run_demo(lr, 0, "logratio", &e), &e);   /* r = log p_cf - log p_answer: restoring lowers it */
+    CHECK_OK(run_demo(fwd, 0, "prob", &e), &e);
+    const int L = 6;
+    double te_rev = 0, te_lr = 0, te_fwd = 0;
+    float last_rev[6] = {0}, last_lr[6] = {0}, last_fwd[6] = {0};
+    int n_rev = check_cases(rev, 1, -1, &te_rev, last_rev, L);
+    int n_lr = check_cases(lr, 0, -1, &te_lr, last_lr, L);
+    int n_fwd = check_cases(fwd, 0, 1, &te_fwd, last_fwd, L);
+    CHECK(n_rev == 3 && n_lr == 3 && n_fwd == 3, "cases %d %d %d", n_rev, n_lr, n_fwd);
+    CHECK(te_lr / 3 < -1, "logratio ATE %g is strongly negative", te_lr / 3);
+
+    /* averages: ATE and the last token's AIE against the plain loops above */
+    const char *d1[1] = {rev};
+    ct_average avg[3];
+    for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
+    CHECK_OK(ct_average_dirs(avg, d1, 1, CT_CTX_ALL, NULL, NULL, &e), &e);
+    double ate, ci;
+    ct_average_ate(&avg[0], &ate, &ci);
+    CHECK(avg[0].n_cases == 3 && fabs(ate - te_rev / 3) < 1e-6 && ate < 0, "ATE %g, want %g", ate, te_rev / 3);
+    float aie[6], want[6];
+    for (int l = 0; l < L; l++) want[l] = last_rev[l] / 3;
+    ct_average_stat(&avg[0], CT_ROME_LAST, 1, CT_STAT_CASE_MEAN, aie);
+    CHECK_CLOSE(aie, want, L, 1e-6, "AIE of the last token (ROME's row)");
+    ct_average_stat(&avg[0], CT_SEG_LAST, 1, CT_STAT_CASE_MEAN, aie);
+    CHECK_CLOSE(aie, want, L, 1e-6, "AIE of the last token (entity row)");
+    CHECK(avg[0].reverse == 1 && avg[0].experiment == 2 && !strcmp(avg[0].metric, "prob") && !strcmp(avg[0].model, "demo"),
+          "design: reverse %d exp %d metric %s model %s", avg[0].reverse, avg[0].experiment, avg[0].metric, avg[0].model);
+    int kinds[1] = {0};
+    char path[700];
+    snprintf(path, sizeof path, "%s/avg.png", dir);
+    CHECK_OK(ct_average_plot(avg, kinds, 1, CT_AVG_ROME, path, CT_PLOT_PNG, &e), &e);
+    snprintf(path, sizeof path, "%s/aie.png", dir);
+    CHECK_OK(ct_average_lineplot(avg, kinds, 1, path, CT_PLOT_PNG, &e), &e);
+    for (int k = 0; k < 3; k++) ct_average_free(&avg[k]);
+    /* reverse beside forward, prob beside logratio: refused */
+    const char *d2[2] = {rev, fwd}, *d3[2] = {fwd, lr};
+    for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
+    CHECK(ct_average_dirs(avg, d2, 2, CT_CTX_ALL, NULL, NULL, &e) == -1 && strstr(e.msg, "reverse patching"), "%s", e.msg);
+    for (int k = 0; k < 3; k++) { ct_average_free(&avg[k]); ct_average_init(&avg[k]); }
+    CHECK(ct_average_dirs(avg, d3, 2, CT_CTX_ALL, NULL, NULL, &e) == -1 && strstr(e.msg, "metric logratio"), "%s", e.msg);
+    for (int k = 0; k < 3; k++) ct_average_free(&avg[k]);
+
+    char rm[700];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+    if (getenv("CT_KEEP_FIGS")) printf("kept %s\n", dir);
+    else if (system(rm)) {}
+}
+
+int main(void)
+{
+    TEST_BEGIN();
+    test_scales();
+    test_demo();
+    return TEST_END();
+}
