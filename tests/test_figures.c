@@ -85,6 +85,9 @@ static int run_demo(const char *out, int reverse, const char *metric, ct_err *e)
 }
 
 /* Checks every case of a run dir; returns the number of cases. */
+/* per case: the last token's and the last corrupted token's IE rows */
+static float rows_last[8][6], rows_corr[8][6];
+
 static int check_cases(const char *out, int reverse, int sign, double *te_sum, float *last_sum, int L_want)
 {
     char path[1200];
@@ -135,6 +138,13 @@ static int check_cases(const char *out, int reverse, int sign, double *te_sum, f
         *te_sum += c.te;
         CHECK(c.L == L_want, "layers %d", c.L);
         for (int l = 0; l < c.L && l < L_want; l++) last_sum[l] += c.ie[(c.T - 1) * c.L + l];
+        int tc = -1;   /* the last corrupted token: the end of the last target range */
+        for (int r = 0; r < c.n_targets; r++) if (c.targets[2 * r + 1] - 1 > tc) tc = c.targets[2 * r + 1] - 1;
+        CHECK(tc >= 0 && c.n_targets == 1, "one target range (the object)");
+        for (int l = 0; l < 6 && n < 8 && tc >= 0 && c.L == 6; l++) {
+            rows_last[n][l] = c.ie[(c.T - 1) * c.L + l];
+            rows_corr[n][l] = c.ie[tc * c.L + l];
+        }
         ct_case_free(&c);
         cJSON_Delete(o);
         n++;
@@ -163,6 +173,16 @@ static void test_demo(void)
     double te_rev = 0, te_lr = 0, te_fwd = 0;
     float last_rev[6] = {0}, last_lr[6] = {0}, last_fwd[6] = {0};
     int n_rev = check_cases(rev, 1, -1, &te_rev, last_rev, L);
+    /* ROME's two rows of the line plot, mean and 1.96 std (n - 1) / sqrt(n), by plain loops */
+    float m_last[6], m_corr[6], c_last[6], c_corr[6];
+    for (int l = 0; l < 6; l++) {
+        double sl = 0, sc = 0, ql = 0, qc = 0;
+        for (int i = 0; i < 3; i++) { sl += rows_last[i][l]; sc += rows_corr[i][l]; }
+        sl /= 3; sc /= 3;
+        for (int i = 0; i < 3; i++) { ql += (rows_last[i][l] - sl) * (rows_last[i][l] - sl); qc += (rows_corr[i][l] - sc) * (rows_corr[i][l] - sc); }
+        m_last[l] = (float)sl; m_corr[l] = (float)sc;
+        c_last[l] = (float)(1.96 * sqrt(ql / 2) / sqrt(3.0)); c_corr[l] = (float)(1.96 * sqrt(qc / 2) / sqrt(3.0));
+    }
     int n_lr = check_cases(lr, 0, -1, &te_lr, last_lr, L);
     int n_fwd = check_cases(fwd, 0, 1, &te_fwd, last_fwd, L);
     CHECK(n_rev == 3 && n_lr == 3 && n_fwd == 3, "cases %d %d %d", n_rev, n_lr, n_fwd);
@@ -182,6 +202,16 @@ static void test_demo(void)
     CHECK_CLOSE(aie, want, L, 1e-6, "AIE of the last token (ROME's row)");
     ct_average_stat(&avg[0], CT_SEG_LAST, 1, CT_STAT_CASE_MEAN, aie);
     CHECK_CLOSE(aie, want, L, 1e-6, "AIE of the last token (entity row)");
+    CHECK_CLOSE(aie, m_last, L, 1e-6, "AIE of the last token (rows kept)");
+    ct_average_stat(&avg[0], CT_ROME_LAST, 1, CT_STAT_CI95, aie);
+    CHECK_CLOSE(aie, c_last, L, 1e-5, "95% half-width, last token");
+    ct_average_stat(&avg[0], CT_ROME_CORR_LAST, 1, CT_STAT_CASE_MEAN, aie);
+    CHECK_CLOSE(aie, m_corr, L, 1e-6, "AIE of the last corrupted token");
+    ct_average_stat(&avg[0], CT_ROME_CORR_LAST, 1, CT_STAT_CI95, aie);
+    CHECK_CLOSE(aie, c_corr, L, 1e-5, "95% half-width, last corrupted token");
+    printf("reverse, exp 2, 3 rows: ATE %.6f; AIE last corrupted token by layer:", ate);
+    for (int l = 0; l < L; l++) printf(" %.4f+-%.4f", m_corr[l], c_corr[l]);
+    printf("\n");
     CHECK(avg[0].reverse == 1 && avg[0].experiment == 2 && !strcmp(avg[0].metric, "prob") && !strcmp(avg[0].model, "demo"),
           "design: reverse %d exp %d metric %s model %s", avg[0].reverse, avg[0].experiment, avg[0].metric, avg[0].model);
     int kinds[1] = {0};
