@@ -691,7 +691,15 @@ typedef struct ct_case_info {
     int T;
     char **tokens;              /* [T] token texts (as decoded one by one) */
     ct_token_spans spans;
+    char *model_id;             /* ct_model_identity of the traced model, or NULL (older files) */
 } ct_case_info;
+
+/* The identity of a model directory, for case files and resume checks: a hash
+ * (FNV-1a 64) of config.json's bytes and of every *.safetensors file's name,
+ * size and header (tensor names, dtypes, shapes, offsets), with the count and
+ * bytes of the weight files: "fnv1a64:<16 hex> (config.json + N safetensors
+ * header(s), B bytes of weights files)".  The weights themselves are not read. */
+int ct_model_identity(const char *model_dir, char *out, size_t cap, ct_err *err);
 
 /* The case description as compact JSON text (caller frees). */
 char *ct_case_info_json(const ct_case_info *ci);

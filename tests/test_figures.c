@@ -11,7 +11,9 @@
  *    (computed here from the case file's `ie` by a plain loop).
  * 3. The averages of that run: ATE is the mean of the cases' TE (plain loop
  *    over the case files), the last-token AIE of ROME's rows is the mean of
- *    the cases' last rows, and a forward run beside it is refused. */
+ *    the cases' last rows, and a forward run beside it is refused.
+ * 4. The model's identity in the case files: resuming with another model of
+ *    the same tokenizer is refused. */
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -228,6 +230,36 @@ static void test_demo(void)
     for (int k = 0; k < 3; k++) { ct_average_free(&avg[k]); ct_average_init(&avg[k]); }
     CHECK(ct_average_dirs(avg, d3, 2, CT_CTX_ALL, NULL, NULL, &e) == -1 && strstr(e.msg, "metric logratio"), "%s", e.msg);
     for (int k = 0; k < 3; k++) ct_average_free(&avg[k]);
+
+    /* resume with another model of the same tokenizer (config.json differs):
+     * refused, naming both identities; the same model resumes */
+    {
+        char other[700], cmd[2400];
+        snprintf(other, sizeof other, "%s/other-model", dir);
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -s \"$PWD/models/demo/model.safetensors\" \"$PWD/models/demo/tokenizer.json\" "
+                 "\"$PWD/models/demo/tokenizer_config.json\" '%s/' && sed 's/^{/{\"_name_or_path\": \"other\",/' models/demo/config.json > '%s/config.json'",
+                 other, other, other);
+        CHECK(system(cmd) == 0, "%s", cmd);
+        char id1[160], id2[160];
+        CHECK_OK(ct_model_identity("models/demo", id1, sizeof id1, &e), &e);
+        CHECK_OK(ct_model_identity(other, id2, sizeof id2, &e), &e);
+        CHECK(strcmp(id1, id2) != 0 && !strncmp(id1, "fnv1a64:", 8), "identities %s / %s", id1, id2);
+        ct_run_settings s;
+        ct_run_settings_default(&s);
+        s.model_dir = other; s.data_path = "data/demo.jsonl"; s.output_dir = fwd; s.experiment = CT_EXP_OBJECT;
+        s.max_datapoints = 3; s.kinds = 1u << CT_KIND_HIDDEN; s.plots = 0; s.trace.samples = 5; s.trace.window = 4;
+        int rc = ct_run(&s, NULL, &e);
+        CHECK(rc == -1 && strstr(e.msg, "another model") && strstr(e.msg, id1) && strstr(e.msg, id2), "rc %d: %s", rc, e.msg);
+        s.model_dir = "models/demo";
+        ct_run_progress pr;
+        CHECK_OK(ct_run(&s, &pr, &e), &e);
+        CHECK(pr.cases_reused == 3 && pr.cases_written == 0, "same model: %d reused, %d written", pr.cases_reused, pr.cases_written);
+        ct_case c;
+        snprintf(cmd, sizeof cmd, "%s/cases/0_hidden_Lorimel.bin", fwd);
+        CHECK_OK(ct_case_load(&c, cmd, &e), &e);
+        CHECK(c.info.model_id && !strcmp(c.info.model_id, id1), "case file records the model: %s", c.info.model_id ? c.info.model_id : "(none)");
+        ct_case_free(&c);
+    }
 
     char rm[700];
     snprintf(rm, sizeof rm, "rm -rf '%s'", dir);

@@ -111,7 +111,7 @@ static int is_dir(const char *p)
 typedef struct design {
     int set;
     int experiment, reverse, cf_context;
-    char metric[16], model[512], path[1024];
+    char metric[16], model[512], id[160], path[1024];
 } design;
 
 static const char *model_name(const char *m)
@@ -133,11 +133,13 @@ static int same_design(design *d, const ct_case *c, ct_err *why)
     int cf = c->info.cf != NULL;
     char model[512] = "";
     if (c->model) snprintf(model, sizeof model, "%s", model_name(c->model));
+    const char *id = c->info.model_id ? c->info.model_id : "";
     if (!d->set) {
         d->set = 1;
         d->experiment = exp; d->reverse = c->info.reverse; d->cf_context = cf;
         snprintf(d->metric, sizeof d->metric, "%s", metric);
         snprintf(d->model, sizeof d->model, "%s", model);
+        snprintf(d->id, sizeof d->id, "%s", id);
         snprintf(d->path, sizeof d->path, "%s", c->path);
         return 0;
     }
@@ -153,9 +155,12 @@ static int same_design(design *d, const ct_case *c, ct_err *why)
         return ct_fail(why, "%s is traced on %s but %s on %s; %s (--contexts original or cf)", c->path,
                        cf ? "a counterfactual context" : "the row's own passage", d->path,
                        d->cf_context ? "a counterfactual context" : "the row's own passage", tail);
-    if (model[0] && d->model[0] && strcmp(model, d->model))
-        return ct_fail(why, "%s was traced with model %s but %s with %s; %s", c->path, model, d->path, d->model, tail);
+    /* the recorded identities decide when both cases have one, else the model folders' names */
+    if (id[0] && d->id[0] ? strcmp(id, d->id) != 0 : model[0] && d->model[0] && strcmp(model, d->model) != 0)
+        return ct_fail(why, "%s was traced with model %s%s%s but %s with %s%s%s; %s", c->path, model, id[0] ? " " : "", id,
+                       d->path, d->model, d->id[0] ? " " : "", d->id, tail);
     if (!d->model[0] && model[0]) snprintf(d->model, sizeof d->model, "%s", model);
+    if (!d->id[0] && id[0]) snprintf(d->id, sizeof d->id, "%s", id);
     return 0;
 }
 

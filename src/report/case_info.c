@@ -12,7 +12,7 @@
 void ct_case_info_free(ct_case_info *ci)
 {
     if (!ci) return;
-    free(ci->answer); free(ci->metric); free(ci->cf); free(ci->text);
+    free(ci->answer); free(ci->metric); free(ci->cf); free(ci->text); free(ci->model_id);
     if (ci->tokens) for (int t = 0; t < ci->T; t++) free(ci->tokens[t]);
     free(ci->tokens);
     memset(ci, 0, sizeof *ci);
@@ -62,6 +62,7 @@ char *ct_case_info_json(const ct_case_info *ci)
     cJSON_AddNumberToObject(o, "T", ci->T);
     cJSON_AddItemToObject(o, "tokens", ct__tokens_json(ci->tokens, ci->T));
     cJSON_AddItemToObject(o, "spans", ct__spans_json(&ci->spans));
+    if (ci->model_id) cJSON_AddStringToObject(o, "model_id", ci->model_id);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -136,6 +137,7 @@ int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err)
     ci->metric = dup_str(o, "metric");
     ci->cf = dup_str(o, "cf");
     ci->text = dup_str(o, "text");
+    ci->model_id = dup_str(o, "model_id");
     const cJSON *toks = cJSON_GetObjectItemCaseSensitive(o, "tokens");
     if (!cJSON_IsArray(toks)) { ct_fail(err, "ctrace_case: no \"tokens\" list"); goto out; }
     ci->T = cJSON_GetArraySize(toks);
