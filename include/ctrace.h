@@ -775,7 +775,13 @@ void ct_heatmap_color(const ct_heatmap *h, float vmin, float vmax, float v, doub
  * W restored MLP layers", colour-bar label naming the metric and answer.
  * Fills h from c (values = c->ie, labels = tokens, stars = target ranges);
  * bufs own the strings and the star array; free with ct_case_figure_free. */
-typedef struct ct_case_figure { ct_heatmap h; char *title, *xlabel, *cbar; unsigned char *star; } ct_case_figure;
+typedef struct ct_case_figure { ct_heatmap h; char *title, *xlabel, *cbar; unsigned char *star; char **labels; } ct_case_figure;
+/* A token's row label that shows word boundaries: whitespace-only tokens as
+ * U+2423 OPEN BOX per space ("\u2423"), a token that continues the word of
+ * the token before it (no leading space, letters or digits on both sides of
+ * the joint) with a leading U+00B7 MIDDLE DOT: "Mount", " St", "·rom", "·lo".
+ * prev may be NULL (the first token).  Caller frees. */
+char *ct_token_label(const char *prev, const char *tok);
 int ct_case_figure_of(ct_case_figure *out, const ct_case *c, ct_err *err);
 void ct_case_figure_free(ct_case_figure *out);
 

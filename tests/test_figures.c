@@ -267,9 +267,66 @@ static void test_demo(void)
     else if (system(rm)) {}
 }
 
+static void check_label(const char *prev, const char *tok, const char *want)
+{
+    char *l = ct_token_label(prev, tok);
+    CHECK(l && !strcmp(l, want), "label of \"%s\" after \"%s\": \"%s\", want \"%s\"", tok, prev ? prev : "(none)", l ? l : "", want);
+    free(l);
+}
+
+/* Labels that keep word boundaries, on hand-made tokens and on a
+ * SentencePiece tokenizer (Llama 2's, from ../shared when present). */
+static void test_labels(void)
+{
+    check_label(NULL, "Mount", "Mount");
+    check_label("Mount", " St", " St");
+    check_label(" St", "rom", "\xc2\xb7rom");
+    check_label("rom", "lo", "\xc2\xb7lo");
+    check_label("lo", ".", ".");
+    check_label(".", " ", "\xe2\x90\xa3");
+    check_label("a", "  ", "\xe2\x90\xa3\xe2\x90\xa3");
+    check_label("records", ",", ",");
+    check_label("Dre", "ze", "\xc2\xb7ze");
+    const char *tkdir = ct_shared("assets/tokenizers/hf/llama2");
+    char tkfile[4200];
+    snprintf(tkfile, sizeof tkfile, "%s/tokenizer.json", tkdir);
+    if (access(tkfile, R_OK)) { printf("note: %s absent: SentencePiece labels not checked\n", tkfile); return; }
+    ct_tokenizer *tk = NULL;
+    ct_err e;
+    CHECK_OK(ct_tokenizer_load(&tk, tkdir, &e), &e);
+    if (!tk) return;
+    const char *json = "{\"question\": \"Where is Mount Stromlo?\", \"answers\": [\"Australia\"], \"subj\": \"Mount Stromlo\", "
+                       "\"obj\": \"Australia\", \"passages\": [{\"text\": \"Mount Stromlo is in Australia.\"}], "
+                       "\"prompt_wo_ctx\": \"Mount Stromlo is located in\", \"obj_cf\": [\"Peru\"]}";
+    ct_row row;
+    ct_row_plan p;
+    CHECK_OK(ct_row_parse(&row, json, strlen(json), 1, &e), &e);
+    CHECK_OK(ct_row_plan_make(&p, &row, tk, NULL, CT_EXP_SUBJECT, NULL, 1, &e), &e);
+    if (p.tokens) {
+        char joined[1024] = "";
+        int st = -1;
+        for (int t = 0; t < p.enc.n; t++) {
+            snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "[%s]", p.tokens[t]);
+            if (!strcmp(p.tokens[t], " St") && t + 1 < p.enc.n && !strcmp(p.tokens[t + 1], "rom")) st = t;
+        }
+        CHECK(st > 0, "SentencePiece tokens keep their word-initial space: %s", joined);
+        /* the tokens joined give the prompt text back (after the BOS) */
+        CHECK(strstr(joined, "[ Mount][ St][rom][lo]") != NULL, "%s", joined);
+        if (st > 0) {
+            char *l = ct_token_label(p.tokens[st], p.tokens[st + 1]);
+            CHECK(l && !strcmp(l, "\xc2\xb7rom"), "label %s", l ? l : "");
+            free(l);
+        }
+        ct_row_plan_free(&p);
+    }
+    ct_row_free(&row);
+    ct_tokenizer_free(tk);
+}
+
 int main(void)
 {
     TEST_BEGIN();
+    test_labels();
     test_scales();
     test_demo();
     return TEST_END();

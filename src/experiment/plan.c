@@ -70,15 +70,32 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
     /* token texts for the figures */
     p->tokens = calloc((size_t)(p->enc.n ? p->enc.n : 1), sizeof *p->tokens);
     if (!p->tokens) { ct_fail(err, "out of memory"); goto fail; }
+    /* Each token's text is its part of the decoded prompt: the decoding of
+     * ids[0..t] beyond that of ids[0..t-1].  SentencePiece decoders drop the
+     * word-initial space of a token decoded alone ("\xe2\x96\x81St" -> "St"); in context
+     * it stays (" St"), so labels keep word boundaries.  Where the shorter
+     * decoding is not a prefix (a byte-fallback character split over tokens),
+     * the token decoded alone. */
+    char *prev = strdup("");
+    size_t prev_len = 0;
     for (int t = 0; t < p->enc.n; t++) {
-        char *txt = NULL;
+        char *txt = NULL, *cur = NULL;
+        if (prev && ct_decode(tk, p->enc.ids, t + 1, 0, &cur, &e2) == 0) {
+            size_t n = strlen(cur);
+            if (n > prev_len && !strncmp(cur, prev, prev_len)) txt = strdup(cur + prev_len);
+            free(prev);
+            prev = cur;
+            prev_len = n;
+        }
+        if (txt) { p->tokens[t] = txt; continue; }
         if (ct_decode(tk, &p->enc.ids[t], 1, 0, &txt, &e2)) {
             const char *piece = ct_id_to_token(tk, p->enc.ids[t]);
             txt = strdup(piece ? piece : "?");
         }
-        if (!txt) { ct_fail(err, "out of memory"); goto fail; }
+        if (!txt) { free(prev); ct_fail(err, "out of memory"); goto fail; }
         p->tokens[t] = txt;
     }
+    free(prev);
     return 0;
 fail:
     ct_row_plan_free(p);

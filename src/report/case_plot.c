@@ -12,6 +12,8 @@ void ct_case_figure_free(ct_case_figure *f)
 {
     if (!f) return;
     free(f->title); free(f->xlabel); free(f->cbar); free(f->star);
+    for (int t = 0; f->labels && t < f->h.rows; t++) free(f->labels[t]);
+    free(f->labels);
     memset(f, 0, sizeof *f);
 }
 
@@ -21,6 +23,30 @@ static char *fmt_dup(const char *fmt, const char *a, const char *b)
     char *s = malloc(n);
     if (s) snprintf(s, n, fmt, a ? a : "", b ? b : "");
     return s;
+}
+
+/* a byte that is part of a word: ASCII letters and digits, any non-ASCII byte */
+static int wordy(unsigned char c) { return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z'); }
+
+char *ct_token_label(const char *prev, const char *tok)
+{
+    size_t n = strlen(tok);
+    int blank = n > 0;
+    for (size_t i = 0; i < n; i++) if (tok[i] != ' ' && tok[i] != '\t') blank = 0;
+    if (blank) {                          /* " " -> "\u2423" (a lone space is otherwise invisible) */
+        char *s = malloc(3 * n + 1), *o = s;
+        if (!s) return NULL;
+        for (size_t i = 0; i < n; i++) { memcpy(o, "\xe2\x90\xa3", 3); o += 3; }
+        *o = 0;
+        return s;
+    }
+    size_t pn = prev ? strlen(prev) : 0;
+    if (n && pn && wordy((unsigned char)tok[0]) && wordy((unsigned char)prev[pn - 1])) {
+        char *s = malloc(n + 3);
+        if (s) { memcpy(s, "\xc2\xb7", 2); memcpy(s + 2, tok, n + 1); }
+        return s;
+    }
+    return strdup(tok);
 }
 
 int ct_case_corrupted(const ct_case *c, unsigned char *mark)
@@ -98,12 +124,19 @@ int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
     else if (!strcmp(metric, "logratio")) f->cbar = fmt_dup("\xce\x94 log-ratio%s%s", "", vs);
     else f->cbar = fmt_dup("\xce\x94p(%s)%s", ans, vs);
     f->star = calloc((size_t)c->T, 1);
-    if (!f->title || !f->xlabel || !f->cbar || !f->star) { ct_case_figure_free(f); return ct_fail(err, "out of memory"); }
+    f->labels = calloc((size_t)c->T, sizeof *f->labels);
+    f->h.rows = c->T;   /* for ct_case_figure_free */
+    if (!f->title || !f->xlabel || !f->cbar || !f->star || !f->labels) { ct_case_figure_free(f); return ct_fail(err, "out of memory"); }
+    for (int t = 0; t < c->T; t++) {
+        const char *tok = ci->tokens && ci->tokens[t] ? ci->tokens[t] : "";
+        const char *prev = t > 0 && ci->tokens && ci->tokens[t - 1] ? ci->tokens[t - 1] : NULL;
+        if (!(f->labels[t] = ct_token_label(prev, tok))) { ct_case_figure_free(f); return ct_fail(err, "out of memory"); }
+    }
     /* stars: the corrupted tokens (target_ranges, else the experiment's span) */
     ct_case_corrupted(c, f->star);
     f->h = (ct_heatmap){
         .values = c->ie, .rows = c->T, .cols = c->L,
-        .labels = (const char *const *)ci->tokens, .star = f->star,
+        .labels = (const char *const *)f->labels, .star = f->star,
         .kind = ci->kind, .title = f->title, .xlabel = f->xlabel, .cbar_label = f->cbar,
         .vmin = NAN, .vmax = NAN,
     };
