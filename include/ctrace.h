@@ -612,13 +612,15 @@ typedef struct ct_prompt {
  * mention that replaced the chosen one.
  * Without {context} in fmt (the seed's argparse default), the first {prompt} or
  * {question} substitution stands in for the passage (p->passage == p->prompt,
- * p->no_context = 1): the subject must be found there, the object is optional
- * (a question rarely names its answer): when it has no mention apart from the
- * subject, p->object is empty (b == e, right after the subject) and the
- * relation is the question outside the subject; cf must be NULL.
+ * p->no_context = 1); cf must be NULL.
+ * The subject must be found; the object is optional (a question rarely names
+ * its answer; a passage may not name it either, and experiments 1 and 3 do not
+ * need it): when it has no mention apart from the subject, p->object is empty
+ * (b == e, right after the subject) and the relation is the passage outside
+ * the subject.  ct_row_plan_make refuses experiment 2 without an object.
  * Errors (per row): a placeholder the row lacks, none of the three
- * placeholders in fmt, subject (or, with {context}, object) not found, no
- * non-overlapping pair, cf without {context}. */
+ * placeholders in fmt, subject not found, object not found with cf, no
+ * non-overlapping pair with cf, cf without {context}. */
 int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char *cf, ct_err *err);
 void ct_prompt_free(ct_prompt *p);
 

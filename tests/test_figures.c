@@ -323,9 +323,51 @@ static void test_labels(void)
     ct_tokenizer_free(tk);
 }
 
+/* A passage that does not name the object: experiments 1 and 3 trace it,
+ * experiment 2 refuses it, naming the object. */
+static void test_object_absent(void)
+{
+    ct_tokenizer *tk = NULL;
+    ct_err e;
+    CHECK_OK(ct_tokenizer_load(&tk, "models/demo", &e), &e);
+    if (!tk) return;
+    const char *json = "{\"question\": \"Where was Dreze Grerksouteth born?\", \"answers\": [\"Lorimel\"], "
+                       "\"subj\": \"Dreze Grerksouteth\", \"obj\": \"Lorimel\", "
+                       "\"passages\": [{\"text\": \"According to records, Dreze Grerksouteth was a writer.\"}], "
+                       "\"prompt_wo_ctx\": \"The place where Dreze Grerksouteth was born is\", \"obj_cf\": [\"Nestrel\"]}";
+    ct_row row;
+    CHECK_OK(ct_row_parse(&row, json, strlen(json), 7, &e), &e);
+    for (int x = 1; x <= 3; x++) {
+        ct_row_plan p;
+        int rc = ct_row_plan_make(&p, &row, tk, NULL, x, NULL, 1, &e);
+        if (x == 2) {
+            CHECK(rc == -1 && strstr(e.msg, "line 7: object \"Lorimel\" not found in the passage"), "experiment 2: %s", e.msg);
+            continue;
+        }
+        CHECK(rc == 0, "experiment %d: %s", x, rc ? e.msg : "");
+        if (rc) continue;
+        const ct_token_spans *s = &p.spans;
+        CHECK(s->object.b == s->object.e && s->subject.e > s->subject.b, "experiment %d: no object, a subject", x);
+        if (x == 1) CHECK(p.n_ranges == 1 && p.ranges[0][0] == s->subject.b && p.ranges[0][1] == s->subject.e, "subject corrupted");
+        if (x == 3) {
+            /* the passage outside the subject: before it and after it */
+            int n = 0;
+            for (int i = 0; i < p.n_ranges; i++) n += p.ranges[i][1] - p.ranges[i][0];
+            CHECK(p.n_ranges == 2 && n == (s->passage.e - s->passage.b) - (s->subject.e - s->subject.b),
+                  "relation = passage minus subject: %d ranges, %d tokens", p.n_ranges, n);
+        }
+        ct_row_plan_free(&p);
+    }
+    ct_row_plan pc;
+    CHECK(ct_row_plan_make(&pc, &row, tk, NULL, 1, "Nestrel", 1, &e) == -1 && strstr(e.msg, "counterfactual"), "cf context: %s", e.msg);
+    ct_row_free(&row);
+    ct_tokenizer_free(tk);
+}
+
 int main(void)
 {
     TEST_BEGIN();
+    test_object_absent();
     test_labels();
     test_scales();
     test_demo();

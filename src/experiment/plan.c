@@ -42,8 +42,8 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
         p->ranges[i][0] = s->relation[i].b; p->ranges[i][1] = s->relation[i].e; p->n_ranges++;
     }
     if (experiment == CT_EXP_OBJECT && p->prompt.object.e <= p->prompt.object.b) {
-        ct_fail(err, "line %d: object \"%s\" not found in the %s (the prompt format has no {context})",
-                line, row->obj, p->prompt.searched);
+        ct_fail(err, "line %d: object \"%s\" not found in the %s%s", line, row->obj, p->prompt.searched,
+                p->prompt.no_context ? " (the prompt format has no {context})" : "");
         goto fail;
     }
     if (p->n_ranges == 0 || p->ranges[0][1] <= p->ranges[0][0]) {
