@@ -675,6 +675,16 @@ void ct_row_plan_free(ct_row_plan *p);
 /* --- case files: the metadata `ctrace run` records, read back ----------- */
 
 
+/* The most probable next tokens after the prompt in one run (or the mean
+ * over the corrupted runs' probabilities). */
+#define CT_TOP_K 5
+typedef struct ct_top_tokens {
+    int n;                      /* 0 = not recorded */
+    int32_t id[CT_TOP_K];
+    float p[CT_TOP_K];
+    char *text[CT_TOP_K];       /* the token decoded alone */
+} ct_top_tokens;
+
 /* What plots, averages and summaries need to know about one case, recorded in
  * the case file's metadata (docs/run-output.md): as the "case" member of the
  * "ctrace" settings JSON (see ct_case_extra_json) or as a top-level
@@ -694,6 +704,8 @@ typedef struct ct_case_info {
     char **tokens;              /* [T] token texts (as decoded one by one) */
     ct_token_spans spans;
     char *model_id;             /* ct_model_identity of the traced model, or NULL (older files) */
+    ct_top_tokens top_clean;    /* what the model predicts after the prompt: clean run */
+    ct_top_tokens top_corrupt;  /* and mean over the corrupted runs (n = 0: not recorded) */
 } ct_case_info;
 
 /* The identity of a model directory, for case files and resume checks: a hash

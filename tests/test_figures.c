@@ -108,6 +108,26 @@ static int check_cases(const char *out, int reverse, int sign, double *te_sum, f
         ct_case c; ct_err e;
         CHECK_OK(ct_case_load(&c, path, &e), &e);
         if (!c.ie) { cJSON_Delete(o); continue; }
+        /* what the model predicted: 5 tokens each, sorted, and where the
+         * answer is among them its probability is p_clean / p_corrupt */
+        const char *tops[2] = {"top_clean", "top_corrupt"}, *ps[2] = {"p_clean", "p_corrupt"};
+        for (int q = 0; q < 2; q++) {
+            cJSON *a = cJSON_GetObjectItem(o, tops[q]);
+            CHECK(cJSON_GetArraySize(a) == CT_TOP_K, "%s: %s has %d entries", path, tops[q], cJSON_GetArraySize(a));
+            double prev = 2, pa = cJSON_GetObjectItem(o, ps[q])->valuedouble;
+            int found = 0;
+            cJSON *it;
+            cJSON_ArrayForEach(it, a) {
+                double pv = cJSON_GetObjectItem(it, "p")->valuedouble;
+                CHECK(pv <= prev, "%s: %s sorted", path, tops[q]);
+                prev = pv;
+                if (!strcmp(cJSON_GetObjectItem(it, "token")->valuestring + 1, obj)) {
+                    found = 1;
+                    CHECK(fabs(pv - pa) < 1e-5, "%s: %s p(answer) %g, %s %g", path, tops[q], pv, ps[q], pa);
+                }
+            }
+            if (q == 0) CHECK(found, "%s: the answer is among the clean run's top tokens", path);
+        }
         /* the largest |IE| with its sign, by a plain loop */
         int bt = -1, bl = -1;
         float best = 0, mn = INFINITY, mx = -INFINITY;
@@ -254,6 +274,10 @@ static void test_demo(void)
         ct_run_progress pr;
         CHECK_OK(ct_run(&s, &pr, &e), &e);
         CHECK(pr.cases_reused == 3 && pr.cases_written == 0, "same model: %d reused, %d written", pr.cases_reused, pr.cases_written);
+        snprintf(cmd, sizeof cmd, "%s/summary.jsonl", fwd);
+        char *sum = slurp(cmd);
+        CHECK(sum && strstr(sum, "\"top_corrupt\":[{\"id\":"), "the resumed run's summary keeps the top tokens");
+        free(sum);
         ct_case c;
         snprintf(cmd, sizeof cmd, "%s/cases/0_hidden_Lorimel.bin", fwd);
         CHECK_OK(ct_case_load(&c, cmd, &e), &e);

@@ -8,6 +8,7 @@
 cJSON *ct__spans_json(const ct_token_spans *s);
 int ct__spans_parse(const cJSON *s, int T, ct_token_spans *out, ct_err *err);
 cJSON *ct__tokens_json(char *const *tokens, int T);
+cJSON *ct__top_json(const ct_top_tokens *t);   /* [{"id","token","p"},...] */
 
 /* Colour of value x in [0, 1] under the kind's matplotlib-like map. */
 void ct__colormap(const char *kind, double x, double rgb[3]);
