@@ -63,7 +63,9 @@ static void panel(cairo_t *cr, const ct_average *a, int k, double x0, double y0)
     cairo_set_source_rgb(cr, 0, 0, 0);
     char t1[160], t2[200], unit[128];
     snprintf(t1, sizeof t1, "Average indirect effect of %s %s (%s)", a->reverse ? "corrupting" : "restoring", what[k], ct_kind_name((ct_kind)k));
-    snprintf(t2, sizeof t2, "%d case(s), metric %s; bands: 95%% (1.96 std/\xe2\x88\x9an)", a->n_cases, a->metric[0] ? a->metric : "prob");
+    static const char *span[4] = {"?", "subject", "object", "relation"};
+    snprintf(t2, sizeof t2, "exp. %d (noise on the %s), %d case(s), metric %s; 95%% bands", a->experiment,
+             span[a->experiment >= 1 && a->experiment <= 3 ? a->experiment : 0], a->n_cases, a->metric[0] ? a->metric : "prob");
     text(cr, px + PW / 2, y0 + 14, t1, 9.5, 0.5);
     text(cr, px + PW / 2, y0 + 27, t2, 8, 0.5);
     /* zero line and axes */

@@ -41,7 +41,12 @@ static const unsigned ramps[5][9] = {
 };
 static const int neg_ramp[3] = {3, 0, 4};
 
-static void ramp(int r, double x, double rgb[3])
+static void ramp_from(int r, double x, double rgb[3], int white0);
+static void ramp(int r, double x, double rgb[3]) { ramp_from(r, x, rgb, 0); }
+
+/* white0: the first stop is pure white (the signed maps: 0 is neutral, and
+ * tiny values of either sign look alike instead of pink beside blue). */
+static void ramp_from(int r, double x, double rgb[3], int white0)
 {
     if (!(x >= 0)) x = 0;          /* also NaN */
     if (x > 1) x = 1;
@@ -51,7 +56,7 @@ static void ramp(int r, double x, double rgb[3])
     double f = pos - i;
     for (int c = 0; c < 3; c++) {
         int sh = 16 - 8 * c;
-        double a = (ramps[r][i] >> sh) & 0xff, b = (ramps[r][i + 1] >> sh) & 0xff;
+        double a = i == 0 && white0 ? 255 : (ramps[r][i] >> sh) & 0xff, b = (ramps[r][i + 1] >> sh) & 0xff;
         rgb[c] = (a + f * (b - a)) / 255.0;
     }
 }
@@ -66,7 +71,7 @@ void ct__colormap_signed(const char *kind, double x, double rgb[3])
 {
     int k = ct_kind_index(kind);
     if (k < 0) k = 0;
-    if (x < 0) ramp(neg_ramp[k], -x, rgb); else ramp(k, x, rgb);
+    if (x < 0) ramp_from(neg_ramp[k], -x, rgb, 1); else ramp_from(k, x, rgb, 1);
 }
 
 /* Length of a valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
