@@ -388,9 +388,62 @@ static void test_object_absent(void)
     ct_tokenizer_free(tk);
 }
 
+/* --metric logratio in a counterfactual-context case scores against the
+ * counterfactual that passage asserts: TE recomputed here from the case file's
+ * per-sample scores (r = log p_cf - log p_answer, TE = r_clean - mean_s
+ * r_corrupt) with that counterfactual, and its ids first in cf_ids. */
+static void test_cf_logratio(void)
+{
+    char dir[] = "/tmp/ct_test_cflr_XXXXXX";
+    if (!mkdtemp(dir)) return;
+    ct_run_settings s;
+    ct_run_settings_default(&s);
+    s.model_dir = "models/demo"; s.data_path = "data/demo.jsonl"; s.output_dir = dir;
+    s.experiment = CT_EXP_SUBJECT; s.max_datapoints = 1; s.kinds = 1u << CT_KIND_HIDDEN; s.plots = 0;
+    s.cf_context = 1; s.max_cf = 3; s.trace.samples = 4; s.trace.metric = CT_METRIC_LOGRATIO;
+    ct_err e;
+    CHECK_OK(ct_run(&s, NULL, &e), &e);
+    /* row 0: obj_cf Nestrel, Kelvar, Istrem (data/demo.jsonl) */
+    const char *cfs[3] = {"Nestrel", "Kelvar", "Istrem"};
+    ct_tokenizer *tk = NULL;
+    CHECK_OK(ct_tokenizer_load(&tk, "models/demo", &e), &e);
+    for (int c = 0; c < 3 && tk; c++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/cases/0_hidden_%s.bin", dir, cfs[c]);
+        ct_st_file f;
+        CHECK_OK(ct_st_open(&f, path, &e), &e);
+        if (!f.metadata) continue;
+        const ct_tensor_view *vh = ct_st_find(&f, "high_score"), *vls = ct_st_find(&f, "low_samples"), *vch = ct_st_find(&f, "cf_high_score"),
+                             *vcls = ct_st_find(&f, "cf_low_samples"), *vte = ct_st_find(&f, "te"), *vids = ct_st_find(&f, "cf_ids");
+        CHECK(vh && vls && vch && vcls && vte && vids, "%s: tensors", path);
+        if (vh && vls && vch && vcls && vte && vids) {
+            float *h = ct_tensor_to_f32(vh), *ls = ct_tensor_to_f32(vls), *ch = ct_tensor_to_f32(vch), *cls = ct_tensor_to_f32(vcls),
+                  *te = ct_tensor_to_f32(vte), *ids = ct_tensor_to_f32(vids);
+            int S = (int)vls->numel, Amax = (int)vids->shape[1];
+            /* the passage's cf first */
+            int32_t *want = NULL; int nw = 0;
+            ct_encode_continuation(tk, "x", cfs[c], &want, &nw, &e);
+            int same = nw <= Amax;
+            for (int i = 0; same && i < nw; i++) same = (int32_t)ids[i] == want[i];
+            CHECK(same, "%s: cf_ids[0] is \"%s\"", path, cfs[c]);
+            double rc = log(fmax(ch[0], 1e-40)) - log(fmax(h[0], 1e-40)), rcorr = 0;
+            for (int i = 0; i < S; i++) rcorr += log(fmax(cls[i], 1e-40)) - log(fmax(ls[i], 1e-40));
+            rcorr /= S;
+            CHECK(fabs(te[0] - (rc - rcorr)) < 1e-4, "%s: TE %g, recomputed against %s %g", path, te[0], cfs[c], rc - rcorr);
+            free(want); free(h); free(ls); free(ch); free(cls); free(te); free(ids);
+        }
+        ct_st_close(&f);
+    }
+    ct_tokenizer_free(tk);
+    char rm[600];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+    if (system(rm)) {}
+}
+
 int main(void)
 {
     TEST_BEGIN();
+    test_cf_logratio();
     test_object_absent();
     test_labels();
     test_scales();

@@ -59,10 +59,17 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
         p->cf = calloc((size_t)ncf, sizeof *p->cf);
         p->cf_len = calloc((size_t)ncf, sizeof *p->cf_len);
         if (!p->cf || !p->cf_len) { ct_fail(err, "out of memory"); goto fail; }
+        /* In a counterfactual context the counterfactual that passage asserts
+         * is scored first, so that --metric logratio (which uses the first)
+         * compares the answer with it, as the seed does; the others follow in
+         * obj_cf order. */
+        int first = 0;
+        for (int c = 0; cf_context && c < ncf; c++) if (!strcmp(row->obj_cf[c], cf_context)) { first = c; break; }
         for (int c = 0; c < ncf; c++) {
+            int src = c == 0 ? first : c <= first ? c - 1 : c;
             p->n_cf = c + 1;
-            if (ct_encode_continuation(tk, p->prompt.text, row->obj_cf[c], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
-                ct_fail(err, "line %d: obj_cf[%d] \"%s\": %s", line, c, row->obj_cf[c], p->cf_len[c] ? e2.msg : "tokenizes to nothing");
+            if (ct_encode_continuation(tk, p->prompt.text, row->obj_cf[src], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
+                ct_fail(err, "line %d: obj_cf[%d] \"%s\": %s", line, src, row->obj_cf[src], p->cf_len[c] ? e2.msg : "tokenizes to nothing");
                 goto fail;
             }
         }
