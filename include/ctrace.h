@@ -579,6 +579,8 @@ typedef struct ct_trace_target {
     float *scores_samples;      /* [S, T, L] per sample */
 } ct_trace_target;
 
+#define CT_TOP_K 5
+
 typedef struct ct_trace_result {
     int T, L, S;                /* T = prompt positions (rows of the grid) */
     int n_targets;              /* 1 + n_cf; targets[0] is the answer */
@@ -588,6 +590,12 @@ typedef struct ct_trace_result {
     /* The metric (settings.metric) applied to the answer: */
     float te;                   /* total effect */
     float *ie;                  /* [T, L] indirect effects */
+    /* What the model predicts after the prompt (the seed tool prints it): the
+     * n_top most probable next tokens of the clean run, and of the mean of the
+     * corrupted runs' distributions, most probable first. */
+    int n_top;                  /* CT_TOP_K, or V when smaller */
+    int32_t top_clean_id[CT_TOP_K], top_corrupt_id[CT_TOP_K];
+    float top_clean_p[CT_TOP_K], top_corrupt_p[CT_TOP_K];
     /* Work done, for benchmarks: */
     long cells_run;             /* restored cells actually computed */
     double token_layers;        /* Σ over block calls of sequences × new positions */
@@ -777,8 +785,8 @@ CT_API void ct_row_plan_free(ct_row_plan *p);
 
 
 /* The most probable next tokens after the prompt in one run (or the mean
- * over the corrupted runs' probabilities). */
-#define CT_TOP_K 5
+ * over the corrupted runs' probabilities), with their texts: from the trace
+ * result's top_* arrays. */
 typedef struct ct_top_tokens {
     int n;                      /* 0 = not recorded */
     int32_t id[CT_TOP_K];
