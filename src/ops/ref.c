@@ -195,11 +195,13 @@ static void ref_softmax_mean(const ct_backend *be, int R, int V, const float *lo
     double *acc = calloc((size_t)V, sizeof *acc);
     if (!acc) return;
     for (int r = 0; r < R; r++) {
+        /* through log-sum-exp, unlike the CPU backend, so the two do not share a formula */
         const float *z = logits + (size_t)r * V;
         double mx = z[0], sum = 0;
         for (int v = 1; v < V; v++) if (z[v] > mx) mx = z[v];
         for (int v = 0; v < V; v++) sum += exp(z[v] - mx);
-        for (int v = 0; v < V; v++) acc[v] += exp(z[v] - mx) / sum;
+        double lse = mx + log(sum);
+        for (int v = 0; v < V; v++) acc[v] += exp(z[v] - lse);
     }
     for (int v = 0; v < V; v++) out[v] = (float)(acc[v] / R);
     free(acc);
