@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static double lum(const double rgb[3]) { return rgb[0] + rgb[1] + rgb[2]; }
 

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "ops/ops.h"
 
 static const ct_backend *REF, *CPU;

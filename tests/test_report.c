@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static char tmpdir[256];
 

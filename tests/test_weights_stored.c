@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static int32_t *fixture_ids(const char *dir, int *T)

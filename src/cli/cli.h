@@ -1,7 +1,7 @@
 /* cli.h — shared by the subcommands in src/cli/. */
 #ifndef CT_CLI_H
 #define CT_CLI_H
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 typedef struct ct_command {
     const char *name;

@@ -4,7 +4,7 @@
  * here they get their texts for the case file and the summary. */
 #include <stdlib.h>
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "experiment/predict.h"
 
 static void texts(const int32_t *id, const float *p, int n, const ct_tokenizer *tk, ct_top_tokens *out)

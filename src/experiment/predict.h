@@ -1,7 +1,7 @@
 /* predict.h — the top tokens of the clean and corrupted runs, with texts. */
 #ifndef CT_EXPERIMENT_PREDICT_H
 #define CT_EXPERIMENT_PREDICT_H
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 /* clean / corrupt from the trace result's top_* arrays (the engine's runs),
  * each token decoded alone with tk (its piece when decoding fails). */

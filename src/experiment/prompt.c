@@ -10,7 +10,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 /* Growable byte buffer. */
 typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;

@@ -3,7 +3,7 @@
 #ifndef CT_RUN_INTERNAL_H
 #define CT_RUN_INTERNAL_H
 #include <stdio.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 typedef struct ct_run_ctx {
     const ct_run_settings *s;

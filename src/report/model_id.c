@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {

@@ -2,7 +2,7 @@
 #ifndef CT_REPORT_INTERNAL_H
 #define CT_REPORT_INTERNAL_H
 #include <cjson/cJSON.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 /* {"passage":[b,e],...,"relation":[[b,e],...],"last":t} and back. */
 cJSON *ct__spans_json(const ct_token_spans *s);

@@ -2,7 +2,7 @@
  * figure, from a case's recorded token spans (never from fixed offsets, so
  * any prompt format and any subject/object order works). */
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static const char *const names[CT_SEG_ALL] = {
     "context before the entities", "first subject token", "middle subject tokens", "last subject token",

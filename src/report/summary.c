@@ -2,7 +2,7 @@
  * (one line per case) and errors.jsonl (one line per skipped row). */
 #include <math.h>
 #include <stdlib.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "report/report_internal.h"
 
 /* JSON has no NaN/Inf: write null for them. */
