@@ -38,11 +38,12 @@ def rome_dict(case, tokens=None, answer=None):
     else:
         raise Error(f"rome_dict: expected a ctrace.Case or ctrace.TraceResult, got {type(case).__name__}")
     ids = np.asarray(a["input_ids"], np.int64)
-    if tokens is None:
+    if not tokens:
         tokens = ["#%d" % i for i in ids]
+    tokens = ["" if t is None else t for t in tokens]
     if len(tokens) != len(ids):
         raise Error(f"rome_dict: {len(tokens)} token texts for {len(ids)} tokens")
-    if answer is None:
+    if not answer:
         answer = "".join("#%d" % i for i in a["answer_ids"])
     rg = np.asarray(a["target_ranges"], np.int64).reshape(-1, 2)
     if kind not in _ROME_KIND:
