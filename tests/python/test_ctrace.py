@@ -251,6 +251,38 @@ def test_errors():
         check(True, "")
 
 
+# --- 5b. hub ids, progress -----------------------------------------------------------------
+def test_hub_and_progress():
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snap = os.path.join(TMP, "hub", "models--org--tiny", "snapshots", commit)
+    os.makedirs(snap)
+    os.makedirs(os.path.join(TMP, "hub", "models--org--tiny", "refs"))
+    with open(os.path.join(TMP, "hub", "models--org--tiny", "refs", "main"), "w") as f:
+        f.write(commit)
+    for fn in ("config.json", "model.safetensors"):
+        os.symlink(os.path.join(TINY, "gpt2", fn), os.path.join(snap, fn))
+    old = os.environ.get("HF_HUB_CACHE")
+    os.environ["HF_HUB_CACHE"] = os.path.join(TMP, "hub")
+    try:
+        m = ctrace.Model("org/tiny")
+        check(m.hub_id == "org/tiny" and m.path == snap, f"hub id resolved to {m.path} ({m.hub_id})")
+        calls = []
+        r = ctrace.trace(m, IDS, (5, 9), [492], samples=3, window=4, progress=lambda d, t: calls.append((d, t)),
+                         out=os.path.join(TMP, "hub.bin"))
+        c = ctrace.load_case(os.path.join(TMP, "hub.bin"))
+        check(c.settings.get("model_id") == "org/tiny" and c.settings["model"] == snap, f"hub case: {c.settings}")
+        check(len(calls) > 1 and calls[-1][0] == calls[-1][1] and all(a[0] <= b[0] for a, b in zip(calls, calls[1:])),
+              f"progress calls {calls[:3]}...{calls[-2:]}")
+        check(float(r.high_score) == float(np.float32(0.277139425)) or abs(float(r.high_score) - 0.277139425) < 1e-6,
+              f"hub trace high {r.high_score}")
+        expect_error(lambda: ctrace.Model("org/absent"), "org/absent", "hub id not in the cache")
+    finally:
+        if old is None:
+            del os.environ["HF_HUB_CACHE"]
+        else:
+            os.environ["HF_HUB_CACHE"] = old
+
+
 # --- 6. the GIL is released during compute -------------------------------------------------
 def test_gil():
     m = ctrace.Model(DEMO)
@@ -356,7 +388,7 @@ def test_npz():
 
 def main():
     ctrace.set_threads(1)
-    tests = [test_trace_vs_cli, test_logits, test_load_case, test_tokenizer, test_errors, test_gil,
+    tests = [test_trace_vs_cli, test_logits, test_load_case, test_tokenizer, test_errors, test_hub_and_progress, test_gil,
              test_safetensors_package, test_npz]
     only = sys.argv[1:]
     for t in tests:
