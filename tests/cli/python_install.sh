@@ -6,8 +6,9 @@
 cd "$(dirname "$0")/../.." || exit 1
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
-BUILD=$(dirname "${CTRACE_BIN:-build/ctrace}")
 ROOT=$(pwd)
+BUILD=$(cd "$(dirname "${CTRACE_BIN:-build/ctrace}")" && pwd)
+FIX=$(cd "${CTRACE_FIXTURES:-build/fixtures}" && pwd)
 V=$(mktemp -d /tmp/ctrace-pip.XXXXXX)
 trap 'rm -rf "$V"; rm -rf "$ROOT/python/build" "$ROOT/python/ctrace.egg-info"' EXIT
 n=0; bad=0
@@ -18,12 +19,12 @@ if ! "$PY" -m venv --system-site-packages "$V/env" >"$V/log" 2>&1; then
     echo "FAIL: $PY -m venv: $(tail -n 3 "$V/log") (scripts/install-deps.sh installs python3-venv)"
     echo "python_install.sh: 0 checks passed, 1 failed"; exit 1
 fi
-if (cd "$V" && CTRACE_LIB="$ROOT/$BUILD/libctrace.so" "$V/env/bin/pip" install --no-index --disable-pip-version-check \
+if (cd "$V" && CTRACE_LIB="$BUILD/libctrace.so" "$V/env/bin/pip" install --no-index --disable-pip-version-check \
         "$ROOT/python" >"$V/log" 2>&1); then ok; else fail "pip install --no-index ./python: $(tail -n 5 "$V/log")"; fi
 out=$(cd "$V" && env -u CTRACE_LIB "$V/env/bin/python" -c "
 import ctrace, os
 print(os.path.relpath(ctrace.library_path(), '$V'))
-m = ctrace.Model('$ROOT/${CTRACE_FIXTURES:-build/fixtures}/hf-tiny/gpt2')
+m = ctrace.Model('$FIX/hf-tiny/gpt2')
 ids = [1,200,13,77,511,0,5,5,42,300,128,9,77,401,256,33,2,460,101]
 r = ctrace.trace(m, ids, (5, 9), [492], samples=3)
 print('high %.6f low %.6f' % (r.high_score, r.low_score))
