@@ -163,7 +163,8 @@ def trace(model, ids, target, answer, kind="hidden", samples=10, window=10, nois
                  special tokens added, as `ctrace trace --prompt`)
     target       the token range(s) to corrupt: (b, e) or [(b, e), ...], half-open, 0-based
     answer       token ids [A], or text: the tokens of " " + text that follow the prompt
-                 (ct_encode_continuation, as `ctrace trace --answer`)
+                 (ct_encode_continuation, as `ctrace trace --answer`; when ids are given
+                 rather than text, " " + text is encoded on its own, as the CLI does)
     kind         "hidden", "mlp" or "attention"
     samples      S noise samples;  window: layers restored per mlp/attention cell
     noise_level  None: 3 x std(W_E) (the seed tool's rule); a number: that level; "sN": N x the

@@ -352,6 +352,22 @@ def test_npz():
     cli("export", "--npz", single, "--out", os.path.join(TMP, "single.npz"))
     pairs = [(os.path.join(d, "cases", f), os.path.join(d, "cases", f[:-4] + ".npz")) for f in cases]
     pairs.append((single, os.path.join(TMP, "single.npz")))
+    # non-ASCII prompt text: token texts with U+FFFD (byte pieces) and multi-byte characters
+    uni = os.path.join(TMP, "unicode.bin")
+    cli("trace", "--model_name", DEMO, "--prompt", "C: Zoë née Ångström 東京 was born in Dunmere. Q: Where? A:",
+        "--target", "2:6", "--answer", "Dunmere", "--samples", "2", "--threads", "1", "--out", uni)
+    cli("export", "--npz", uni)
+    pairs.append((uni, uni[:-4] + ".npz"))
+    # errors: one line, non-zero exit, nothing written
+    for args, needle in ((["--npz", os.path.join(TMP, "nowhere")], "No such file"),
+                         (["--npz", os.path.join(ROOT, "README.md")], "README.md"),
+                         (["--npz", d, "--out", os.path.join(TMP, "x.npz")], "exactly one case file"),
+                         (["--npz", single, "--out", os.path.join(TMP, "no", "x.npz")], "cannot write"),
+                         ([os.path.join(TMP, "x.bin")], "unexpected argument")):
+        p = subprocess.run([BIN, "export"] + args, capture_output=True, text=True)
+        check(p.returncode != 0 and needle in p.stderr and p.stderr.startswith("ctrace: export: ")
+              and len(p.stderr.strip().splitlines()) == 1, f"export {args}: exit {p.returncode}, {p.stderr!r}")
+    check(not os.path.exists(os.path.join(TMP, "x.npz")), "a failed export wrote x.npz")
     keys = ["scores", "low_score", "high_score", "input_ids", "input_tokens", "subject_range", "answer", "window",
             "correct_prediction", "kind", "target_ranges"]
     for binf, npzf in pairs:
