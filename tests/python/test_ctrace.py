@@ -4,6 +4,7 @@ a closing "python: N checks passed, N failed[, N not checked]").
 
 Environment: CTRACE_BIN (the CLI), CTRACE_FIXTURES (build/fixtures), and the
 package and libctrace.so on PYTHONPATH / next to it."""
+import ctypes as C
 import json
 import os
 import shutil
@@ -288,28 +289,51 @@ def test_gil():
     m = ctrace.Model(DEMO)
     prompt = "C: Dastark Dainba was born in Dunmere. Q: The place where Dastark Dainba was born is A:"
     ids, _ = m.tokenizer.encode(prompt)
-    ticks = []
-    stop = threading.Event()
 
-    def spin():     # pure Python: runs only while it holds the GIL
-        while not stop.is_set():
-            ticks.append(time.perf_counter())
-            x = 0
-            for i in range(2000):
-                x += i
-    th = threading.Thread(target=spin)
-    th.start()
-    time.sleep(0.05)
-    t0 = time.perf_counter()
-    r = ctrace.trace(m, ids, (2, 6), "Dunmere", kind="mlp", samples=10, window=3)
-    t1 = time.perf_counter()
-    stop.set()
-    th.join()
-    inside = [t for t in ticks if t0 + 0.1 < t < t1 - 0.1]
-    # Were the GIL held for the whole foreign call, no tick could land inside it.
-    check(t1 - t0 > 0.4, f"trace too short to tell ({t1 - t0:.2f} s)")
-    check(len(inside) > 20, f"the other thread ran {len(inside)} times during a {t1 - t0:.2f} s trace")
-    print(f"gil: the other thread ran {len(inside)} loops during the {t1 - t0:.2f} s trace ({r.kind}, T={r.T})")
+    def measure(samples):
+        """Runs a trace while a second thread loops in pure Python -> (seconds, loops inside the trace)."""
+        ticks = []
+        stop = threading.Event()
+
+        def spin():     # pure Python: runs only while it holds the GIL
+            while not stop.is_set():
+                ticks.append(time.perf_counter())
+                x = 0
+                for i in range(2000):
+                    x += i
+        th = threading.Thread(target=spin)
+        th.start()
+        time.sleep(0.05)
+        t0 = time.perf_counter()
+        ctrace.trace(m, ids, (2, 6), "Dunmere", kind="mlp", samples=samples, window=3)
+        t1 = time.perf_counter()
+        stop.set()
+        th.join()
+        return t1 - t0, len([t for t in ticks if t0 + 0.1 < t < t1 - 0.1])
+
+    samples = 10
+    for attempt in range(4):    # a trace long enough to tell (a fast machine: more samples)
+        secs, inside = measure(samples)
+        if secs > 0.5:
+            break
+        samples *= 4
+    check(secs > 0.5, f"trace too short to tell ({secs:.2f} s with {samples} samples)")
+    check(inside > 20, f"the other thread ran {inside} times during a {secs:.2f} s trace")
+    # The control: the same call through ctypes.PyDLL, which keeps the GIL, lets the other thread
+    # run not once inside the call - so the count above does measure the GIL being released.
+    from ctrace._lib import lib
+    L = lib()
+    released = L.ct_trace_run
+    held = C.PyDLL(L.path).ct_trace_run
+    held.restype, held.argtypes = released.restype, released.argtypes
+    L.ct_trace_run = held
+    try:
+        secs_h, inside_h = measure(samples)
+    finally:
+        L.ct_trace_run = released
+    check(inside_h == 0, f"control (GIL held): the other thread ran {inside_h} times during {secs_h:.2f} s")
+    print(f"gil: the other thread ran {inside} loops during a {secs:.2f} s trace; "
+          f"{inside_h} during a {secs_h:.2f} s one with the GIL held (ctypes.PyDLL)")
 
 
 # --- 7. Hugging Face's safetensors package opens case files ------------------------------
