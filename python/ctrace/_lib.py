@@ -100,6 +100,8 @@ SIGNATURES = {
     "ct_set_threads": (None, [c_int]),
     "ct_hub_resolve": (c_int, [c_char_p, c_char_p, c_size_t, _E]),
     "ct_model_load": (c_int, [P(_VP), c_char_p, _E]),
+    "ct_model_load_as": (c_int, [P(_VP), c_char_p, c_int, _E]),
+    "ct_model_weight_dtype": (c_int, [_VP]),
     "ct_model_free": (None, [_VP]),
     "ct_model_config": (P(ct_config), [_VP]),
     "ct_model_embedding_std": (c_float, [_VP]),

@@ -149,16 +149,25 @@ class Model:
                "org/name[@revision]" found in the local Hugging Face cache
     tokenizer  a tokenizer path/id; None: the model directory's tokenizer.json
                (loaded on first use of .tokenizer)
+    weights    "stored" (matrices kept in the checkpoint's dtype, the default) or
+               "f32" (converted at load: twice the memory; the same numbers)
+    backend    None (the default, "cpu": OpenBLAS + OpenMP) or "ref" (the plain-C
+               reference backend: slow, for checking)
     """
 
-    def __init__(self, path, tokenizer=None):
+    def __init__(self, path, tokenizer=None, weights="stored", backend=None):
         L = lib()
         self._lib = L
         self._h = C.c_void_p()
         self.name = os.fspath(path)
+        modes = {"stored": 0, "f32": 1}
+        if weights not in modes:
+            raise Error(f"weights {weights!r}: expected \"stored\" or \"f32\"")
         self.path, self.hub_id = resolve(path)
         err = ct_err()
-        L.check(L.ct_model_load(C.byref(self._h), self.path.encode(), C.byref(err)), err)
+        L.check(L.ct_model_load_as(C.byref(self._h), self.path.encode(), modes[weights], C.byref(err)), err)
+        if backend is not None:
+            L.check(L.ct_model_set_backend(self._h, str(backend).encode(), C.byref(err)), err)
         self._tok_path = tokenizer
         self._tok = None
         self.config = self._config_dict()
@@ -206,6 +215,23 @@ class Model:
         if self._tok is None:
             self._tok = Tokenizer(self._tok_path if self._tok_path is not None else self.path)
         return self._tok
+
+    @property
+    def config_json(self):
+        """config.json as stored (a dict), beside the resolved .config."""
+        import json
+        with open(os.path.join(self.path, "config.json"), encoding="utf-8") as f:
+            return json.load(f)
+
+    @property
+    def backend(self):
+        """The compute backend's name ("cpu" or "ref")."""
+        return self._lib.ct_model_backend_name(self.handle).decode()
+
+    @property
+    def weight_dtype(self):
+        """The dtype most matrices are held in ("F32", "BF16", "F16")."""
+        return self._lib.ct_dtype_name(self._lib.ct_model_weight_dtype(self.handle)).decode()
 
     @property
     def n_layers(self):

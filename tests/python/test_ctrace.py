@@ -144,6 +144,18 @@ def test_logits():
         check(same(lg, t["logits"]), f"logits {name}: differ from `ctrace logits`")
         check(same(resid, t["resid"]), f"resid {name}: differ from `ctrace logits`")
         check(same(m.logits(np.array(ids, np.int64)), lg), f"logits {name}: int64 input differs")
+        ref = ctrace.Model(m.path, backend="ref")
+        check(ref.backend == "ref" and m.backend == "cpu", f"backends {ref.backend} {m.backend}")
+        d = float(np.abs(ref.logits(ids) - lg).max())
+        check(d < 1e-4, f"logits {name}: the reference backend differs by {d}")
+    # bf16 weights: stored as bf16, or converted to f32 at load: the same numbers
+    b = ctrace.Model(os.path.join(TINY, "llama_bf16"))
+    f = ctrace.Model(os.path.join(TINY, "llama_bf16"), weights="f32")
+    check(b.weight_dtype == "BF16" and f.weight_dtype == "F32", f"weight dtypes {b.weight_dtype} {f.weight_dtype}")
+    check(same(b.logits([1, 5, 9]), f.logits([1, 5, 9])), "bf16 stored vs f32 logits differ")
+    check(b.config_json["model_type"] == b.config["model_type"] == "llama", "config_json")
+    expect_error(lambda: ctrace.Model(m.path, backend="tpu"), "tpu", "unknown backend")
+    expect_error(lambda: ctrace.Model(m.path, weights="int4"), "weights", "unknown weights mode")
 
 
 # --- 3. load_case round-trips every field ------------------------------------------------
