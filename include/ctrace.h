@@ -585,6 +585,8 @@ typedef struct ct_trace_target {
     float *scores_samples;      /* [S, T, L] per sample */
 } ct_trace_target;
 
+#define CT_TOP_K 5
+
 typedef struct ct_trace_result {
     int T, L, S;                /* T = prompt positions (rows of the grid) */
     int n_targets;              /* 1 + n_cf; targets[0] is the answer */
@@ -594,6 +596,12 @@ typedef struct ct_trace_result {
     /* The metric (settings.metric) applied to the answer: */
     float te;                   /* total effect */
     float *ie;                  /* [T, L] indirect effects */
+    /* What the model predicts after the prompt (the seed tool prints it): the
+     * n_top most probable next tokens of the clean run, and of the mean of the
+     * corrupted runs' distributions, most probable first. */
+    int n_top;                  /* CT_TOP_K, or V when smaller */
+    int32_t top_clean_id[CT_TOP_K], top_corrupt_id[CT_TOP_K];
+    float top_clean_p[CT_TOP_K], top_corrupt_p[CT_TOP_K];
     /* Work done, for benchmarks: */
     long cells_run;             /* restored cells actually computed */
     double token_layers;        /* Σ over block calls of sequences × new positions */
@@ -719,13 +727,15 @@ typedef struct ct_prompt {
  * mention that replaced the chosen one.
  * Without {context} in fmt (the seed's argparse default), the first {prompt} or
  * {question} substitution stands in for the passage (p->passage == p->prompt,
- * p->no_context = 1): the subject must be found there, the object is optional
- * (a question rarely names its answer): when it has no mention apart from the
- * subject, p->object is empty (b == e, right after the subject) and the
- * relation is the question outside the subject; cf must be NULL.
+ * p->no_context = 1); cf must be NULL.
+ * The subject must be found; the object is optional (a question rarely names
+ * its answer; a passage may not name it either, and experiments 1 and 3 do not
+ * need it): when it has no mention apart from the subject, p->object is empty
+ * (b == e, right after the subject) and the relation is the passage outside
+ * the subject.  ct_row_plan_make refuses experiment 2 without an object.
  * Errors (per row): a placeholder the row lacks, none of the three
- * placeholders in fmt, subject (or, with {context}, object) not found, no
- * non-overlapping pair, cf without {context}. */
+ * placeholders in fmt, subject not found, object not found with cf, no
+ * non-overlapping pair with cf, cf without {context}. */
 CT_API int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char *cf, ct_err *err);
 CT_API void ct_prompt_free(ct_prompt *p);
 
@@ -780,6 +790,16 @@ CT_API void ct_row_plan_free(ct_row_plan *p);
 /* --- case files: the metadata `ctrace run` records, read back ----------- */
 
 
+/* The most probable next tokens after the prompt in one run (or the mean
+ * over the corrupted runs' probabilities), with their texts: from the trace
+ * result's top_* arrays. */
+typedef struct ct_top_tokens {
+    int n;                      /* 0 = not recorded */
+    int32_t id[CT_TOP_K];
+    float p[CT_TOP_K];
+    char *text[CT_TOP_K];       /* the token decoded alone */
+} ct_top_tokens;
+
 /* What plots, averages and summaries need to know about one case, recorded in
  * the case file's metadata (docs/run-output.md): as the "case" member of the
  * "ctrace" settings JSON (see ct_case_extra_json) or as a top-level
@@ -798,7 +818,17 @@ typedef struct ct_case_info {
     int T;
     char **tokens;              /* [T] token texts (as decoded one by one) */
     ct_token_spans spans;
+    char *model_id;             /* ct_model_identity of the traced model, or NULL (older files) */
+    ct_top_tokens top_clean;    /* what the model predicts after the prompt: clean run */
+    ct_top_tokens top_corrupt;  /* and mean over the corrupted runs (n = 0: not recorded) */
 } ct_case_info;
+
+/* The identity of a model directory, for case files and resume checks: a hash
+ * (FNV-1a 64) of config.json's bytes and of every *.safetensors file's name,
+ * size and header (tensor names, dtypes, shapes, offsets), with the count and
+ * bytes of the weight files: "fnv1a64:<16 hex> (config.json + N safetensors
+ * header(s), B bytes of weights files)".  The weights themselves are not read. */
+CT_API int ct_model_identity(const char *model_dir, char *out, size_t cap, ct_err *err);
 
 /* The case description as compact JSON text (caller frees). */
 CT_API char *ct_case_info_json(const ct_case_info *ci);
@@ -826,6 +856,7 @@ typedef struct ct_case {
     float low_score, high_score, te;   /* NaN when absent */
     int32_t *targets;           /* [n_targets, 2] `target_ranges` (may be NULL) */
     int n_targets;
+    char *model;                /* the trace settings' "model" (the model path), or NULL */
 } ct_case;
 
 CT_API int ct_case_load(ct_case *c, const char *path, ct_err *err);
@@ -840,7 +871,7 @@ CT_API const char *ct_plot_format_ext(ct_plot_format f);   /* "pdf", ... */
 
 /* One heat-map panel: row r is drawn at the top for r = 0. */
 typedef struct ct_heatmap {
-    const float *values;        /* [rows, cols]; NaN cells are left blank */
+    const float *values;        /* [rows, cols]; NaN = no data, drawn grey and hatched */
     int rows, cols;
     const char *const *labels;  /* [rows] row labels (any bytes; invalid UTF-8 is shown as U+FFFD) */
     const unsigned char *star;  /* [rows] 1 = append "*" (a corrupted token), or NULL */
@@ -848,8 +879,7 @@ typedef struct ct_heatmap {
     const char *title;          /* may contain one '\n' */
     const char *xlabel;
     const char *cbar_label;     /* under the colour bar */
-    float vmin, vmax;           /* colour range; NaN = from the data: vmin 0 (lower values
-                                   show as the lightest colour, like ROME), vmax the max */
+    float vmin, vmax;           /* colour range; NaN = from the data (ct_heatmap_range) */
     int hide_labels;            /* 1: ticks only (a panel beside one with the same labels) */
 } ct_heatmap;
 
@@ -857,13 +887,30 @@ typedef struct ct_heatmap {
  * to a temporary name and renamed.  Height grows with rows (0.15 in a row,
  * like the seed's ratio), so 150-token prompts stay readable. */
 CT_API int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err);
+/* The colour range a panel is drawn with.  From the data (vmin/vmax NaN):
+ * [min(0, lo), max(0, hi)] over its non-NaN values, widened to [-M, M]
+ * (M = max |v|) when both signs matter (the smaller side is more than a tenth
+ * of M).  Nothing is clipped: a reverse-patching grid (all IE <= 0) is drawn
+ * in full.  Returns 1 when the range holds both signs (a diverging scale). */
+CT_API int ct_heatmap_range(const ct_heatmap *h, float *vmin, float *vmax);
+/* The colour of v in a panel with range [vmin, vmax]: white at 0; v > 0 in the
+ * kind's map (Purples, Greens, Reds), v < 0 in its negative ramp (Oranges,
+ * Purples, Blues), both by |v| / max(|vmin|, |vmax|); a range with vmin >= 0 is
+ * ROME's sequential scale from vmin (lower values clipped); NaN is grey. */
+CT_API void ct_heatmap_color(const ct_heatmap *h, float vmin, float vmax, float v, double rgb[3]);
 
 /* The seed's/ROME's text for a case: title "Impact of restoring state after
  * corrupted input", xlabel "single restored layer" or "center of interval of
  * W restored MLP layers", colour-bar label naming the metric and answer.
  * Fills h from c (values = c->ie, labels = tokens, stars = target ranges);
  * bufs own the strings and the star array; free with ct_case_figure_free. */
-typedef struct ct_case_figure { ct_heatmap h; char *title, *xlabel, *cbar; unsigned char *star; } ct_case_figure;
+typedef struct ct_case_figure { ct_heatmap h; char *title, *xlabel, *cbar; unsigned char *star; char **labels; } ct_case_figure;
+/* A token's row label that shows word boundaries: whitespace-only tokens as
+ * U+2423 OPEN BOX per space ("\u2423"), a token that continues the word of
+ * the token before it (no leading space, letters or digits on both sides of
+ * the joint) with a leading U+00B7 MIDDLE DOT: "Mount", " St", "·rom", "·lo".
+ * prev may be NULL (the first token).  Caller frees. */
+CT_API char *ct_token_label(const char *prev, const char *tok);
 CT_API int ct_case_figure_of(ct_case_figure *out, const ct_case *c, ct_err *err);
 CT_API void ct_case_figure_free(ct_case_figure *out);
 
@@ -881,30 +928,69 @@ enum {
     CT_SEG_OBJ_FIRST, CT_SEG_OBJ_MID, CT_SEG_OBJ_LAST, CT_SEG_AFTER, CT_SEG_PROMPT,
     CT_SEG_LAST, CT_SEG_COUNT
 };
-CT_API const char *ct_segment_name(int seg);        /* "first subject token", ... */
-CT_API const char *ct_segment_key(int seg);         /* "subj_first", ... (CSV) */
+/* ROME's layout (Meng et al. 2022, Figure 2 and its notebooks): six rows
+ * relative to the CORRUPTED tokens (the case's target ranges; for experiment 3
+ * the relation runs): first, middle (every other corrupted token) and last
+ * corrupted token, the first token after the last corrupted one, the further
+ * tokens up to the last token, the last token.  Tokens before the last
+ * corrupted token that are not corrupted (before the span: IE 0; between the
+ * relation runs) belong to no ROME row.  Rows CT_SEG_COUNT .. CT_SEG_ALL - 1. */
+enum {
+    CT_ROME_CORR_FIRST = CT_SEG_COUNT, CT_ROME_CORR_MID, CT_ROME_CORR_LAST, CT_ROME_FIRST_AFTER,
+    CT_ROME_FURTHER, CT_ROME_LAST, CT_SEG_ALL
+};
+#define CT_ROME_COUNT (CT_SEG_ALL - CT_SEG_COUNT)
+CT_API const char *ct_segment_name(int seg);        /* "first subject token", ..., "last corrupted token", ... */
+CT_API const char *ct_segment_key(int seg);         /* "subj_first", ..., "rome_corr_last", ... (CSV) */
 
-/* mask [T]: bit s set when token t belongs to segment s. */
+/* mask [T]: bit s set when token t belongs to (entity) segment s. */
 CT_API int ct_segments_of(const ct_token_spans *s, int T, uint32_t *mask, ct_err *err);
+/* ORs ROME's rows into mask [T] from the corrupted tokens corrupted [T]
+ * (1 = corrupted); -1 when no token is corrupted. */
+CT_API int ct_rome_segments_of(const unsigned char *corrupted, int T, uint32_t *mask, ct_err *err);
+/* corrupted [T]: 1 for the case's corrupted tokens (its target_ranges, else
+ * the span of its experiment).  Returns how many. */
+CT_API int ct_case_corrupted(const ct_case *c, unsigned char *corrupted);
 
-/* Running averages of IE [T, L] grids by segment, for one kind. */
+/* Running averages of IE [T, L] grids by segment, for one kind, over cases
+ * of one design (ct_average_dirs refuses to mix designs). */
 typedef struct ct_average {
     int L;                      /* 0 until the first case fixes it */
     int n_cases;
     int window;                 /* the cases' window (-1 when they differ; set by ct_average_dirs) */
     int contexts;               /* CT_CTX_*: which cases were taken (set by ct_average_dirs) */
+    /* what the cases are (set by ct_average_dirs from its first case) */
+    int experiment;             /* CT_EXP_*, 0 unknown */
+    int reverse;                /* 1: reverse patching */
+    int cf_context;             /* 1: traced on counterfactual contexts */
+    char metric[16];            /* "prob", ... ("" unknown) */
+    char model[512];            /* the model's identity or path ("" unknown) */
     /* case-mean: mean over cases of the per-case segment mean */
-    double *case_sum;           /* [SEG, L] sum of per-case segment means */
-    int n_case[CT_SEG_COUNT];   /* cases having a token in the segment */
+    double *case_sum;           /* [CT_SEG_ALL, L] sum of per-case segment means */
+    double *case_sq;            /* [CT_SEG_ALL, L] sum of their squares (for the 95% interval) */
+    int n_case[CT_SEG_ALL];     /* cases having a token in the segment */
     /* pooled: mean over all tokens of the segment, all cases together */
-    double *tok_sum;            /* [SEG, L] */
-    long n_tok[CT_SEG_COUNT];
+    double *tok_sum;            /* [CT_SEG_ALL, L] */
+    long n_tok[CT_SEG_ALL];
+    /* total effects (ATE = te_sum / n_te) */
+    double te_sum, te_sq;
+    int n_te;
 } ct_average;
 
 CT_API void ct_average_init(ct_average *a);
+/* mask bits: entity segments and (optionally) ROME's rows. */
 CT_API int ct_average_add(ct_average *a, const float *ie, int T, int L, const uint32_t *mask, ct_err *err);
-/* out [SEG, L]: the averages (NaN where a segment has no data). pooled 0/1. */
+/* out [CT_SEG_COUNT, L]: the entity-segment averages (NaN where a segment has no data). pooled 0/1. */
 CT_API void ct_average_result(const ct_average *a, int pooled, float *out);
+/* out [n_seg, L] for segments seg0 .. seg0 + n_seg - 1 of CT_SEG_ALL:
+ *   CT_STAT_CASE_MEAN  mean over cases of the per-case segment means (AIE)
+ *   CT_STAT_POOLED     mean over all the segment's tokens
+ *   CT_STAT_CI95       1.96 * std / sqrt(n) of the per-case segment means,
+ *                      std with n - 1 (as torch.std in ROME's notebooks); NaN when n < 2 */
+enum { CT_STAT_CASE_MEAN, CT_STAT_POOLED, CT_STAT_CI95 };
+CT_API void ct_average_stat(const ct_average *a, int seg0, int n_seg, int stat, float *out);
+/* ATE (mean TE over the cases) and its 95% half-width (NaN when n < 2). */
+CT_API void ct_average_ate(const ct_average *a, double *ate, double *ci95);
 CT_API void ct_average_free(ct_average *a);
 
 /* Kinds in figure order (the ct_kind order): 0 hidden, 1 mlp, 2 attention;
@@ -915,18 +1001,34 @@ CT_API int ct_kind_index(const char *kind);
  * else DIR/ *.bin, else DIR/ * /cases/ *.bin (a folder of run dirs, e.g. one
  * per shard).  Files are read in sorted order.  contexts: CT_CTX_ALL, or only
  * the cases traced on the row's own passage (CT_CTX_ORIGINAL, "cf" null) or on
- * a counterfactual context (CT_CTX_CF); the others are left out, not skipped.  Files that cannot be used (no "ctrace_case", no IE,
- * unreadable) are skipped; skipped (may be NULL) gets their count and
- * first_skip their first reason.  -1 when a dir cannot be read. */
+ * a counterfactual context (CT_CTX_CF); the others are left out, not skipped.
+ * Files that cannot be used (no "ctrace_case", no IE, unreadable) are skipped;
+ * skipped (may be NULL) gets their count and first_skip their first reason.
+ * -1 when a dir cannot be read, and -1 naming both files when the cases do
+ * not share one design: experiment, direction (restoring / corrupting),
+ * metric, context (original passage / counterfactual; with CT_CTX_ALL pick
+ * one) and model must be the same in every case of every kind. */
 enum { CT_CTX_ALL, CT_CTX_ORIGINAL, CT_CTX_CF };   /* which contexts to average */
 CT_API int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
                     int *skipped, ct_err *first_skip, ct_err *err);
 
-/* CSV: kind,aggregation,segment,n,layer_0..layer_{L-1} (both aggregations). */
+/* CSV: kind,aggregation,segment,n_cases,n_tokens,n,layer_0..layer_{L-1}.
+ * aggregation: case_mean, pooled, ci95 (the case-mean's 95% half-width) over
+ * the entity segments and ROME's rows (keys rome_*); then per kind the rows
+ * "ate,te" (ATE in layer_0) and "ate_ci95,te". */
 CT_API int ct_average_write_csv(const ct_average avg[3], const char *path, ct_err *err);
-/* One figure of kinds[] (indexes into avg), one panel each; pooled 0/1. */
-CT_API int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int pooled,
+/* One figure of kinds[] (indexes into avg), one panel each.  flags:
+ * CT_AVG_POOLED (else the case mean), CT_AVG_ROME (ROME's six rows, else the
+ * entity segments).  Titles name the experiment, the direction, the metric
+ * and the aggregation; corrupted segments are starred; segments without data
+ * are grey and hatched. */
+enum { CT_AVG_POOLED = 1, CT_AVG_ROME = 2 };
+CT_API int ct_average_plot(const ct_average avg[3], const int *kinds, int n_kinds, int flags,
                     const char *path, ct_plot_format fmt, ct_err *err);
+/* ROME's line plot: AIE by layer of the last corrupted token and of the last
+ * token, with 95% bands, one panel per kind of kinds[]. */
+CT_API int ct_average_lineplot(const ct_average avg[3], const int *kinds, int n_kinds,
+                        const char *path, ct_plot_format fmt, ct_err *err);
 
 /* --- run output lines (summary.jsonl, errors.jsonl) --------------------- */
 

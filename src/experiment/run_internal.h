@@ -14,6 +14,7 @@ typedef struct ct_run_ctx {
     ct_run_progress *prog;
     double started;
     double last_report;         /* when the progress callback last ran inside a case */
+    char model_id[160];         /* ct_model_identity of s->model_dir (set by the first case) */
 } ct_run_ctx;
 
 /* One dataset row (text[0..len), JSONL line line_no): every context and kind.
