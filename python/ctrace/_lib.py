@@ -78,9 +78,14 @@ class ct_trace_target(C.Structure):
                 ("low_samples", P(c_float)), ("scores", P(c_float)), ("scores_samples", P(c_float))]
 
 
+TOP_K = 5   # CT_TOP_K
+
+
 class ct_trace_result(C.Structure):
     _fields_ = [("T", c_int), ("L", c_int), ("S", c_int), ("n_targets", c_int), ("targets", P(ct_trace_target)),
                 ("noise_level", c_double), ("emb_std", c_float), ("te", c_float), ("ie", P(c_float)),
+                ("n_top", c_int), ("top_clean_id", c_int32 * TOP_K), ("top_corrupt_id", c_int32 * TOP_K),
+                ("top_clean_p", c_float * TOP_K), ("top_corrupt_p", c_float * TOP_K),
                 ("cells_run", C.c_long), ("token_layers", c_double), ("attn_pairs", c_double),
                 ("kv_rows", c_double), ("logit_rows", c_double), ("seconds", c_double)]
 

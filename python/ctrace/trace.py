@@ -58,6 +58,10 @@ class TraceResult:
       cf_ids [C, Amax] (int32, padded with -1), cf_scores [C, T, L], cf_scores_samples [C, S, T, L],
       cf_high_score [C], cf_low_score [C], cf_low_samples [C, S]   (C may be 0)
 
+    the most probable next tokens after the prompt (K = min(5, V), most probable first):
+      top_clean_id [K] (int32), top_clean_p [K]      of the clean run
+      top_corrupt_id [K], top_corrupt_p [K]          of the mean of the corrupted runs' distributions
+
     and kind, metric, settings (dict), noise_level (the level used), emb_std,
     cells_run, seconds.  The same names as the case file's tensors
     (docs/case-file.md); result["scores"] works too.
@@ -114,6 +118,10 @@ class TraceResult:
         res = ct_trace_result(T=self.T, L=self.L, S=self.S, n_targets=1 + Cn, targets=tg,
                               noise_level=self.noise_level, emb_std=self.emb_std, te=self.te, ie=f32(self.ie),
                               cells_run=self.cells_run, seconds=self.seconds)
+        k = len(self.top_clean_id)
+        res.n_top = k
+        res.top_clean_id[:k], res.top_clean_p[:k] = self.top_clean_id.tolist(), self.top_clean_p.tolist()
+        res.top_corrupt_id[:k], res.top_corrupt_p[:k] = self.top_corrupt_id.tolist(), self.top_corrupt_p.tolist()
         return inp, st, res, keep
 
     def save(self, path, model=None, extra=None):
@@ -258,6 +266,11 @@ def trace(model, ids, target, answer, kind="hidden", samples=10, window=10, nois
             r.cf_scores_samples[c] = _copy(t.scores_samples, (S, T, Ly))
             r.cf_high_score[c], r.cf_low_score[c] = t.high_score, t.low_score
             r.cf_low_samples[c] = _copy(t.low_samples, (S,))
+        k = res.n_top
+        r.top_clean_id = np.array(res.top_clean_id[:k], np.int32)
+        r.top_clean_p = np.array(res.top_clean_p[:k], np.float32)
+        r.top_corrupt_id = np.array(res.top_corrupt_id[:k], np.int32)
+        r.top_corrupt_p = np.array(res.top_corrupt_p[:k], np.float32)
         r.noise_level, r.emb_std = res.noise_level, np.float32(res.emb_std)
         r.cells_run, r.seconds = res.cells_run, res.seconds
     finally:

@@ -208,6 +208,41 @@ def test_load_case():
     check(a.settings["prompt"] == b.settings["prompt"] == prompt and a.answer == b.answer == "Dunmere", "prompt/answer text")
 
 
+def retrace(m, c):
+    """Traces again, from Python, what case file c records -> TraceResult."""
+    st = c.settings
+    noise = {"emb_std": None if st["noise_value"] == 3 else False, "absolute": st["noise_value"],
+             "span_std": "s%r" % st["noise_value"]}[st["noise_rule"]]
+    assert noise is not False, "emb_std with a factor other than 3 has no Python spelling"
+    cf = [r[r >= 0] for r in c["cf_ids"]] if "cf_ids" in c else None
+    return ctrace.trace(m, c["input_ids"], [tuple(x) for x in c["target_ranges"]], c["answer_ids"], kind=st["kind"],
+                        samples=st["samples"], window=st["window"], noise_level=noise, seed=st["seed"],
+                        replace=st["replace"], reverse=st["reverse_patching"], metric=st["metric"],
+                        engine=st["engine"], cf=cf)
+
+
+def test_retrace_run():
+    """Every case of a `ctrace run` directory, traced again from Python: the same tensors bit for
+    bit, and the top tokens the run recorded."""
+    d = run_dir()
+    m = ctrace.Model(DEMO)
+    files = sorted(os.listdir(os.path.join(d, "cases")))
+    for fn in files:
+        c = ctrace.load_case(os.path.join(d, "cases", fn))
+        r = retrace(m, c)
+        for k in c.arrays:
+            check(same(c[k], r[k]), f"{fn}: {k} traced again from Python differs")
+        for which in ("clean", "corrupt"):
+            want = c.info.get("top_" + which)
+            if want is None:
+                check(False, f"{fn}: no top_{which} recorded")
+                continue
+            got = list(zip(getattr(r, f"top_{which}_id").tolist(), getattr(r, f"top_{which}_p").tolist()))
+            # (JSON numbers from cJSON carry 15 significant digits: compared as the float32 they were)
+            check(got == [(t["id"], float(np.float32(t["p"]))) for t in want], f"{fn}: top_{which} {got} vs the run's {want}")
+            check([t["token"] for t in want] == m.tokenizer.tokens([i for i, _ in got]), f"{fn}: top token texts")
+
+
 # --- 4. tokenizer ------------------------------------------------------------------------
 def test_tokenizer():
     tk = ctrace.Tokenizer(os.path.join(FIX, "hf-tokenizers", "gpt2"))
@@ -440,7 +475,7 @@ def test_npz():
 
 def main():
     ctrace.set_threads(1)
-    tests = [test_trace_vs_cli, test_logits, test_load_case, test_tokenizer, test_errors, test_hub_and_progress, test_gil,
+    tests = [test_trace_vs_cli, test_logits, test_load_case, test_retrace_run, test_tokenizer, test_errors, test_hub_and_progress, test_gil,
              test_safetensors_package, test_npz]
     only = sys.argv[1:]
     for t in tests:
