@@ -95,8 +95,8 @@ def main():
     if os.path.exists(ref):
         worst, rows = 0.0, 0
         for r in csv.DictReader(open(ref)):
-            if r["aggregation"] != "case_mean" or r["kind"] not in res:
-                continue
+            if r["aggregation"] != "case_mean" or r["kind"] not in res or r["segment"] not in SEGMENTS:
+                continue    # (the CSV also holds ROME's six-row layout, intervals and the ATE)
             rows += 1
             mine = res[r["kind"]][0][SEGMENTS.index(r["segment"])]
             theirs = np.array([float(r[f"layer_{l}"]) if r[f"layer_{l}"] not in ("", "nan") else np.nan
