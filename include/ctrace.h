@@ -416,13 +416,15 @@ typedef struct ct_tokenizer ct_tokenizer;   /* opaque */
 CT_API int ct_tokenizer_load(ct_tokenizer **out, const char *path_or_dir, ct_err *err);
 CT_API void ct_tokenizer_free(ct_tokenizer *t);
 
-/* [start, end) byte offsets into the encoded text. */
-typedef struct ct_offset { int32_t start, end; } ct_offset;
+/* A half-open range [b, e): of bytes (token offsets, mentions in a prompt) or
+ * of token positions (spans).  The one spelling of a range in the API; flat
+ * int32 arrays [R, 2] (target ranges, case-file tensors) hold the same pairs. */
+typedef struct ct_interval { int32_t b, e; } ct_interval;
 
 typedef struct ct_encoding {
     int32_t n;                  /* number of tokens */
     int32_t *ids;               /* [n] token ids */
-    ct_offset *offsets;         /* [n] byte span of the text each token covers, as HF's
+    ct_interval *offsets;       /* [n] byte span of the text each token covers, as HF's
                                  * offset mapping gives it (in bytes, not chars); tokens
                                  * the post-processor adds (BOS/EOS) have [0, 0] */
     uint8_t *special;           /* [n] 1 for tokens the post-processor added, else 0 */

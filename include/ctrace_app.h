@@ -35,9 +35,8 @@ extern "C" {
  *
  * All offsets are bytes of UTF-8 text; every range is half-open [b, e). */
 
-/* A half-open range [b, e): bytes of a text or token positions, as stated
- * where it is used.  b == e == 0 means "none". */
-typedef struct ct_interval { int b, e; } ct_interval;
+/* Ranges are ct_interval (ctrace.h): bytes of a text or token positions, as
+ * stated where used; b == e == 0 means "none". */
 
 /* One dataset row in the seed tool's shape (see docs/design.md).  Strings are
  * owned by the row; optional fields are NULL / 0 when absent. */

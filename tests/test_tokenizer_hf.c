@@ -34,14 +34,14 @@ static int ids_equal(const cJSON *a, const int32_t *ids, int32_t n)
     return 1;
 }
 
-static int offsets_equal(const cJSON *a, const ct_offset *o, int32_t n)
+static int offsets_equal(const cJSON *a, const ct_interval *o, int32_t n)
 {
     if (cJSON_GetArraySize(a) != n) return 0;
     int i = 0;
     const cJSON *x;
     cJSON_ArrayForEach(x, a) {
-        if ((int32_t)cJSON_GetArrayItem(x, 0)->valuedouble != o[i].start ||
-            (int32_t)cJSON_GetArrayItem(x, 1)->valuedouble != o[i].end) return 0;
+        if ((int32_t)cJSON_GetArrayItem(x, 0)->valuedouble != o[i].b ||
+            (int32_t)cJSON_GetArrayItem(x, 1)->valuedouble != o[i].e) return 0;
         i++;
     }
     return 1;
@@ -51,7 +51,7 @@ static void print_row(const char *what, const cJSON *ids, const cJSON *offs, con
 {
     char *a = cJSON_PrintUnformatted(ids), *b = cJSON_PrintUnformatted(offs);
     printf("    %s want ids %s offsets %s\n    got ", what, a, b);
-    for (int32_t i = 0; i < e->n; i++) printf("%d[%d,%d] ", e->ids[i], e->offsets[i].start, e->offsets[i].end);
+    for (int32_t i = 0; i < e->n; i++) printf("%d[%d,%d] ", e->ids[i], e->offsets[i].b, e->offsets[i].e);
     printf("\n");
     free(a);
     free(b);

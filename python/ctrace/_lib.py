@@ -50,12 +50,12 @@ class ct_st_file(C.Structure):
                 ("t", P(ct_tensor_view)), ("metadata", c_char_p)]
 
 
-class ct_offset(C.Structure):
-    _fields_ = [("start", c_int32), ("end", c_int32)]
+class ct_interval(C.Structure):
+    _fields_ = [("b", c_int32), ("e", c_int32)]
 
 
 class ct_encoding(C.Structure):
-    _fields_ = [("n", c_int32), ("ids", P(c_int32)), ("offsets", P(ct_offset)), ("special", P(C.c_uint8))]
+    _fields_ = [("n", c_int32), ("ids", P(c_int32)), ("offsets", P(ct_interval)), ("special", P(C.c_uint8))]
 
 
 PROGRESS_FN = C.CFUNCTYPE(None, c_void_p, C.c_long, C.c_long)

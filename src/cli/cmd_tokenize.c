@@ -62,7 +62,7 @@ static int print_encoding(const ct_tokenizer *tok, const ct_encoding *e)
         cJSON_AddItemToArray(ids, cJSON_CreateNumber(e->ids[i]));
         const char *p = ct_id_to_token(tok, e->ids[i]);
         cJSON_AddItemToArray(toks, cJSON_CreateString(p ? p : ""));
-        int pair[2] = {e->offsets[i].start, e->offsets[i].end};
+        int pair[2] = {e->offsets[i].b, e->offsets[i].e};
         cJSON_AddItemToArray(offs, cJSON_CreateIntArray(pair, 2));
     }
     char *s = cJSON_PrintUnformatted(o);

@@ -228,7 +228,7 @@ int ct_encode(const ct_tokenizer *t, const char *text, size_t len, int add_speci
     if (!out->ids || !out->offsets || !out->special) goto oom;
     for (int32_t i = 0; i < ntok; i++) {
         out->ids[i] = toks[i].id;
-        out->offsets[i] = (ct_offset){toks[i].s, toks[i].e};
+        out->offsets[i] = (ct_interval){toks[i].s, toks[i].e};
         out->special[i] = toks[i].str == NULL;
     }
     out->n = ntok;
@@ -258,8 +258,8 @@ int ct_encoding_token_range(const ct_encoding *e, int32_t b, int32_t en, int32_t
 {
     int32_t first = -1, last = -1;
     for (int32_t i = 0; i < e->n; i++) {
-        const ct_offset *o = &e->offsets[i];
-        if (o->end > o->start && o->start < en && o->end > b) {
+        const ct_interval *o = &e->offsets[i];
+        if (o->e > o->b && o->b < en && o->e > b) {
             if (first < 0) first = i;
             last = i;
         }

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ct_err err;
     if (ct_encode(t, text, len, add, &e, &err)) return 0;   /* invalid UTF-8 */
     for (int32_t i = 0; i < e.n; i++) {
-        if (e.offsets[i].start < 0 || e.offsets[i].start > e.offsets[i].end || (size_t)e.offsets[i].end > len) abort();
+        if (e.offsets[i].b < 0 || e.offsets[i].b > e.offsets[i].e || (size_t)e.offsets[i].e > len) abort();
         if (e.ids[i] < 0 || e.ids[i] >= ct_tokenizer_vocab_size(t)) abort();
     }
     int32_t tb, te;

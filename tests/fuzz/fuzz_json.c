@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ct_encoding e;
             if (ct_encode(t, texts[i], strlen(texts[i]), add, &e, &err)) continue;
             for (int32_t k = 0; k < e.n; k++)
-                if (e.offsets[k].start > e.offsets[k].end || (size_t)e.offsets[k].end > strlen(texts[i])) abort();
+                if (e.offsets[k].b > e.offsets[k].e || (size_t)e.offsets[k].e > strlen(texts[i])) abort();
             char *out = NULL;
             if (!ct_decode(t, e.ids, e.n, 0, &out, &err)) free(out);
             ct_encoding_free(&e);
