@@ -1,0 +1,288 @@
+#!/usr/bin/python3
+"""Per-head causal tracing, written independently of ctrace: the expected
+scores of tests/test_trace_heads.c (tests/fixtures/traces/heads.safetensors).
+
+    /usr/bin/python3 tools/heads/reference.py build/fixtures/hf-tiny tests/fixtures/traces/heads.safetensors
+
+Needs only torch and numpy (Debian 12: apt-get install python3-torch; torch
+1.13, numpy 1.24).  Each family's forward pass is written here from the Hugging
+Face modeling code (transformers 4.47.1: LlamaForCausalLM, Qwen2ForCausalLM,
+GPT2LMHeadModel, GPTNeoXForCausalLM), in float64, with a hook on the input of
+the attention output projection (o_proj / c_proj / dense): z [T, H*hd], query
+head h = columns [h*hd, (h+1)*hd).  The forward pass is checked against
+transformers' own logits in the fixture's refs.safetensors before anything is
+computed, so the hook sits in a model known to be right.
+
+ROME's procedure per cell (t, l, h) (Meng et al. 2022, experiments/causal_trace.py,
+with the head as the site): S corrupted rows (noise on the token embeddings of
+the target range), and in layer l the clean z[t, h] put back in every row;
+p = softmax(logits[row, T-1])[answer], the answer being the clean run's top token.  Reverse (llama_gqa): S clean rows, and
+row s gets sample s's corrupted z[t, h].  The noise is ctrace's (docs/trace.md):
+level = 3 * torch.std(W_E) (float32), z from numpy RandomState(seed).randn(S, e-b, D),
+x = float32(float64(x) + level*z).
+"""
+import json
+import struct
+import sys
+
+import numpy as np
+import torch
+
+IDS = [1, 200, 13, 77, 511, 0, 5, 5, 42, 300, 128, 9]
+RANGE = (3, 6)
+# the answer: the clean run's most likely next token (large p, so that the
+# restorations move it visibly; the fixture records it per family)
+SAMPLES = 3
+SEED = 1
+FAMILIES = ["llama_gqa", "qwen2", "gpt2", "gpt_neox"]
+
+
+def load_st(path):
+    """A safetensors file as {name: float64 tensor} (F32/I32/I64 only)."""
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    hdr = json.loads(raw[8:8 + n])
+    out = {}
+    for k, v in hdr.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        dt = {"F32": np.float32, "I32": np.int32, "I64": np.int64}[v["dtype"]]
+        arr = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dt).reshape(v["shape"])
+        out[k] = torch.from_numpy(arr.copy())
+    return out
+
+
+def save_st(path, tensors, meta):
+    hdr, blobs, off = {"__metadata__": meta}, [], 0
+    for k, (dt, arr) in tensors.items():
+        arr = np.ascontiguousarray(arr, dtype={"F32": np.float32, "I32": np.int32}[dt])
+        b = arr.tobytes()
+        hdr[k] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(hdr, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+
+def rope(x, pos, inv_freq, rot):
+    """HF's rotary (half-split pairs) on the first rot dims of x [.., T, hd]."""
+    f = torch.outer(pos, inv_freq)                       # [T, rot/2]
+    emb = torch.cat([f, f], dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    xr, xp = x[..., :rot], x[..., rot:]
+    return torch.cat([xr * cos + rotate_half(xr) * sin, xp], dim=-1)
+
+
+def attention(q, k, v, H, KV):
+    """q [B, H, T, hd], k/v [B, KV, T, hd] -> z [B, T, H*hd] (causal; GQA: head h uses kv head h // (H/KV))."""
+    rep = H // KV
+    k = k.repeat_interleave(rep, dim=1)
+    v = v.repeat_interleave(rep, dim=1)
+    T, hd = q.shape[2], q.shape[3]
+    s = q @ k.transpose(-1, -2) / np.sqrt(hd)
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
+    s = s.masked_fill(mask, float("-inf"))
+    z = torch.softmax(s, dim=-1) @ v                     # [B, H, T, hd]
+    return z.transpose(1, 2).reshape(z.shape[0], T, H * hd)
+
+
+class Model:
+    def __init__(self, d):
+        self.cfg = json.load(open(d + "/config.json"))
+        self.w = {k: v.double() for k, v in load_st(d + "/model.safetensors").items()}
+        self.fam = self.cfg["model_type"]
+
+    def wte(self):
+        key = {"llama": "model.embed_tokens.weight", "qwen2": "model.embed_tokens.weight",
+               "gpt2": "transformer.wte.weight", "gpt_neox": "gpt_neox.embed_in.weight"}[self.fam]
+        return key
+
+    def n_layers(self):
+        return self.cfg.get("num_hidden_layers", self.cfg.get("n_layer"))
+
+    def n_heads(self):
+        return self.cfg.get("num_attention_heads", self.cfg.get("n_head"))
+
+    def forward(self, tok_emb, hook):
+        """tok_emb [B, T, D] token-embedding output (noise already in) -> logits [B, T, V].
+        hook(l, z) may change z [B, T, H*hd] in place before the output projection."""
+        return getattr(self, "fwd_" + {"llama": "llama", "qwen2": "llama"}.get(self.fam, self.fam))(tok_emb, hook)
+
+    def fwd_llama(self, x, hook):
+        c, w = self.cfg, self.w
+        H, KV = c["num_attention_heads"], c["num_key_value_heads"]
+        D = c["hidden_size"]
+        hd = c.get("head_dim") or D // H
+        eps = c["rms_norm_eps"]
+        theta = c.get("rope_theta", 10000.0)
+        inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+        B, T, _ = x.shape
+        pos = torch.arange(T, dtype=torch.float64)
+
+        def rms(x, g):
+            return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * g
+
+        def lin(x, p):
+            y = x @ w[p + ".weight"].T
+            return y + w[p + ".bias"] if p + ".bias" in w else y
+
+        for l in range(c["num_hidden_layers"]):
+            p = "model.layers.%d." % l
+            h = rms(x, w[p + "input_layernorm.weight"])
+            q = lin(h, p + "self_attn.q_proj").view(B, T, H, hd).transpose(1, 2)
+            k = lin(h, p + "self_attn.k_proj").view(B, T, KV, hd).transpose(1, 2)
+            v = lin(h, p + "self_attn.v_proj").view(B, T, KV, hd).transpose(1, 2)
+            q, k = rope(q, pos, inv, hd), rope(k, pos, inv, hd)
+            z = attention(q, k, v, H, KV)
+            hook(l, z)
+            x = x + lin(z, p + "self_attn.o_proj")
+            h = rms(x, w[p + "post_attention_layernorm.weight"])
+            g = lin(h, p + "mlp.gate_proj")
+            x = x + lin(torch.nn.functional.silu(g) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+        x = rms(x, w["model.norm.weight"])
+        return x @ w["lm_head.weight"].T
+
+    def fwd_gpt2(self, x, hook):
+        c, w = self.cfg, self.w
+        H, D = c["n_head"], c["n_embd"]
+        hd = D // H
+        eps = c["layer_norm_epsilon"]
+        B, T, _ = x.shape
+        x = x + w["transformer.wpe.weight"][:T]
+
+        def ln(x, p):
+            return torch.nn.functional.layer_norm(x, (D,), w[p + ".weight"], w[p + ".bias"], eps)
+
+        def conv(x, p):                                  # Conv1D: weight [in, out]
+            return x @ w[p + ".weight"] + w[p + ".bias"]
+
+        def gelu_new(x):
+            return 0.5 * x * (1.0 + torch.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+        for l in range(c["n_layer"]):
+            p = "transformer.h.%d." % l
+            qkv = conv(ln(x, p + "ln_1"), p + "attn.c_attn")
+            q, k, v = (t.view(B, T, H, hd).transpose(1, 2) for t in qkv.split(D, dim=-1))
+            z = attention(q, k, v, H, H)
+            hook(l, z)
+            x = x + conv(z, p + "attn.c_proj")
+            x = x + conv(gelu_new(conv(ln(x, p + "ln_2"), p + "mlp.c_fc")), p + "mlp.c_proj")
+        x = ln(x, "transformer.ln_f")
+        return x @ w["transformer.wte.weight"].T
+
+    def fwd_gpt_neox(self, x, hook):
+        c, w = self.cfg, self.w
+        H, D = c["num_attention_heads"], c["hidden_size"]
+        hd = D // H
+        rot = int(hd * c["rotary_pct"])
+        eps = c["layer_norm_eps"]
+        inv = 1.0 / (c["rotary_emb_base"] ** (torch.arange(0, rot, 2, dtype=torch.float64) / rot))
+        B, T, _ = x.shape
+        pos = torch.arange(T, dtype=torch.float64)
+        assert c["use_parallel_residual"]
+
+        def ln(x, p):
+            return torch.nn.functional.layer_norm(x, (D,), w[p + ".weight"], w[p + ".bias"], eps)
+
+        def lin(x, p):
+            return x @ w[p + ".weight"].T + w[p + ".bias"]
+
+        for l in range(c["num_hidden_layers"]):
+            p = "gpt_neox.layers.%d." % l
+            qkv = lin(ln(x, p + "input_layernorm"), p + "attention.query_key_value").view(B, T, H, 3 * hd)
+            q, k, v = (t.transpose(1, 2) for t in qkv.split(hd, dim=-1))
+            q, k = rope(q, pos, inv, rot), rope(k, pos, inv, rot)
+            z = attention(q, k, v, H, H)
+            hook(l, z)
+            a = lin(z, p + "attention.dense")
+            m = lin(torch.nn.functional.gelu(lin(ln(x, p + "post_attention_layernorm"), p + "mlp.dense_h_to_4h")),
+                    p + "mlp.dense_4h_to_h")
+            x = x + a + m
+        x = ln(x, "gpt_neox.final_layer_norm")
+        return x @ w["embed_out.weight"].T
+
+
+def check_against_transformers(m, d):
+    refs = load_st(d + "/refs.safetensors")
+    ids = refs["seq2_ids"].long()
+    emb = m.w[m.wte()][ids][None]
+    got = m.forward(emb, lambda l, z: None)[0]
+    err = (got - refs["seq2_logits"].double()).abs().max().item()
+    assert err < 1e-4, "%s: reference forward differs from transformers by %g" % (d, err)
+    return err
+
+
+def trace(m, reverse):
+    """scores_samples [S, T, L, H], low_samples [S], high []: forward or reverse head patching."""
+    V = m.w[m.wte()].shape[0]
+    ids = torch.tensor([i % V for i in IDS])
+    T, L, H = len(IDS), m.n_layers(), m.n_heads()
+    W_E = m.w[m.wte()].float()
+    level = 3.0 * float(torch.std(W_E))             # torch.std of float32 data, as ctrace's default rule
+    b, e = RANGE
+    D = W_E.shape[1]
+    z = np.random.RandomState(SEED).randn(SAMPLES, e - b, D)
+    clean = W_E[ids].double().numpy()                # [T, D] float32 values
+    noisy = np.repeat(clean[None], SAMPLES, 0)
+    noisy[:, b:e] = (noisy[:, b:e] + level * z).astype(np.float32)   # float32(float64(x) + level*z)
+    clean_t = torch.from_numpy(clean)[None]
+    noisy_t = torch.from_numpy(noisy)
+    zs = {}
+    ans = int(m.forward(clean_t, lambda l, zz: None)[0, T - 1].argmax())
+
+    def prob(logits):
+        return torch.softmax(logits[:, T - 1], dim=-1)[:, ans]
+
+    high = prob(m.forward(clean_t, lambda l, zz: zs.setdefault(("c", l), zz.clone())))[0]
+    low = prob(m.forward(noisy_t, lambda l, zz: zs.setdefault(("n", l), zz.clone())))
+    base = clean_t.repeat(SAMPLES, 1, 1) if reverse else noisy_t
+    hd = zs[("c", 0)].shape[-1] // H
+    out = np.zeros((SAMPLES, T, L, H), np.float32)
+    for t in range(T):
+        for l in range(L):
+            for h in range(H):
+                cols = slice(h * hd, (h + 1) * hd)
+
+                def hook(j, zz):
+                    if j != l:
+                        return
+                    if reverse:
+                        zz[:, t, cols] = zs[("n", l)][:, t, cols]
+                    else:
+                        zz[:, t, cols] = zs[("c", l)][0, t, cols]
+
+                out[:, t, l, h] = prob(m.forward(base, hook)).numpy()
+    return out, low.numpy().astype(np.float32), np.float32(high.item()), level, ans
+
+
+def main():
+    src, dst = sys.argv[1], sys.argv[2]
+    tensors = {"ids": ("I32", np.array(IDS)), "range": ("I32", np.array(RANGE)),
+               "samples": ("I32", np.array([SAMPLES])), "seed": ("I32", np.array([SEED]))}
+    torch.set_grad_enabled(False)
+    for fam in FAMILIES:
+        d = "%s/%s" % (src, fam)
+        m = Model(d)
+        err = check_against_transformers(m, d)
+        for rev in ([0, 1] if fam == "llama_gqa" else [0]):
+            ss, low, high, level, ans = trace(m, rev)
+            key = fam + ("_reverse" if rev else "")
+            tensors[key + "_answer"] = ("I32", np.array([ans]))
+            tensors[key + "_scores_samples"] = ("F32", ss)
+            tensors[key + "_low_samples"] = ("F32", low)
+            tensors[key + "_high_score"] = ("F32", np.array(high))
+            print("%-18s max|logits - transformers| %.2e  level %.6f  high %.6f  low %s  IE range [%.4f, %.4f]"
+                  % (key, err, level, high, low, ss.mean(0).min() - low.mean(), ss.mean(0).max() - low.mean()))
+    save_st(dst, tensors, {"producer": "tools/heads/reference.py", "torch": torch.__version__, "numpy": np.__version__})
+
+
+if __name__ == "__main__":
+    main()
