@@ -915,7 +915,8 @@ CT_API void ct_average_result(const ct_average *a, int pooled, float *out);
 CT_API void ct_average_free(ct_average *a);
 
 /* Kinds in figure order (the ct_kind order): 0 hidden, 1 mlp, 2 attention;
- * -1 when unknown.  Names: ct_kind_name((ct_kind)k). */
+ * -1 when unknown, and for "head" (its grids are [T, L, H]: no figure or
+ * average of head traces yet).  Names: ct_kind_name((ct_kind)k). */
 CT_API int ct_kind_index(const char *kind);
 
 /* Reads every case file of every dir into avg[3] (by kind): DIR/cases/ *.bin,
@@ -1007,7 +1008,7 @@ typedef struct ct_run_settings {
     const char *output_dir;     /* required; created (with cases/, pdfs/) when missing */
     const char *prompt_format;  /* NULL = CT_PROMPT_FORMAT_DEFAULT */
     int experiment;             /* CT_EXP_SUBJECT (default), CT_EXP_OBJECT, CT_EXP_RELATION */
-    unsigned kinds;             /* bit (1 << CT_KIND_*) per kind to trace; default all three */
+    unsigned kinds;             /* bit (1 << CT_KIND_*) per kind to trace; default the three sublayer kinds (head: bit 3, by name) */
     int max_cf;                 /* counterfactuals scored (and with cf_context traced); default 3 */
     int cf_context;             /* 1: also trace each counterfactual context as its own case */
     int max_datapoints;         /* 0 = all rows; else rows 0 .. max_datapoints - 1 */
