@@ -617,6 +617,30 @@ CT_API int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_tr
                  ct_trace_result *out, ct_err *err);
 CT_API void ct_trace_result_free(ct_trace_result *r);
 
+/* Direct logit attribution at the last position of ids [T] (docs/heads.md):
+ * each component's direct contribution to logit(answer) − logit(cf) through
+ * the final norm with its scale (and LayerNorm's mean) frozen at this run's
+ * value — gemma2's post-attention norm frozen the same way at the layer's
+ * whole attention output:
+ *   heads [L, H]   query head h's share of the output projection, W_O[:, h·hd:(h+1)·hd]·z[h]
+ *   attn_bias [L]  the output projection's bias (0 where the family has none)
+ *   mlp [L]        the MLP output (its biases included)
+ *   embed          token + position embeddings (gemma: scaled by sqrt(D))
+ *   norm_bias      the final LayerNorm's bias (0 for RMSNorm)
+ *   lm_bias        b_U[answer] − b_U[cf] (0 without an output bias)
+ *   total          logit(answer) − logit(cf) of this run before any final soft cap
+ *   parts_sum      the sum of all the parts above (= total to float rounding)
+ *   logit_diff     the same difference from ct_logits (= total except gemma2, whose
+ *                  logits are soft-capped: the parts add up before the cap) */
+typedef struct ct_attribution {
+    int L, H;
+    float *heads, *attn_bias, *mlp;     /* [L, H], [L], [L] */
+    float embed, norm_bias, lm_bias, total, parts_sum, logit_diff;
+} ct_attribution;
+CT_API int ct_attribute(const ct_model *m, const int32_t *ids, int T, int32_t answer, int32_t cf, ct_attribution *out,
+                        ct_err *err);
+CT_API void ct_attribution_free(ct_attribution *a);
+
 /* Writes the case file (docs/case-file.md): a safetensors file with
  *   scores f32 [T, L], scores_samples f32 [S, T, L], low_score f32 [],
  *   (for CT_KIND_HEAD every [.., T, L] grid is [.., T, L, H])

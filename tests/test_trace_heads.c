@@ -15,7 +15,10 @@
  *   3. The site: restoring all heads of layer l at position t equals restoring
  *      the whole attention output of (t, l) (window 1), on every hf-tiny
  *      family, through ct_block's patch callback: z is exactly what the output
- *      projection reads. */
+ *      projection reads.
+ *   4. Direct logit attribution (ct_attribute): each part against the
+ *      reference (1e-4), and on every family the parts add up to the total and
+ *      the total is the logit difference of ct_forward's logits (1e-4). */
 #include "harness.h"
 #include "ctrace.h"
 
@@ -241,6 +244,83 @@ static void all_heads_equal_attention(const char *name, const ct_model *m)
     free(r.attn);
 }
 
+/* 4. direct logit attribution: against the reference's parts, and on every
+ * family the parts add up to the logit difference ct_forward's logits give */
+static void attribution(void)
+{
+    ct_st_file f;
+    ct_err err = {0};
+    if (ct_st_open(&f, ct_fixture("traces/heads.safetensors"), &err)) { CHECK(0, "%s", err.msg); return; }
+    const ct_tensor_view *iv = ct_st_find(&f, "ids");
+    const int32_t *ids = iv->data;
+    int T = (int)iv->numel;
+    double worst = 0;
+    for (size_t i = 0; i < sizeof FAMILIES / sizeof *FAMILIES; i++) {
+        ct_model *m;
+        if (load(FAMILIES[i], &m)) continue;
+        char key[128];
+        const ct_tensor_view *v[7];
+        const char *names[7] = {"answer_cf", "heads", "attn_bias", "mlp", "embed", "norm_bias", "total"};
+        int ok = 1;
+        for (int k = 0; k < 7; k++) {
+            snprintf(key, sizeof key, "%s_dla_%s", FAMILIES[i], names[k]);
+            ok &= (v[k] = ct_st_find(&f, key)) != NULL;
+        }
+        if (!ok) { CHECK(0, "heads.safetensors lacks the attribution of %s", FAMILIES[i]); ct_model_free(m); continue; }
+        const int32_t *ac = v[0]->data;
+        ct_attribution a;
+        if (ct_attribute(m, ids, T, ac[0], ac[1], &a, &err)) { CHECK(0, "%s: %s", FAMILIES[i], err.msg); ct_model_free(m); continue; }
+        int LH = a.L * a.H;
+        const float *got[6] = {a.heads, a.attn_bias, a.mlp, &a.embed, &a.norm_bias, &a.total};
+        long cnt[6] = {LH, a.L, a.L, 1, 1, 1};
+        for (int k = 0; k < 6; k++) {
+            long w;
+            double d = ct_max_abs_diff(got[k], v[k + 1]->data, cnt[k], &w);
+            worst = d > worst ? d : worst;
+            CHECK(d <= 1e-4 && v[k + 1]->numel == cnt[k], "%s attribution %s: max |ctrace - reference| %.3g at %ld", FAMILIES[i],
+                  names[k + 1], d, w);
+        }
+        ct_attribution_free(&a);
+        ct_model_free(m);
+    }
+    ct_st_close(&f);
+    printf("largest |attribution - reference|: %.3g\n", worst);
+
+    const char *all[] = {"gemma", "gemma2", "gpt2", "gpt_neox", "gptj", "llama3_tied", "llama_bf16", "llama_gqa",
+                         "mistral", "phi", "phi3", "qwen2"};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        ct_model *m;
+        if (load(all[i], &m)) continue;
+        int V = ct_model_vocab(m), Tn = 9;
+        int32_t pid[9] = {1, 200, 13, 77, 511, 0, 5, 5, 42};
+        for (int k = 0; k < Tn; k++) pid[k] %= V;
+        float *lg = malloc(sizeof(float) * (size_t)Tn * V);
+        ct_attribution a;
+        int32_t ans = 431 % V, cf = 7 % V;
+        if (ct_forward(m, pid, Tn, lg, NULL, &err) || ct_attribute(m, pid, Tn, ans, cf, &a, &err)) {
+            CHECK(0, "%s: %s", all[i], err.msg);
+            free(lg);
+            ct_model_free(m);
+            continue;
+        }
+        double want = (double)lg[(size_t)(Tn - 1) * V + ans] - lg[(size_t)(Tn - 1) * V + cf];
+        double sum = a.embed + a.norm_bias + a.lm_bias;
+        for (int q = 0; q < a.L * a.H; q++) sum += a.heads[q];
+        for (int l = 0; l < a.L; l++) sum += a.attn_bias[l] + a.mlp[l];
+        CHECK(fabs(sum - a.total) <= 1e-4 && fabs(a.parts_sum - a.total) <= 1e-4, "%s: parts sum to %.7g, total %.7g", all[i],
+              sum, a.total);
+        CHECK(fabs(a.logit_diff - want) <= 1e-4, "%s: attribution's logit difference %.7g, ct_forward's %.7g", all[i],
+              a.logit_diff, want);
+        /* without a final soft cap the total is the logit difference itself */
+        if (!ct_model_config(m)->final_softcap)
+            CHECK(fabs(a.total - want) <= 1e-4, "%s: total %.7g, ct_forward's difference %.7g", all[i], a.total, want);
+        printf("%-12s attribution: total %.6f, parts sum %.6f, ct_forward %.6f\n", all[i], a.total, sum, want);
+        ct_attribution_free(&a);
+        free(lg);
+        ct_model_free(m);
+    }
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -282,5 +362,6 @@ int main(void)
         all_heads_equal_attention(all[i], m);
         ct_model_free(m);
     }
+    attribution();
     return TEST_END();
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Per-head causal tracing, written independently of ctrace: the expected
-scores of tests/test_trace_heads.c (tests/fixtures/traces/heads.safetensors).
+"""Per-head causal tracing and direct logit attribution, written independently
+of ctrace: the expected numbers of tests/test_trace_heads.c
+(tests/fixtures/traces/heads.safetensors).
 
     /usr/bin/python3 tools/heads/reference.py build/fixtures/hf-tiny tests/fixtures/traces/heads.safetensors
 
@@ -111,10 +112,25 @@ class Model:
     def n_heads(self):
         return self.cfg.get("num_attention_heads", self.cfg.get("n_head"))
 
-    def forward(self, tok_emb, hook):
+    def forward(self, tok_emb, hook, parts=None):
         """tok_emb [B, T, D] token-embedding output (noise already in) -> logits [B, T, V].
-        hook(l, z) may change z [B, T, H*hd] in place before the output projection."""
+        hook(l, z) may change z [B, T, H*hd] in place before the output projection;
+        parts (a dict), when given, receives the residual stream's summands:
+        "embed" [B, T, D], ("mlp", l) [B, T, D], and "final" (the last residual)."""
+        self.parts = parts if parts is not None else {}
         return getattr(self, "fwd_" + {"llama": "llama", "qwen2": "llama"}.get(self.fam, self.fam))(tok_emb, hook)
+
+    def out_proj(self, l):
+        """W_O [D, H*hd] (nn.Linear layout) and its bias (or None) of layer l."""
+        w = self.w
+        if self.fam == "gpt2":
+            p = "transformer.h.%d.attn.c_proj." % l
+            return w[p + "weight"].T, w[p + "bias"]
+        if self.fam == "gpt_neox":
+            p = "gpt_neox.layers.%d.attention.dense." % l
+            return w[p + "weight"], w[p + "bias"]
+        p = "model.layers.%d.self_attn.o_proj." % l
+        return w[p + "weight"], w.get(p + "bias")
 
     def fwd_llama(self, x, hook):
         c, w = self.cfg, self.w
@@ -126,6 +142,7 @@ class Model:
         inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
         B, T, _ = x.shape
         pos = torch.arange(T, dtype=torch.float64)
+        self.parts["embed"] = x.clone()
 
         def rms(x, g):
             return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * g
@@ -146,7 +163,12 @@ class Model:
             x = x + lin(z, p + "self_attn.o_proj")
             h = rms(x, w[p + "post_attention_layernorm.weight"])
             g = lin(h, p + "mlp.gate_proj")
-            x = x + lin(torch.nn.functional.silu(g) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+            mo = lin(torch.nn.functional.silu(g) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+            self.parts[("mlp", l)] = mo
+            x = x + mo
+        self.parts["final"] = x.clone()
+        self.final_norm = ("rms", w["model.norm.weight"], None, eps)
+        self.unembed = w["lm_head.weight"]
         x = rms(x, w["model.norm.weight"])
         return x @ w["lm_head.weight"].T
 
@@ -157,6 +179,7 @@ class Model:
         eps = c["layer_norm_epsilon"]
         B, T, _ = x.shape
         x = x + w["transformer.wpe.weight"][:T]
+        self.parts["embed"] = x.clone()
 
         def ln(x, p):
             return torch.nn.functional.layer_norm(x, (D,), w[p + ".weight"], w[p + ".bias"], eps)
@@ -174,7 +197,12 @@ class Model:
             z = attention(q, k, v, H, H)
             hook(l, z)
             x = x + conv(z, p + "attn.c_proj")
-            x = x + conv(gelu_new(conv(ln(x, p + "ln_2"), p + "mlp.c_fc")), p + "mlp.c_proj")
+            mo = conv(gelu_new(conv(ln(x, p + "ln_2"), p + "mlp.c_fc")), p + "mlp.c_proj")
+            self.parts[("mlp", l)] = mo
+            x = x + mo
+        self.parts["final"] = x.clone()
+        self.final_norm = ("layer", w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], eps)
+        self.unembed = w["transformer.wte.weight"]
         x = ln(x, "transformer.ln_f")
         return x @ w["transformer.wte.weight"].T
 
@@ -188,6 +216,7 @@ class Model:
         B, T, _ = x.shape
         pos = torch.arange(T, dtype=torch.float64)
         assert c["use_parallel_residual"]
+        self.parts["embed"] = x.clone()
 
         def ln(x, p):
             return torch.nn.functional.layer_norm(x, (D,), w[p + ".weight"], w[p + ".bias"], eps)
@@ -205,7 +234,11 @@ class Model:
             a = lin(z, p + "attention.dense")
             m = lin(torch.nn.functional.gelu(lin(ln(x, p + "post_attention_layernorm"), p + "mlp.dense_h_to_4h")),
                     p + "mlp.dense_4h_to_h")
+            self.parts[("mlp", l)] = m
             x = x + a + m
+        self.parts["final"] = x.clone()
+        self.final_norm = ("layer", w["gpt_neox.final_layer_norm.weight"], w["gpt_neox.final_layer_norm.bias"], eps)
+        self.unembed = w["embed_out.weight"]
         x = ln(x, "gpt_neox.final_layer_norm")
         return x @ w["embed_out.weight"].T
 
@@ -263,6 +296,46 @@ def trace(m, reverse):
     return out, low.numpy().astype(np.float32), np.float32(high.item()), level, ans
 
 
+def attribute(m):
+    """Direct logit attribution at the last position of the clean prompt, to
+    logit(top) - logit(second): the final norm with its scale (and mean) frozen;
+    heads [L, H] = d . norm(W_O[:, h] z[h]), attn_bias [L], mlp [L], embed, norm_bias, total."""
+    V = m.w[m.wte()].shape[0]
+    ids = torch.tensor([i % V for i in IDS])
+    T, L, H = len(IDS), m.n_layers(), m.n_heads()
+    zs, parts = {}, {}
+    emb = m.w[m.wte()][ids][None]
+    logits = m.forward(emb, lambda l, zz: zs.setdefault(l, zz[0, T - 1].clone()), parts)[0, T - 1]
+    top2 = torch.topk(logits, 2).indices
+    a, cf = int(top2[0]), int(top2[1])
+    kind, g, b, eps = m.final_norm
+    xf = parts["final"][0, T - 1]
+    if kind == "layer":
+        inv = 1.0 / torch.sqrt(((xf - xf.mean()) ** 2).mean() + eps)
+        normed = lambda c: (c - c.mean()) * inv * g
+    else:
+        inv = 1.0 / torch.sqrt((xf * xf).mean() + eps)
+        normed = lambda c: c * inv * g
+    d = m.unembed[a] - m.unembed[cf]
+    val = lambda c: float(d @ normed(c))
+    hd = zs[0].shape[0] // H
+    heads = np.zeros((L, H))
+    bias = np.zeros(L)
+    mlp = np.zeros(L)
+    for l in range(L):
+        W, bo = m.out_proj(l)
+        for h in range(H):
+            heads[l, h] = val(W[:, h * hd:(h + 1) * hd] @ zs[l][h * hd:(h + 1) * hd])
+        bias[l] = val(bo) if bo is not None else 0.0
+        mlp[l] = val(parts[("mlp", l)][0, T - 1])
+    embed = val(parts["embed"][0, T - 1])
+    nb = float(d @ b) if b is not None else 0.0
+    total = float(logits[a] - logits[cf])
+    parts_sum = heads.sum() + bias.sum() + mlp.sum() + embed + nb
+    assert abs(parts_sum - total) < 1e-9, (parts_sum, total)
+    return a, cf, heads, bias, mlp, embed, nb, total
+
+
 def main():
     src, dst = sys.argv[1], sys.argv[2]
     tensors = {"ids": ("I32", np.array(IDS)), "range": ("I32", np.array(RANGE)),
@@ -281,6 +354,18 @@ def main():
             tensors[key + "_high_score"] = ("F32", np.array(high))
             print("%-18s max|logits - transformers| %.2e  level %.6f  high %.6f  low %s  IE range [%.4f, %.4f]"
                   % (key, err, level, high, low, ss.mean(0).min() - low.mean(), ss.mean(0).max() - low.mean()))
+    for fam in FAMILIES:
+        m = Model("%s/%s" % (src, fam))
+        a, cf, heads, bias, mlp, embed, nb, total = attribute(m)
+        tensors[fam + "_dla_answer_cf"] = ("I32", np.array([a, cf]))
+        tensors[fam + "_dla_heads"] = ("F32", heads)
+        tensors[fam + "_dla_attn_bias"] = ("F32", bias)
+        tensors[fam + "_dla_mlp"] = ("F32", mlp)
+        tensors[fam + "_dla_embed"] = ("F32", np.array(embed))
+        tensors[fam + "_dla_norm_bias"] = ("F32", np.array(nb))
+        tensors[fam + "_dla_total"] = ("F32", np.array(total))
+        print("%-18s DLA logit(%d) - logit(%d) = %.6f: embed %.4f, heads [%.4f, %.4f], mlp [%.4f, %.4f], norm bias %.4f"
+              % (fam, a, cf, total, embed, heads.min(), heads.max(), mlp.min(), mlp.max(), nb))
     save_st(dst, tensors, {"producer": "tools/heads/reference.py", "torch": torch.__version__, "numpy": np.__version__})
 
 
