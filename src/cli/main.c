@@ -13,6 +13,7 @@ static const ct_command commands[] = {
     {"trace", cmd_trace, "one causal trace of token ids or a prompt -> a case file"},
     {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
     {"info", cmd_info, "print a model directory's architecture summary"},
+    {"attribute", cmd_attribute, "direct logit attribution at the last position: heads, MLPs, embeddings"},
     {"logits", cmd_logits, "run token ids through a model; write logits and residual streams"},
     {"tokenize", cmd_tokenize, "text -> token ids, pieces and byte offsets (JSON lines)"},
     {"detokenize", cmd_detokenize, "token ids -> text"},

@@ -1,0 +1,121 @@
+/* cmd_attribute.c — `ctrace attribute`: direct logit attribution at the last
+ * position (ct_attribute, docs/heads.md): which heads and MLPs push the answer
+ * over the counterfactual, written as safetensors.
+ *
+ *   ctrace attribute --model_name DIR (--token_ids 1,2,3 | --prompt TEXT)
+ *                    (--answer_ids 5 | --answer TEXT) (--cf_ids 7 | --cf TEXT) --out FILE */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "args.h"
+
+static const char *usage_text =
+    "usage: ctrace attribute --model_name DIR|ORG/NAME[@REV] (--token_ids 1,2,3 | --prompt TEXT)\n"
+    "                        (--answer_ids 5 | --answer TEXT) (--cf_ids 7 | --cf TEXT) --out FILE.safetensors [--threads N]\n"
+    "Direct logit attribution at the last position: each component's direct contribution to\n"
+    "logit(answer) - logit(cf) through the final norm with its scale frozen from the run.  Writes\n"
+    "heads f32 [L, H], mlp f32 [L], attn_bias f32 [L], embed f32 [], norm_bias f32 [], lm_bias f32 [],\n"
+    "total f32 [] (what the parts sum to) and logit_diff f32 [] (the logits' difference; the same as\n"
+    "total except after gemma2's final soft cap).  --answer / --cf TEXT: the first token of \" TEXT\"\n"
+    "after the prompt (one logit each).\n";
+
+/* The first token of " TEXT" after the prompt; 0 / -1 (printed). */
+static int first_next(const ct_tokenizer *tok, const char *prompt, const char *text, int32_t *out)
+{
+    ct_err err = {0};
+    int32_t *ids = NULL;
+    int n = 0;
+    if (ct_encode_continuation(tok, prompt, text[0] == ' ' ? text + 1 : text, &ids, &n, &err)) {
+        fprintf(stderr, "ctrace: attribute: %s\n", err.msg);
+        return -1;
+    }
+    if (n < 1) { free(ids); fprintf(stderr, "ctrace: attribute: '%s' encodes to no tokens\n", text); return -1; }
+    *out = ids[0];
+    free(ids);
+    return 0;
+}
+
+int cmd_attribute(int argc, char **argv)
+{
+    static const char *const FLAGS[] = {"model_name", "token_ids", "prompt", "answer_ids", "answer", "cf_ids", "cf",
+                                        "out", "threads", NULL};
+    ct_args a;
+    if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
+    if (a.help) { fputs(usage_text, stdout); return 0; }
+    const char *model = ct_args_str(&a, "model_name", NULL), *out = ct_args_str(&a, "out", NULL);
+    const char *prompt = ct_args_str(&a, "prompt", NULL), *ans_text = ct_args_str(&a, "answer", NULL),
+               *cf_text = ct_args_str(&a, "cf", NULL);
+    int has_ids = ct_args_str(&a, "token_ids", NULL) != NULL, has_a = ct_args_str(&a, "answer_ids", NULL) != NULL,
+        has_cf = ct_args_str(&a, "cf_ids", NULL) != NULL;
+    int threads;
+    if (ct_args_int(&a, "threads", 0, 1, 1024, &threads)) return 2;
+    if (!model || !out || has_ids == !!prompt || has_a == !!ans_text || has_cf == !!cf_text) {
+        fprintf(stderr, "ctrace: attribute needs --model_name, --out, one of --token_ids/--prompt, "
+                        "one of --answer_ids/--answer and one of --cf_ids/--cf\n");
+        return 2;
+    }
+    int32_t *ids = NULL, *av = NULL, *cv = NULL, answer = -1, cf = -1;
+    int T = 0, na = 0, nc = 0, rc = 1;
+    ct_tokenizer *tok = NULL;
+    ct_model *m = NULL;
+    ct_attribution r = {0};
+    ct_err err = {0};
+    if ((has_ids && ct_args_ids(&a, "token_ids", &ids, &T)) || (has_a && ct_args_ids(&a, "answer_ids", &av, &na)) ||
+        (has_cf && ct_args_ids(&a, "cf_ids", &cv, &nc))) { rc = 2; goto done; }
+    if ((has_a && na != 1) || (has_cf && nc != 1)) {
+        fprintf(stderr, "ctrace: attribute: --answer_ids and --cf_ids take one token each (one logit)\n");
+        rc = 2;
+        goto done;
+    }
+    if (has_a) answer = av[0];
+    if (has_cf) cf = cv[0];
+    char dir[4096];
+    if (!(model = cli_resolve(model, dir, sizeof dir, NULL))) goto done;
+    if (prompt || ans_text || cf_text) {
+        if (ct_tokenizer_load(&tok, model, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+        if (prompt) {
+            ct_encoding e;
+            if (ct_encode(tok, prompt, strlen(prompt), 1, &e, &err)) { fprintf(stderr, "ctrace: attribute: %s\n", err.msg); goto done; }
+            T = e.n;
+            ids = malloc((size_t)(T ? T : 1) * sizeof *ids);
+            if (ids) memcpy(ids, e.ids, (size_t)T * sizeof *ids);
+            ct_encoding_free(&e);
+            if (!ids) { fprintf(stderr, "ctrace: attribute: out of memory\n"); goto done; }
+        }
+        if (ans_text && first_next(tok, prompt, ans_text, &answer)) goto done;
+        if (cf_text && first_next(tok, prompt, cf_text, &cf)) goto done;
+    }
+    if (threads) ct_set_threads(threads);
+    if (ct_model_load(&m, model, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    if (ct_attribute(m, ids, T, answer, cf, &r, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    int32_t tokens[2] = {answer, cf};
+    ct_st_out t[] = {
+        {"heads", CT_F32, 2, {r.L, r.H}, r.heads},
+        {"mlp", CT_F32, 1, {r.L}, r.mlp},
+        {"attn_bias", CT_F32, 1, {r.L}, r.attn_bias},
+        {"embed", CT_F32, 0, {0}, &r.embed},
+        {"norm_bias", CT_F32, 0, {0}, &r.norm_bias},
+        {"lm_bias", CT_F32, 0, {0}, &r.lm_bias},
+        {"total", CT_F32, 0, {0}, &r.total},
+        {"logit_diff", CT_F32, 0, {0}, &r.logit_diff},
+        {"input_ids", CT_I32, 1, {T}, ids},
+        {"answer_cf_ids", CT_I32, 1, {2}, tokens},
+    };
+    char meta[512];
+    snprintf(meta, sizeof meta, "{\"format\": \"ctrace-attribution-1\", \"model_type\": \"%s\", \"ctrace_version\": \"%s\"}",
+             ct_model_config(m)->model_type, CTRACE_VERSION);
+    if (ct_st_write(out, t, (int)(sizeof t / sizeof *t), meta, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    /* one line: the total and the head that pushes the answer most */
+    int best = 0;
+    for (int q = 1; q < r.L * r.H; q++) if (r.heads[q] > r.heads[best]) best = q;
+    printf("%s: logit(%d) - logit(%d) = %.6g (parts sum %.6g); embed %.4g; top head L%d.H%d %+.4g\n", out, answer, cf,
+           r.total, r.parts_sum, r.embed, best / r.H, best % r.H, r.heads[best]);
+    rc = 0;
+done:
+    ct_attribution_free(&r);
+    ct_model_free(m);
+    ct_tokenizer_free(tok);
+    free(ids); free(av); free(cv);
+    return rc;
+}
