@@ -28,6 +28,8 @@ out=$("$BIN" trace --model_name "$M" --token_ids $IDS --target 5:9 --answer_ids 
       --samples 3 --threads 1 --out "$D/h.bin" 2>"$D/err") || bad "--kind head exited $?: $(cat "$D/err")"
 echo "$out" | grep -q "head, T=19 L=4 H=4 S=3, high 0.277139, low 0.272158" && ok || bad "head trace: $out"
 grep -aq '"ie":{"dtype":"F32","shape":\[19,4,4\]' "$D/h.bin" && ok || bad "head case file's ie is not [19, 4, 4]"
+out=$("$BIN" plot "$D/h.bin" --out "$D/h.png" 2>"$D/err") && [ -s "$D/h.png" ] && [ "$out" = "$D/h.png" ] && ok \
+    || bad "plot of a head trace: $out $(cat "$D/err")"
 
 expect_fail() {   # expect_fail "message part" args...
     msg=$1; shift
