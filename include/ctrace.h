@@ -640,6 +640,13 @@ typedef struct ct_attribution {
 CT_API int ct_attribute(const ct_model *m, const int32_t *ids, int T, int32_t answer, int32_t cf, ct_attribution *out,
                         ct_err *err);
 CT_API void ct_attribution_free(ct_attribution *a);
+/* The same for the corrupted run: in->ids with the noise of a trace with
+ * settings s on in->ranges (its samples, seed, noise rule and replace; the
+ * rest of s and in is not used), attributed sample by sample; every part,
+ * total and logit_diff is the mean over the S samples (so the parts still sum
+ * to total). */
+CT_API int ct_attribute_corrupted(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, int32_t answer,
+                                  int32_t cf, ct_attribution *out, ct_err *err);
 
 /* Writes the case file (docs/case-file.md): a safetensors file with
  *   scores f32 [T, L], scores_samples f32 [S, T, L], low_score f32 [],

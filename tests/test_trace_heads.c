@@ -16,8 +16,8 @@
  *      the whole attention output of (t, l) (window 1), on every hf-tiny
  *      family, through ct_block's patch callback: z is exactly what the output
  *      projection reads.
- *   4. Direct logit attribution (ct_attribute): each part against the
- *      reference (1e-4), and on every family the parts add up to the total and
+ *   4. Direct logit attribution (ct_attribute, ct_attribute_corrupted): each
+ *      part against the reference (1e-4), clean and corrupted (mean over samples), and on every family the parts add up to the total and
  *      the total is the logit difference of ct_forward's logits (1e-4). */
 #include "harness.h"
 #include "ctrace.h"
@@ -255,32 +255,44 @@ static void attribution(void)
     const int32_t *ids = iv->data;
     int T = (int)iv->numel;
     double worst = 0;
+    const int32_t *range = ct_st_find(&f, "range")->data;
+    int S = *(const int32_t *)ct_st_find(&f, "samples")->data;
+    uint32_t seed = (uint32_t)*(const int32_t *)ct_st_find(&f, "seed")->data;
     for (size_t i = 0; i < sizeof FAMILIES / sizeof *FAMILIES; i++) {
         ct_model *m;
         if (load(FAMILIES[i], &m)) continue;
-        char key[128];
-        const ct_tensor_view *v[7];
-        const char *names[7] = {"answer_cf", "heads", "attn_bias", "mlp", "embed", "norm_bias", "total"};
-        int ok = 1;
-        for (int k = 0; k < 7; k++) {
-            snprintf(key, sizeof key, "%s_dla_%s", FAMILIES[i], names[k]);
-            ok &= (v[k] = ct_st_find(&f, key)) != NULL;
+        for (int corr = 0; corr < 2; corr++) {
+            char key[128];
+            const ct_tensor_view *v[7];
+            const char *names[7] = {"answer_cf", "heads", "attn_bias", "mlp", "embed", "norm_bias", "total"};
+            int ok = 1;
+            for (int k = 0; k < 7; k++) {
+                snprintf(key, sizeof key, "%s_dla_%s%s", FAMILIES[i], corr ? "corrupted_" : "", names[k]);
+                ok &= (v[k] = ct_st_find(&f, key)) != NULL;
+            }
+            if (!ok) { CHECK(0, "heads.safetensors lacks the attribution of %s", FAMILIES[i]); continue; }
+            const int32_t *ac = v[0]->data;
+            ct_attribution a;
+            ct_trace_input in = {.ids = ids, .n_ids = T, .ranges = range, .n_ranges = 1};
+            ct_trace_settings s;
+            ct_trace_settings_default(&s);
+            s.samples = S; s.seed = seed;
+            int bad = corr ? ct_attribute_corrupted(m, &in, &s, ac[0], ac[1], &a, &err) : ct_attribute(m, ids, T, ac[0], ac[1], &a, &err);
+            if (bad) { CHECK(0, "%s: %s", FAMILIES[i], err.msg); continue; }
+            int LH = a.L * a.H;
+            const float *got[6] = {a.heads, a.attn_bias, a.mlp, &a.embed, &a.norm_bias, &a.total};
+            long cnt[6] = {LH, a.L, a.L, 1, 1, 1};
+            for (int k = 0; k < 6; k++) {
+                long w;
+                double d = ct_max_abs_diff(got[k], v[k + 1]->data, cnt[k], &w);
+                worst = d > worst ? d : worst;
+                CHECK(d <= 1e-4 && v[k + 1]->numel == cnt[k], "%s%s attribution %s: max |ctrace - reference| %.3g at %ld",
+                      FAMILIES[i], corr ? " corrupted" : "", names[k + 1], d, w);
+            }
+            CHECK(fabs(a.parts_sum - a.total) <= 1e-4, "%s%s: parts sum %.7g, total %.7g", FAMILIES[i], corr ? " corrupted" : "",
+                  a.parts_sum, a.total);
+            ct_attribution_free(&a);
         }
-        if (!ok) { CHECK(0, "heads.safetensors lacks the attribution of %s", FAMILIES[i]); ct_model_free(m); continue; }
-        const int32_t *ac = v[0]->data;
-        ct_attribution a;
-        if (ct_attribute(m, ids, T, ac[0], ac[1], &a, &err)) { CHECK(0, "%s: %s", FAMILIES[i], err.msg); ct_model_free(m); continue; }
-        int LH = a.L * a.H;
-        const float *got[6] = {a.heads, a.attn_bias, a.mlp, &a.embed, &a.norm_bias, &a.total};
-        long cnt[6] = {LH, a.L, a.L, 1, 1, 1};
-        for (int k = 0; k < 6; k++) {
-            long w;
-            double d = ct_max_abs_diff(got[k], v[k + 1]->data, cnt[k], &w);
-            worst = d > worst ? d : worst;
-            CHECK(d <= 1e-4 && v[k + 1]->numel == cnt[k], "%s attribution %s: max |ctrace - reference| %.3g at %ld", FAMILIES[i],
-                  names[k + 1], d, w);
-        }
-        ct_attribution_free(&a);
         ct_model_free(m);
     }
     ct_st_close(&f);

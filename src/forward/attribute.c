@@ -20,6 +20,7 @@
 #include <string.h>
 #include "model/model.h"
 #include "ops/ops.h"
+#include "forward/attribute.h"
 
 typedef struct att_rec {
     const ct_backend *be;
@@ -54,14 +55,10 @@ static int vec_host(const ct_backend *be, const ct_tensor *t, int n, float *host
     return 1;
 }
 
-int ct_attribute(const ct_model *m, const int32_t *ids, int T, int32_t answer, int32_t cf, ct_attribution *out,
-                 ct_err *err)
+int ct__attribute_check(const ct_model *m, const int32_t *ids, int T, int32_t answer, int32_t cf, ct_err *err)
 {
     const struct ct_config *c = &m->cfg;
-    const ct_backend *be = m->be;
-    const int D = c->d_model, L = c->n_layers, H = c->n_heads, hd = c->head_dim, QW = H * hd;
-    const int KV = c->n_kv_heads * hd, V = c->vocab;
-    memset(out, 0, sizeof *out);
+    const int V = c->vocab;
     if (T < 1) return ct_fail(err, "attribute: no tokens");
     for (int i = 0; i < T; i++)
         if (ids[i] < 0 || ids[i] >= V)
@@ -70,6 +67,32 @@ int ct_attribute(const ct_model *m, const int32_t *ids, int T, int32_t answer, i
         return ct_fail(err, "attribute: answer %d / counterfactual %d outside the vocabulary (%d)", answer, cf, V);
     if (c->learned_positions && T > c->max_positions)
         return ct_fail(err, "attribute: %d tokens exceed the %d learned positions of this model", T, c->max_positions);
+    return 0;
+}
+
+int ct_attribute(const ct_model *m, const int32_t *ids, int T, int32_t answer, int32_t cf, ct_attribution *out,
+                 ct_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (ct__attribute_check(m, ids, T, answer, cf, err)) return -1;
+    const ct_backend *be = m->be;
+    float *x0 = ct_be_floats(be, (size_t)T * m->cfg.d_model);   /* [T, D] block-0 input */
+    if (!x0) return ct_fail_code(err, CT_ERR_NOMEM, "attribute: out of memory");
+    ct_embed_tokens(m, ids, T, x0);
+    ct_embed_finish(m, 0, T, x0);
+    int rc = ct__attribute_x0(m, x0, T, answer, cf, out, err);
+    be->free(be, x0);
+    return rc;
+}
+
+int ct__attribute_x0(const ct_model *m, const float *x0, int T, int32_t answer, int32_t cf, ct_attribution *out,
+                     ct_err *err)
+{
+    const struct ct_config *c = &m->cfg;
+    const ct_backend *be = m->be;
+    const int D = c->d_model, L = c->n_layers, H = c->n_heads, hd = c->head_dim, QW = H * hd;
+    const int KV = c->n_kv_heads * hd, V = c->vocab;
+    memset(out, 0, sizeof *out);
 
     /* Parts, in this order: embed, L·H heads, L attention biases, L MLPs, final-norm bias. */
     const int P = 1 + L * H + 2 * L + 1;
@@ -110,8 +133,7 @@ int ct_attribute(const ct_model *m, const int32_t *ids, int T, int32_t answer, i
 
     /* the forward pass, recording the last position */
     att_rec rec = {.be = be, .last = T - 1, .QW = QW, .D = D, .z = z, .mlp = mlp};
-    ct_embed_tokens(m, ids, T, x);
-    ct_embed_finish(m, 0, T, x);
+    be->copy_rows(be, 1, (long)T * D, x, (long)T * D, x0, (long)T * D);
     be->download(be, row, x + (size_t)(T - 1) * D, (size_t)D * sizeof *row);
     for (int i = 0; i < D; i++) parts[i] = row[i];
     for (int l = 0; l < L; l++)

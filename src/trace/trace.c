@@ -64,6 +64,62 @@ static int check_input(const ct_model *m, const ct_trace_input *in, const ct_tra
     return 0;
 }
 
+int tr_noise_level(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, double *level, float *emb_std,
+                   ct_err *err)
+{
+    int D = ct_model_d_model(m), Tp = in->n_ids, K = 0;
+    for (int q = 0; q < in->n_ranges; q++) K += in->ranges[2 * q + 1] - in->ranges[2 * q];
+    if (s->noise_rule == CT_NOISE_ABSOLUTE) {
+        *level = s->noise_value;
+        *emb_std = NAN;
+    } else if (s->noise_rule == CT_NOISE_EMB_STD) {
+        *emb_std = ct_model_embedding_std(m);
+        *level = s->noise_value * (double)*emb_std;
+    } else {
+        /* ROME's rule: the std of the embeddings of the tokens being corrupted */
+        float *e = malloc((size_t)Tp * D * sizeof *e), *sel = malloc((size_t)K * D * sizeof *sel);
+        if (!e || !sel) { free(e); free(sel); return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); }
+        ct_embed_tokens_host(m, in->ids, Tp, e);
+        int k = 0;
+        for (int q = 0; q < in->n_ranges; q++)
+            for (int p = in->ranges[2 * q]; p < in->ranges[2 * q + 1]; p++)
+                memcpy(sel + (size_t)k++ * D, e + (size_t)p * D, (size_t)D * sizeof *e);
+        *emb_std = ct_std_f32(sel, (size_t)K * D);
+        *level = s->noise_value * (double)*emb_std;
+        free(e); free(sel);
+        if (K * D < 2) return ct_fail(err, "trace: --noise_level sN needs at least two embedding entries");
+    }
+    return 0;
+}
+
+int tr_noise_draw(const ct_trace_input *in, const ct_trace_settings *s, int D, double **z, ct_err *err)
+{
+    /* one RandomState(seed) stream, randn(S, e − b, D) per range in order */
+    ct_rng rng;
+    ct_rng_seed(&rng, s->seed);
+    for (int q = 0; q < in->n_ranges; q++) {
+        size_t n = (size_t)s->samples * (in->ranges[2 * q + 1] - in->ranges[2 * q]) * D;
+        if (!(z[q] = malloc(n * sizeof **z))) return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory");
+        ct_rng_randn(&rng, z[q], n);
+    }
+    return 0;
+}
+
+void tr_noise_apply(const ct_trace_input *in, const ct_trace_settings *s, int D, double level, double *const *z, int sample,
+                    float *x)
+{
+    for (int r = 0; r < in->n_ranges; r++) {
+        int b = in->ranges[2 * r], len = in->ranges[2 * r + 1] - b;
+        const double *zr = z[r] + (size_t)sample * len * D;     /* z[r] [S, len, D] */
+        for (int i = 0; i < len * D; i++) {
+            double nz = level * zr[i];                          /* numpy: float × float64 array */
+            float *dst = x + (size_t)b * D + i;
+            /* torch: float32 tensor += float64 tensor computes in double, rounds once */
+            *dst = s->replace ? (float)nz : (float)((double)*dst + nz);
+        }
+    }
+}
+
 /* Groups: a target of n tokens is scored on prompt + target[:n-1]; any group
  * whose sequence starts with that serves (causal attention ignores the rest). */
 static int make_groups(const ct_trace_input *in, ct_trace_result *r, tr_group *g, int *ng_out, ct_err *err)
@@ -116,16 +172,7 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
     for (int s = 0; s < S; s++) {
         float *x = xh + (size_t)s * one;
         memcpy(x, eh, one * sizeof *x);
-        for (int r = 0; r < in->n_ranges; r++) {
-            int b = in->ranges[2 * r], len = in->ranges[2 * r + 1] - b;
-            const double *zr = z[r] + (size_t)s * len * D;     /* z[r] [S, len, D] */
-            for (int i = 0; i < len * D; i++) {
-                double nz = level * zr[i];                      /* numpy: float × float64 array */
-                float *dst = x + (size_t)b * D + i;
-                /* torch: float32 tensor += float64 tensor computes in double, rounds once */
-                *dst = c->s->replace ? (float)nz : (float)((double)*dst + nz);
-            }
-        }
+        tr_noise_apply(in, c->s, D, level, z, s, x);
     }
     be->upload(be, xn, xh, (size_t)S * one * sizeof *xh);
     for (int s = 0; s < S; s++) ct_embed_finish(c->m, 0, T, xn + (size_t)s * one);
@@ -237,40 +284,11 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     }
     if (make_groups(in, r, g, &ng, err)) goto out;
 
-    /* the noise level */
-    int K = 0, first = Tp;
-    for (int q = 0; q < in->n_ranges; q++) {
-        K += in->ranges[2 * q + 1] - in->ranges[2 * q];
+    /* the noise level and the noise */
+    int first = Tp;
+    for (int q = 0; q < in->n_ranges; q++)
         if (in->ranges[2 * q] < first) first = in->ranges[2 * q];
-    }
-    if (s->noise_rule == CT_NOISE_ABSOLUTE) {
-        r->noise_level = s->noise_value;
-        r->emb_std = NAN;
-    } else if (s->noise_rule == CT_NOISE_EMB_STD) {
-        r->emb_std = ct_model_embedding_std(m);
-        r->noise_level = s->noise_value * (double)r->emb_std;
-    } else {
-        /* ROME's rule: the std of the embeddings of the tokens being corrupted */
-        float *e = malloc((size_t)Tp * D * sizeof *e), *sel = malloc((size_t)K * D * sizeof *sel);
-        if (!e || !sel) { free(e); free(sel); ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
-        ct_embed_tokens_host(m, in->ids, Tp, e);
-        int k = 0;
-        for (int q = 0; q < in->n_ranges; q++)
-            for (int p = in->ranges[2 * q]; p < in->ranges[2 * q + 1]; p++)
-                memcpy(sel + (size_t)k++ * D, e + (size_t)p * D, (size_t)D * sizeof *e);
-        r->emb_std = ct_std_f32(sel, (size_t)K * D);
-        r->noise_level = s->noise_value * (double)r->emb_std;
-        free(e); free(sel);
-        if (K * D < 2) { ct_fail(err, "trace: --noise_level sN needs at least two embedding entries"); goto out; }
-    }
-    /* the noise: one RandomState(seed) stream, randn(S, e − b, D) per range in order */
-    ct_rng rng;
-    ct_rng_seed(&rng, s->seed);
-    for (int q = 0; q < in->n_ranges; q++) {
-        size_t n = (size_t)S * (in->ranges[2 * q + 1] - in->ranges[2 * q]) * D;
-        if (!(z[q] = malloc(n * sizeof **z))) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
-        ct_rng_randn(&rng, z[q], n);
-    }
+    if (tr_noise_level(m, in, s, &r->noise_level, &r->emb_std, err) || tr_noise_draw(in, s, D, z, err)) goto out;
 
     tr_ctx c = {.m = m, .be = ct_model_backend(m), .s = s, .r = r, .L = L, .D = D, .KV = ct_model_kv_dim(m), .V = ct_model_vocab(m), .S = S,
                 .Tp = Tp, .first = first, .total = (long)ng * (long)TLH, .H = H,

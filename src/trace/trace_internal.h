@@ -112,6 +112,16 @@ void tr_run_free(const tr_ctx *c, tr_run *r);
 /* Final residual rows of a recorded run at the scored positions: out [nb, n_pos, D]. */
 void tr_run_score_rows(const tr_ctx *c, const tr_run *r, float *out);
 
+/* The noise (ctrace.h section 7): the level by the settings' rule (*emb_std
+ * NaN for an absolute level); z[r] [S, e − b, D] for each target range r from
+ * one RandomState(seed) stream (z [n_ranges] from the caller, who frees each);
+ * sample s's noise put into x [T, D], host token embeddings. */
+int tr_noise_level(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, double *level, float *emb_std,
+                   ct_err *err);
+int tr_noise_draw(const ct_trace_input *in, const ct_trace_settings *s, int D, double **z, ct_err *err);
+void tr_noise_apply(const ct_trace_input *in, const ct_trace_settings *s, int D, double level, double *const *z, int sample,
+                    float *x);
+
 /* The engines: fill scores_samples [S, Tp, L, H] of every target of the group. */
 int tr_engine_naive(tr_ctx *c, ct_err *err);
 int tr_engine_fast(tr_ctx *c, ct_err *err);

@@ -296,41 +296,59 @@ def trace(m, reverse):
     return out, low.numpy().astype(np.float32), np.float32(high.item()), level, ans
 
 
-def attribute(m):
-    """Direct logit attribution at the last position of the clean prompt, to
-    logit(top) - logit(second): the final norm with its scale (and mean) frozen;
-    heads [L, H] = d . norm(W_O[:, h] z[h]), attn_bias [L], mlp [L], embed, norm_bias, total."""
+def noisy_embeddings(m):
+    """[S, T, D] token embeddings with ctrace's noise, and the level (see trace())."""
+    V = m.w[m.wte()].shape[0]
+    ids = torch.tensor([i % V for i in IDS])
+    W_E = m.w[m.wte()].float()
+    level = 3.0 * float(torch.std(W_E))
+    b, e = RANGE
+    z = np.random.RandomState(SEED).randn(SAMPLES, e - b, W_E.shape[1])
+    clean = W_E[ids].double().numpy()
+    noisy = np.repeat(clean[None], SAMPLES, 0)
+    noisy[:, b:e] = (noisy[:, b:e] + level * z).astype(np.float32)
+    return torch.from_numpy(noisy)
+
+
+def attribute(m, corrupted=False, a=None, cf=None):
+    """Direct logit attribution at the last position, to logit(a) - logit(cf)
+    (default: the clean run's top two tokens): the final norm with its scale
+    (and mean) frozen per row; heads [L, H] = d . norm(W_O[:, h] z[h]),
+    attn_bias [L], mlp [L], embed, norm_bias, total.  corrupted: the rows are
+    the S noisy samples and every number is the mean over them."""
     V = m.w[m.wte()].shape[0]
     ids = torch.tensor([i % V for i in IDS])
     T, L, H = len(IDS), m.n_layers(), m.n_heads()
     zs, parts = {}, {}
-    emb = m.w[m.wte()][ids][None]
-    logits = m.forward(emb, lambda l, zz: zs.setdefault(l, zz[0, T - 1].clone()), parts)[0, T - 1]
-    top2 = torch.topk(logits, 2).indices
-    a, cf = int(top2[0]), int(top2[1])
+    emb = noisy_embeddings(m) if corrupted else m.w[m.wte()][ids][None]
+    B = emb.shape[0]
+    logits = m.forward(emb, lambda l, zz: zs.setdefault(l, zz[:, T - 1].clone()), parts)[:, T - 1]
+    if a is None:
+        top2 = torch.topk(logits[0], 2).indices
+        a, cf = int(top2[0]), int(top2[1])
     kind, g, b, eps = m.final_norm
-    xf = parts["final"][0, T - 1]
-    if kind == "layer":
-        inv = 1.0 / torch.sqrt(((xf - xf.mean()) ** 2).mean() + eps)
-        normed = lambda c: (c - c.mean()) * inv * g
-    else:
-        inv = 1.0 / torch.sqrt((xf * xf).mean() + eps)
-        normed = lambda c: c * inv * g
     d = m.unembed[a] - m.unembed[cf]
-    val = lambda c: float(d @ normed(c))
-    hd = zs[0].shape[0] // H
-    heads = np.zeros((L, H))
-    bias = np.zeros(L)
-    mlp = np.zeros(L)
-    for l in range(L):
-        W, bo = m.out_proj(l)
-        for h in range(H):
-            heads[l, h] = val(W[:, h * hd:(h + 1) * hd] @ zs[l][h * hd:(h + 1) * hd])
-        bias[l] = val(bo) if bo is not None else 0.0
-        mlp[l] = val(parts[("mlp", l)][0, T - 1])
-    embed = val(parts["embed"][0, T - 1])
-    nb = float(d @ b) if b is not None else 0.0
-    total = float(logits[a] - logits[cf])
+    hd = zs[0].shape[-1] // H
+    heads, bias, mlp = np.zeros((L, H)), np.zeros(L), np.zeros(L)
+    embed = nb = total = 0.0
+    for r in range(B):
+        xf = parts["final"][r, T - 1]
+        if kind == "layer":
+            inv = 1.0 / torch.sqrt(((xf - xf.mean()) ** 2).mean() + eps)
+            normed = lambda c: (c - c.mean()) * inv * g
+        else:
+            inv = 1.0 / torch.sqrt((xf * xf).mean() + eps)
+            normed = lambda c: c * inv * g
+        val = lambda c: float(d @ normed(c)) / B
+        for l in range(L):
+            W, bo = m.out_proj(l)
+            for h in range(H):
+                heads[l, h] += val(W[:, h * hd:(h + 1) * hd] @ zs[l][r, h * hd:(h + 1) * hd])
+            bias[l] += val(bo) if bo is not None else 0.0
+            mlp[l] += val(parts[("mlp", l)][r, T - 1])
+        embed += val(parts["embed"][r, T - 1])
+        nb += float(d @ b) / B if b is not None else 0.0
+        total += float(logits[r, a] - logits[r, cf]) / B
     parts_sum = heads.sum() + bias.sum() + mlp.sum() + embed + nb
     assert abs(parts_sum - total) < 1e-9, (parts_sum, total)
     return a, cf, heads, bias, mlp, embed, nb, total
@@ -356,16 +374,20 @@ def main():
                   % (key, err, level, high, low, ss.mean(0).min() - low.mean(), ss.mean(0).max() - low.mean()))
     for fam in FAMILIES:
         m = Model("%s/%s" % (src, fam))
-        a, cf, heads, bias, mlp, embed, nb, total = attribute(m)
-        tensors[fam + "_dla_answer_cf"] = ("I32", np.array([a, cf]))
-        tensors[fam + "_dla_heads"] = ("F32", heads)
-        tensors[fam + "_dla_attn_bias"] = ("F32", bias)
-        tensors[fam + "_dla_mlp"] = ("F32", mlp)
-        tensors[fam + "_dla_embed"] = ("F32", np.array(embed))
-        tensors[fam + "_dla_norm_bias"] = ("F32", np.array(nb))
-        tensors[fam + "_dla_total"] = ("F32", np.array(total))
-        print("%-18s DLA logit(%d) - logit(%d) = %.6f: embed %.4f, heads [%.4f, %.4f], mlp [%.4f, %.4f], norm bias %.4f"
-              % (fam, a, cf, total, embed, heads.min(), heads.max(), mlp.min(), mlp.max(), nb))
+        a = cf = None
+        for corr in (0, 1):
+            a, cf, heads, bias, mlp, embed, nb, total = attribute(m, corr, a, cf)
+            key = fam + ("_dla_corrupted_" if corr else "_dla_")
+            tensors[key + "answer_cf"] = ("I32", np.array([a, cf]))
+            tensors[key + "heads"] = ("F32", heads)
+            tensors[key + "attn_bias"] = ("F32", bias)
+            tensors[key + "mlp"] = ("F32", mlp)
+            tensors[key + "embed"] = ("F32", np.array(embed))
+            tensors[key + "norm_bias"] = ("F32", np.array(nb))
+            tensors[key + "total"] = ("F32", np.array(total))
+            print("%-18s DLA%s logit(%d) - logit(%d) = %.6f: embed %.4f, heads [%.4f, %.4f], mlp [%.4f, %.4f], norm bias %.4f"
+                  % (fam, " (corrupted)" if corr else "", a, cf, total, embed, heads.min(), heads.max(), mlp.min(),
+                     mlp.max(), nb))
     save_st(dst, tensors, {"producer": "tools/heads/reference.py", "torch": torch.__version__, "numpy": np.__version__})
 
 
