@@ -36,6 +36,15 @@ for m in gpt2 llama_gqa gpt_neox phi; do
         || fail "$m: total $tot, ctrace logits' difference $la - $lc"
 done
 
+# --target: the corrupted run's attribution beside the clean one (its numbers: test_trace_heads.c)
+out=$("$BIN" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --cf_ids 7 --target 3:6 --samples 3 \
+      --out "$T/c.st" 2>"$T/err") && echo "$out" | grep -q "corrupted (3 samples): logit(431) - logit(7) = " && ok \
+    || fail "attribute --target: $out $(cat "$T/err")"
+hdr=$(dd if="$T/c.st" bs=1 skip=8 count="$(hdrlen "$T/c.st")" 2>/dev/null)
+echo "$hdr" | grep -q '"corrupted_heads":{"dtype":"F32","shape":\[4,4\]' && echo "$hdr" | grep -q '"target_ranges":{"dtype":"I32","shape":\[1,2\]' \
+    && echo "$hdr" | grep -q '"samples":"3"' && ok || fail "corrupted tensors: $hdr"
+[ "$(f32_at "$T/c.st" total 0)" = "$(f32_at "$T/gpt2.st" total 0)" ] && ok || fail "the clean total changed with --target"
+
 expect_err() {  # expect_err NEEDLE ARGS...
     needle=$1; shift
     rm -f "$T/out.st"
@@ -48,6 +57,8 @@ expect_err() {  # expect_err NEEDLE ARGS...
 expect_err "one token each" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431,3 --cf_ids 7 --out "$T/out.st"
 expect_err "needs --model_name" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --out "$T/out.st"
 expect_err "vocabulary" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 99999 --cf_ids 7 --out "$T/out.st"
+expect_err "B:E" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --cf_ids 7 --target 3-6 --out "$T/out.st"
+expect_err "outside the prompt" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --cf_ids 7 --target 3:60 --out "$T/out.st"
 expect_err "tokenizer.json" attribute --model_name "$FIX/gpt2" --prompt "hello" --answer_ids 431 --cf_ids 7 --out "$T/out.st"
 
 echo "attribute.sh: $n checks passed, $bad failed"
