@@ -647,6 +647,15 @@ CT_API void ct_attribution_free(ct_attribution *a);
  * to total). */
 CT_API int ct_attribute_corrupted(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, int32_t answer,
                                   int32_t cf, ct_attribution *out, ct_err *err);
+/* Writes an attribution file (safetensors): heads [L, H], mlp [L], attn_bias
+ * [L], embed, norm_bias, lm_bias, total, logit_diff (f32 []), input_ids [T],
+ * answer_cf_ids [2]; with corrupted (may be NULL) the same tensors prefixed
+ * "corrupted_", target_ranges [R, 2] and the noise settings s in the metadata
+ * ("ctrace": a JSON text, format "ctrace-attribution-1"; extra_json: NULL or a
+ * JSON object whose members are added to it). */
+CT_API int ct_attribution_write(const char *path, const ct_trace_input *in, int32_t answer, int32_t cf,
+                                const ct_attribution *clean, const ct_attribution *corrupted, const ct_trace_settings *s,
+                                const char *extra_json, ct_err *err);
 
 /* Writes the case file (docs/case-file.md): a safetensors file with
  *   scores f32 [T, L], scores_samples f32 [S, T, L], low_score f32 [],

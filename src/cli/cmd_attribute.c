@@ -127,40 +127,13 @@ int cmd_attribute(int argc, char **argv)
         ct_trace_input in = {.ids = ids, .n_ids = T, .ranges = ranges, .n_ranges = n_ranges};
         if (ct_attribute_corrupted(m, &in, &ts, answer, cf, &rc_, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     }
-    int32_t tokens[2] = {answer, cf};
-    ct_st_out t[24] = {
-        {"heads", CT_F32, 2, {r.L, r.H}, r.heads},
-        {"mlp", CT_F32, 1, {r.L}, r.mlp},
-        {"attn_bias", CT_F32, 1, {r.L}, r.attn_bias},
-        {"embed", CT_F32, 0, {0}, &r.embed},
-        {"norm_bias", CT_F32, 0, {0}, &r.norm_bias},
-        {"lm_bias", CT_F32, 0, {0}, &r.lm_bias},
-        {"total", CT_F32, 0, {0}, &r.total},
-        {"logit_diff", CT_F32, 0, {0}, &r.logit_diff},
-        {"input_ids", CT_I32, 1, {T}, ids},
-        {"answer_cf_ids", CT_I32, 1, {2}, tokens},
-    };
-    int nt = 10;
-    if (n_ranges) {
-        ct_st_out more[] = {
-            {"corrupted_heads", CT_F32, 2, {rc_.L, rc_.H}, rc_.heads},
-            {"corrupted_mlp", CT_F32, 1, {rc_.L}, rc_.mlp},
-            {"corrupted_attn_bias", CT_F32, 1, {rc_.L}, rc_.attn_bias},
-            {"corrupted_embed", CT_F32, 0, {0}, &rc_.embed},
-            {"corrupted_norm_bias", CT_F32, 0, {0}, &rc_.norm_bias},
-            {"corrupted_lm_bias", CT_F32, 0, {0}, &rc_.lm_bias},
-            {"corrupted_total", CT_F32, 0, {0}, &rc_.total},
-            {"corrupted_logit_diff", CT_F32, 0, {0}, &rc_.logit_diff},
-            {"target_ranges", CT_I32, 2, {n_ranges, 2}, ranges},
-        };
-        for (size_t i = 0; i < sizeof more / sizeof *more; i++) t[nt++] = more[i];
+    ct_trace_input in = {.ids = ids, .n_ids = T, .ranges = ranges, .n_ranges = n_ranges};
+    char extra[256];
+    snprintf(extra, sizeof extra, "{\"model_type\": \"%s\"}", ct_model_config(m)->model_type);
+    if (ct_attribution_write(out, &in, answer, cf, &r, n_ranges ? &rc_ : NULL, &ts, extra, &err)) {
+        fprintf(stderr, "ctrace: %s\n", err.msg);
+        goto done;
     }
-    char meta[768];
-    snprintf(meta, sizeof meta, "{\"format\": \"ctrace-attribution-1\", \"model_type\": \"%s\", \"ctrace_version\": \"%s\", "
-             "\"samples\": \"%d\", \"seed\": \"%u\", \"noise_rule\": \"%s\", \"noise_value\": \"%g\", \"replace\": \"%d\"}",
-             ct_model_config(m)->model_type, CTRACE_VERSION, ts.samples, ts.seed, ct_noise_rule_name(ts.noise_rule),
-             ts.noise_value, ts.replace);
-    if (ct_st_write(out, t, nt, meta, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     /* one line: the total and the head that pushes the answer most */
     int best = 0;
     for (int q = 1; q < r.L * r.H; q++) if (r.heads[q] > r.heads[best]) best = q;

@@ -4,8 +4,10 @@
  * sample, each part averaged over the samples.  A mean of sums is the sum of
  * the means, so the averaged parts still add up to the averaged total. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "trace/trace_internal.h"
 #include "forward/attribute.h"
 
@@ -66,5 +68,62 @@ done:
     if (x0) be->free(be, x0);
     ct_attribution_free(&one);
     if (rc) ct_attribution_free(out);
+    return rc;
+}
+
+int ct_attribution_write(const char *path, const ct_trace_input *in, int32_t answer, int32_t cf, const ct_attribution *clean,
+                         const ct_attribution *corrupted, const ct_trace_settings *s, const char *extra_json, ct_err *err)
+{
+    int32_t tokens[2] = {answer, cf};
+    ct_st_out t[24];
+    int n = 0;
+    const ct_attribution *runs[2] = {clean, corrupted};
+    for (int k = 0; k < 2; k++) {
+        const ct_attribution *r = runs[k];
+        if (!r) continue;
+        const char *pre = k ? "corrupted_" : "";
+        static char names[2][8][32];            /* the tensor names, alive until ct_st_write returns */
+        const char *base[8] = {"heads", "mlp", "attn_bias", "embed", "norm_bias", "lm_bias", "total", "logit_diff"};
+        for (int i = 0; i < 8; i++) snprintf(names[k][i], sizeof names[k][i], "%s%s", pre, base[i]);
+        t[n++] = (ct_st_out){names[k][0], CT_F32, 2, {r->L, r->H}, r->heads};
+        t[n++] = (ct_st_out){names[k][1], CT_F32, 1, {r->L}, r->mlp};
+        t[n++] = (ct_st_out){names[k][2], CT_F32, 1, {r->L}, r->attn_bias};
+        t[n++] = (ct_st_out){names[k][3], CT_F32, 0, {0}, &r->embed};
+        t[n++] = (ct_st_out){names[k][4], CT_F32, 0, {0}, &r->norm_bias};
+        t[n++] = (ct_st_out){names[k][5], CT_F32, 0, {0}, &r->lm_bias};
+        t[n++] = (ct_st_out){names[k][6], CT_F32, 0, {0}, &r->total};
+        t[n++] = (ct_st_out){names[k][7], CT_F32, 0, {0}, &r->logit_diff};
+    }
+    t[n++] = (ct_st_out){"input_ids", CT_I32, 1, {in->n_ids}, in->ids};
+    t[n++] = (ct_st_out){"answer_cf_ids", CT_I32, 1, {2}, tokens};
+    if (corrupted) t[n++] = (ct_st_out){"target_ranges", CT_I32, 2, {in->n_ranges, 2}, in->ranges};
+    /* metadata values are strings (safetensors' rule): the settings as one JSON text */
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", "ctrace-attribution-1");
+    cJSON_AddStringToObject(o, "ctrace_version", CTRACE_VERSION);
+    if (corrupted && s) {                       /* the noise of the corrupted run (the rest of s is not used) */
+        cJSON_AddNumberToObject(o, "samples", s->samples);
+        cJSON_AddNumberToObject(o, "seed", s->seed);
+        cJSON_AddStringToObject(o, "noise_rule", ct_noise_rule_name(s->noise_rule));
+        cJSON_AddNumberToObject(o, "noise_value", s->noise_value);
+        cJSON_AddNumberToObject(o, "replace", s->replace);
+    }
+    if (extra_json) {
+        cJSON *x = cJSON_Parse(extra_json);
+        for (cJSON *it = cJSON_IsObject(x) ? x->child : NULL; it; it = it->next)
+            cJSON_AddItemToObject(o, it->string, cJSON_Duplicate(it, 1));
+        cJSON_Delete(x);
+    }
+    char *js = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "format", "ctrace-attribution-1");
+    if (js) cJSON_AddStringToObject(m, "ctrace", js);
+    char *meta = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    cJSON_free(js);
+    if (!meta) return ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path);
+    int rc = ct_st_write(path, t, n, meta, err);
+    cJSON_free(meta);
     return rc;
 }
