@@ -1063,6 +1063,9 @@ typedef struct ct_run_settings {
     void *progress_ctx;
     const char *model_id, *tokenizer_id;    /* hub ids model_dir / tokenizer were resolved from
                                                (ct_hub_resolve), recorded beside them; NULL = none */
+    int attribute;              /* 1: also attributions/{row}_attribution_{obj}.bin per context:
+                                   ct_attribute (and ct_attribute_corrupted with the experiment's
+                                   target ranges and the trace's noise) of answer vs counterfactual */
 } ct_run_settings;
 
 CT_API void ct_run_settings_default(ct_run_settings *s);

@@ -103,6 +103,7 @@ static char *settings_json(const ct_run_settings *s)
     cJSON_AddNumberToObject(o, "max_datapoints", s->max_datapoints);
     cJSON_AddNumberToObject(o, "threads", s->threads);
     cJSON_AddNumberToObject(o, "cf_context", s->cf_context);
+    cJSON_AddNumberToObject(o, "attribute", s->attribute);
     cJSON_AddStringToObject(o, "plot_format", s->plots ? ct_plot_format_ext(s->plot_format) : "none");
     char shard[32];
     snprintf(shard, sizeof shard, "%d/%d", s->shard_k, s->shard_n);
@@ -228,6 +229,11 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
     ct__remove_stale_tmp(dir);
     if (s->plots) {
         snprintf(dir, sizeof dir, "%s/pdfs", s->output_dir);
+        if (make_dir(dir, err)) goto done;
+        ct__remove_stale_tmp(dir);
+    }
+    if (s->attribute) {
+        snprintf(dir, sizeof dir, "%s/attributions", s->output_dir);
         if (make_dir(dir, err)) goto done;
         ct__remove_stale_tmp(dir);
     }

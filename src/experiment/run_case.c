@@ -334,6 +334,62 @@ out:
     return rc;
 }
 
+/* The direct logit attribution of one context (--attribute): answer against
+ * the counterfactual the passage holds (its own passage: the first one), on
+ * the clean prompt and on the corrupted one (the experiment's target ranges,
+ * the trace's noise).  0 done or already there, 1 a row problem (logged), -1 fatal. */
+static int attribute_context(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, ct_err *err)
+{
+    const ct_run_settings *s = c->s;
+    char name[1024], path[4200];
+    if (p->n_cf < 1) {
+        log_error(c, row_index, row->line, "attribute: the row has no counterfactual object (obj_cf) to attribute against");
+        return 1;
+    }
+    if (ct_case_name(name, sizeof name, row_index, "attribution", p->prompt.cf ? p->prompt.cf : row->obj)) {
+        log_error(c, row_index, row->line, "object too long for a file name");
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/attributions/%s", s->output_dir, name);
+    if (access(path, F_OK) == 0) return 0;      /* finished by an earlier run */
+    int k = 0;                                  /* the counterfactual in the passage, else the first */
+    for (int q = 0; p->prompt.cf && q < p->n_cf; q++)
+        if (!strcmp(row->obj_cf[q], p->prompt.cf)) k = q;
+    int32_t answer = p->answer[0], cf = p->cf[k][0];
+    ct_trace_input in = {.ids = p->enc.ids, .n_ids = p->enc.n, .ranges = &p->ranges[0][0], .n_ranges = p->n_ranges};
+    ct_attribution clean = {0}, corr = {0};
+    ct_err e2;
+    int rc = 1;
+    if (ct_attribute(c->m, in.ids, in.n_ids, answer, cf, &clean, &e2) ||
+        ct_attribute_corrupted(c->m, &in, &s->trace, answer, cf, &corr, &e2)) {
+        if (ct_status_is_fatal(e2.code)) { ct_fail_code(err, e2.code, "line %d: attribute: %s", row->line, e2.msg); rc = -1; }
+        else {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "line %d: attribute: %s", row->line, e2.msg);
+            log_error(c, row_index, row->line, msg);
+        }
+        goto out;
+    }
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddNumberToObject(x, "row", row_index);
+    cJSON_AddNumberToObject(x, "line", row->line);
+    cJSON_AddNumberToObject(x, "experiment", s->experiment);
+    cJSON_AddStringToObject(x, "answer", row->answers[0]);
+    cJSON_AddStringToObject(x, "cf", row->obj_cf[k]);
+    cJSON_AddStringToObject(x, "context", p->prompt.cf ? "counterfactual" : "passage");
+    char *extra = cJSON_PrintUnformatted(x);
+    cJSON_Delete(x);
+    if (!extra || ct_attribution_write(path, &in, answer, cf, &clean, &corr, &s->trace, extra, &e2)) {
+        ct_fail_code(err, extra ? e2.code : CT_ERR_NOMEM, "%s", extra ? e2.msg : "out of memory");
+        rc = -1;
+    } else rc = 0;
+    cJSON_free(extra);
+out:
+    ct_attribution_free(&clean);
+    ct_attribution_free(&corr);
+    return rc;
+}
+
 /* The prompt plus the longest scored continuation must fit the model's
  * positions (teacher forcing feeds all but the last answer token). */
 static int fits(const ct_run_ctx *c, const ct_row_plan *p, int line_no, char *msg, size_t cap)
@@ -381,6 +437,11 @@ int ct__run_row(ct_run_ctx *c, int row_index, int line_no, const char *text, siz
         for (int k = 0; k <= CT_KIND_HEAD; k++) {
             if (!(s->kinds & (1u << k))) continue;
             int r = run_case(c, &row, row_index, &p, (ct_kind)k, err);
+            if (r < 0) { ct_row_plan_free(&p); ct_row_free(&row); return -1; }
+            if (r) problems = 1;
+        }
+        if (s->attribute) {
+            int r = attribute_context(c, &row, row_index, &p, err);
             if (r < 0) { ct_row_plan_free(&p); ct_row_free(&row); return -1; }
             if (r) problems = 1;
         }
