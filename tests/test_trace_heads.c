@@ -3,7 +3,8 @@
  *
  *   1. Against an independent implementation: tools/heads/reference.py (its
  *      own float64 forward passes of llama_gqa (GQA), qwen2 (GQA, q/k/v
- *      biases), gpt2 and gpt_neox (parallel residual, partial rotary), checked
+ *      biases), gpt2, gpt_neox (parallel residual, partial rotary) and gemma2
+ *      (norms after the sublayers, soft caps), checked
  *      against transformers' logits, with a hook on the input of the output
  *      projection) wrote traces/heads.safetensors: ROME's procedure per
  *      (t, l, h) with ctrace's noise.  Both engines must match it to 1e-5 in p,
@@ -22,7 +23,7 @@
 #include "harness.h"
 #include "ctrace.h"
 
-static const char *FAMILIES[] = {"llama_gqa", "qwen2", "gpt2", "gpt_neox"};
+static const char *FAMILIES[] = {"llama_gqa", "qwen2", "gpt2", "gpt_neox", "gemma2"};
 static double worst_ref, worst_fn;
 
 static int load(const char *name, ct_model **m)

@@ -8,7 +8,7 @@ of ctrace: the expected numbers of tests/test_trace_heads.c
 Needs only torch and numpy (Debian 12: apt-get install python3-torch; torch
 1.13, numpy 1.24).  Each family's forward pass is written here from the Hugging
 Face modeling code (transformers 4.47.1: LlamaForCausalLM, Qwen2ForCausalLM,
-GPT2LMHeadModel, GPTNeoXForCausalLM), in float64, with a hook on the input of
+GPT2LMHeadModel, GPTNeoXForCausalLM, Gemma2ForCausalLM), in float64, with a hook on the input of
 the attention output projection (o_proj / c_proj / dense): z [T, H*hd], query
 head h = columns [h*hd, (h+1)*hd).  The forward pass is checked against
 transformers' own logits in the fixture's refs.safetensors before anything is
@@ -35,7 +35,7 @@ RANGE = (3, 6)
 # restorations move it visibly; the fixture records it per family)
 SAMPLES = 3
 SEED = 1
-FAMILIES = ["llama_gqa", "qwen2", "gpt2", "gpt_neox"]
+FAMILIES = ["llama_gqa", "qwen2", "gpt2", "gpt_neox", "gemma2"]
 
 
 def load_st(path):
@@ -102,7 +102,7 @@ class Model:
         self.fam = self.cfg["model_type"]
 
     def wte(self):
-        key = {"llama": "model.embed_tokens.weight", "qwen2": "model.embed_tokens.weight",
+        key = {"llama": "model.embed_tokens.weight", "qwen2": "model.embed_tokens.weight", "gemma2": "model.embed_tokens.weight",
                "gpt2": "transformer.wte.weight", "gpt_neox": "gpt_neox.embed_in.weight"}[self.fam]
         return key
 
@@ -118,6 +118,8 @@ class Model:
         parts (a dict), when given, receives the residual stream's summands:
         "embed" [B, T, D], ("mlp", l) [B, T, D], and "final" (the last residual)."""
         self.parts = parts if parts is not None else {}
+        self.__dict__.pop("post_attn", None)
+        self.__dict__.pop("raw_logits", None)
         return getattr(self, "fwd_" + {"llama": "llama", "qwen2": "llama"}.get(self.fam, self.fam))(tok_emb, hook)
 
     def out_proj(self, l):
@@ -171,6 +173,58 @@ class Model:
         self.unembed = w["lm_head.weight"]
         x = rms(x, w["model.norm.weight"])
         return x @ w["lm_head.weight"].T
+
+    def fwd_gemma2(self, x, hook):
+        """Gemma2: RMSNorm(1 + w) before and after each sublayer, embeddings x float32(sqrt(D)),
+        attention scores scaled by query_pre_attn_scalar^-1/2 and soft-capped, GeGLU (tanh) MLP,
+        tied output matrix, final logits soft-capped."""
+        c, w = self.cfg, self.w
+        H, KV, D = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+        hd = c["head_dim"]
+        eps = c["rms_norm_eps"]
+        inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+        B, T, _ = x.shape
+        pos = torch.arange(T, dtype=torch.float64)
+        x = x * float(np.float32(np.sqrt(D)))
+        self.parts["embed"] = x.clone()
+
+        def rms(x, g):
+            return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * (1.0 + g)
+
+        def lin(x, p):
+            return x @ w[p + ".weight"].T
+
+        cap, scale = c["attn_logit_softcapping"], c["query_pre_attn_scalar"] ** -0.5
+        assert T < c["sliding_window"]
+        self.post_attn = []
+        for l in range(c["num_hidden_layers"]):
+            p = "model.layers.%d." % l
+            h = rms(x, w[p + "input_layernorm.weight"])
+            q = lin(h, p + "self_attn.q_proj").view(B, T, H, hd).transpose(1, 2)
+            k = lin(h, p + "self_attn.k_proj").view(B, T, KV, hd).transpose(1, 2)
+            v = lin(h, p + "self_attn.v_proj").view(B, T, KV, hd).transpose(1, 2)
+            q, k = rope(q, pos, inv, hd), rope(k, pos, inv, hd)
+            k, v = k.repeat_interleave(H // KV, 1), v.repeat_interleave(H // KV, 1)
+            sc = torch.tanh(q @ k.transpose(-1, -2) * scale / cap) * cap
+            sc = sc.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+            z = (torch.softmax(sc, -1) @ v).transpose(1, 2).reshape(B, T, H * hd)
+            hook(l, z)
+            y = lin(z, p + "self_attn.o_proj")
+            # the post-attention norm's multiplier, frozen per row (for the attribution)
+            self.post_attn.append(torch.rsqrt((y * y).mean(-1, keepdim=True) + eps) * (1.0 + w[p + "post_attention_layernorm.weight"]))
+            x = x + rms(y, w[p + "post_attention_layernorm.weight"])
+            h = rms(x, w[p + "pre_feedforward_layernorm.weight"])
+            g = torch.nn.functional.gelu(lin(h, p + "mlp.gate_proj"), approximate="tanh")
+            mo = rms(lin(g * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj"), w[p + "post_feedforward_layernorm.weight"])
+            self.parts[("mlp", l)] = mo
+            x = x + mo
+        self.parts["final"] = x.clone()
+        self.final_norm = ("rms1p", w["model.norm.weight"], None, eps)
+        self.unembed = w["model.embed_tokens.weight"]
+        raw = rms(x, w["model.norm.weight"]) @ w["model.embed_tokens.weight"].T
+        self.raw_logits = raw
+        fc = c["final_logit_softcapping"]
+        return torch.tanh(raw / fc) * fc
 
     def fwd_gpt2(self, x, hook):
         c, w = self.cfg, self.w
@@ -338,17 +392,20 @@ def attribute(m, corrupted=False, a=None, cf=None):
             normed = lambda c: (c - c.mean()) * inv * g
         else:
             inv = 1.0 / torch.sqrt((xf * xf).mean() + eps)
-            normed = lambda c: c * inv * g
+            gg = 1.0 + g if kind == "rms1p" else g
+            normed = lambda c: c * inv * gg
         val = lambda c: float(d @ normed(c)) / B
         for l in range(L):
             W, bo = m.out_proj(l)
+            mult = m.post_attn[l][r, T - 1] if hasattr(m, "post_attn") else 1.0   # gemma2's frozen post-norm
             for h in range(H):
-                heads[l, h] += val(W[:, h * hd:(h + 1) * hd] @ zs[l][r, h * hd:(h + 1) * hd])
+                heads[l, h] += val((W[:, h * hd:(h + 1) * hd] @ zs[l][r, h * hd:(h + 1) * hd]) * mult)
             bias[l] += val(bo) if bo is not None else 0.0
             mlp[l] += val(parts[("mlp", l)][r, T - 1])
         embed += val(parts["embed"][r, T - 1])
         nb += float(d @ b) / B if b is not None else 0.0
-        total += float(logits[r, a] - logits[r, cf]) / B
+        raw = m.raw_logits[:, T - 1] if hasattr(m, "raw_logits") else logits   # before gemma2's final soft cap
+        total += float(raw[r, a] - raw[r, cf]) / B
     parts_sum = heads.sum() + bias.sum() + mlp.sum() + embed + nb
     assert abs(parts_sum - total) < 1e-9, (parts_sum, total)
     return a, cf, heads, bias, mlp, embed, nb, total
