@@ -905,6 +905,12 @@ typedef struct ct_heatmap {
  * like the seed's ratio), so 150-token prompts stay readable. */
 CT_API int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err);
 
+/* The figure of a head trace (docs/heads.md): ie [T, L, H] as two layer × head
+ * panels, IE at the last token and at last_corrupted (-1: none, the last token
+ * again), one colour range. */
+CT_API int ct_head_figure_write(const float *ie, int T, int L, int H, int last_corrupted, const char *path,
+                                ct_plot_format fmt, ct_err *err);
+
 /* The seed's/ROME's text for a case: title "Impact of restoring state after
  * corrupted input", xlabel "single restored layer" or "center of interval of
  * W restored MLP layers", colour-bar label naming the metric and answer.
@@ -955,8 +961,8 @@ CT_API void ct_average_result(const ct_average *a, int pooled, float *out);
 CT_API void ct_average_free(ct_average *a);
 
 /* Kinds in figure order (the ct_kind order): 0 hidden, 1 mlp, 2 attention;
- * -1 when unknown, and for "head" (its grids are [T, L, H]: no figure or
- * average of head traces yet).  Names: ct_kind_name((ct_kind)k). */
+ * -1 when unknown, and for "head" (its grids are [T, L, H]: drawn by
+ * ct_head_figure_write, not averaged by segment yet).  Names: ct_kind_name((ct_kind)k). */
 CT_API int ct_kind_index(const char *kind);
 
 /* Reads every case file of every dir into avg[3] (by kind): DIR/cases/ *.bin,

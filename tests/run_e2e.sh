@@ -75,18 +75,21 @@ check '[ $rc -ne 0 ] && grep -q "finished case from another run" "$W/err5"' "mix
 check '[ $rc -ne 0 ] && grep -q "finished case from another run (samples 2; this run: 3)" "$W/err5"' "mixing --samples in one dir: rc $rc $(cat "$W/err5")"
 
 # 3a. The head kind by name: its cases are written and resumed, summarised with
-# layer and head, have no figure, and `ctrace average` leaves them out.
+# layer and head, drawn as layer x head maps, and `ctrace average` leaves them out.
 "$BIN" run --model_name "$M" --experiment_type 2 --data_path "$DATA/P17.jsonl" --output_dir "$W/heads" \
     --samples 2 --max_datapoints 2 --kinds hidden,head >"$W/outh" 2>&1
 check 'tail -n 1 "$W/outh" | grep -q "2 rows: 2 succeeded, 0 skipped; 4 cases traced"' "--kinds hidden,head: $(tail -n 1 "$W/outh")"
 check '[ "$(grep -c "\"kind\":\"head\".*\"top_ie\":{\"token\":[0-9]*,\"layer\":[0-9]*,.*\"head\":[0-9]" "$W/heads/summary.jsonl")" -eq 2 ]' \
     "head summary lines: $(grep head "$W/heads/summary.jsonl" | head -c 300)"
-check '[ "$(count "$W/heads/pdfs" "head")" -eq 0 ] && [ "$(count "$W/heads/pdfs" "hidden")" -eq 2 ]' "figures of hidden cases only"
+check '[ "$(count "$W/heads/pdfs" "_head\.pdf$")" -eq 2 ] && [ "$(count "$W/heads/pdfs" "_hidden\.pdf$")" -eq 2 ]' \
+    "a figure per case, head cases included: $(ls "$W/heads/pdfs" | head -c 300)"
+rm "$W/heads/pdfs/"*_head.pdf
 cp "$W/heads/summary.jsonl" "$W/summaryh"
 "$BIN" run --model_name "$M" --experiment_type 2 --data_path "$DATA/P17.jsonl" --output_dir "$W/heads" \
     --samples 2 --max_datapoints 2 --kinds hidden,head >"$W/outh2" 2>&1
 check 'tail -n 1 "$W/outh2" | grep -q "0 cases traced, skipped 4 finished cases" && cmp -s "$W/summaryh" "$W/heads/summary.jsonl"' \
     "head rerun: $(tail -n 1 "$W/outh2")"
+check '[ "$(count "$W/heads/pdfs" "_head\.pdf$")" -eq 2 ]' "head figures drawn again from finished cases"
 "$BIN" average "$W/heads" >"$W/outh3" 2>&1
 check 'grep -q "averaged 2 cases (hidden 2, mlp 0, attention 0) from 1 run dir(s); 0 skipped" "$W/outh3"' "average with head cases: $(cat "$W/outh3")"
 

@@ -1,6 +1,5 @@
 /* cmd_plot.c — `ctrace plot CASE.bin [--out FILE] [--plot_format pdf|png|svg]`:
  * draws one case file as a heat map (the figure `ctrace run` makes per case). */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +15,7 @@ static void plot_usage(FILE *o)
                "  token and at the last corrupted token.\n");
 }
 
-/* A head trace (kind "head", ie [T, L, H]): two layer × head panels, IE at
- * the last token and at the last corrupted token (docs/heads.md).  1: not a
+/* A head trace (kind "head", ie [T, L, H]): ct_head_figure_write.  1: not a
  * head trace (the caller draws the ordinary figure); 0 drawn; -1 failed. */
 static int plot_heads(const char *in, const char *out, ct_plot_format fmt, ct_err *err)
 {
@@ -27,35 +25,12 @@ static int plot_heads(const char *in, const char *out, ct_plot_format fmt, ct_er
     const char *md = f.metadata;
     const ct_tensor_view *ie = ct_st_find(&f, "ie"), *tr = ct_st_find(&f, "target_ranges");
     if (!md || !strstr(md, "\"kind\":\"head\"") || !ie || ie->ndim != 3) { ct_st_close(&f); return 1; }
-    int T = (int)ie->shape[0], L = (int)ie->shape[1], H = (int)ie->shape[2], rc = -1, last_c = -1;
     float *v = ct_tensor_to_f32(ie);                            /* [T, L, H] */
     float *tv = tr ? ct_tensor_to_f32(tr) : NULL;               /* [R, 2] */
-    char **labels = calloc((size_t)L, sizeof *labels);
+    int last_c = -1, rc = -1;
     for (int64_t i = 0; tv && i + 1 < tr->numel; i += 2) last_c = (int)tv[i + 1] - 1 > last_c ? (int)tv[i + 1] - 1 : last_c;
-    if (!v || !labels) { ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", in); goto out; }
-    for (int l = 0; l < L; l++) {
-        if (!(labels[l] = malloc(24))) { ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", in); goto out; }
-        snprintf(labels[l], 24, "layer %d", l);
-    }
-    int ts[2] = {T - 1, last_c >= 0 && last_c < T ? last_c : T - 1};
-    char titles[2][96];
-    float vmax = NAN;
-    for (int k = 0; k < 2; k++)
-        for (int q = 0; q < L * H; q++) {
-            float x = v[(size_t)ts[k] * L * H + q];
-            if (!isnan(x) && !(x <= vmax)) vmax = x;
-        }
-    ct_heatmap h[2];
-    for (int k = 0; k < 2; k++) {
-        snprintf(titles[k], sizeof titles[k], "Restoring one head: %s\n(token %d)", k ? "last corrupted token" : "last token", ts[k]);
-        h[k] = (ct_heatmap){.values = v + (size_t)ts[k] * L * H, .rows = L, .cols = H, .labels = (const char *const *)labels,
-                            .kind = "attention", .title = titles[k], .xlabel = "head", .cbar_label = "IE",
-                            .vmin = NAN, .vmax = vmax > 0 ? vmax : NAN, .hide_labels = k == 1};
-    }
-    rc = ct_heatmap_write(h, 2, out, fmt, err);
-out:
-    for (int l = 0; labels && l < L; l++) free(labels[l]);
-    free(labels);
+    if (!v) ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", in);
+    else rc = ct_head_figure_write(v, (int)ie->shape[0], (int)ie->shape[1], (int)ie->shape[2], last_c, out, fmt, err);
     free(v);
     free(tv);
     ct_st_close(&f);

@@ -114,6 +114,17 @@ static int load_head_case(const char *path, const ct_case_info *want, int L, int
     return rc;
 }
 
+/* A head case's figure (ct_head_figure_write): written unless it exists. */
+static int plot_heads_case(ct_run_ctx *c, const float *ie, int T, int L, int H, const ct_trace_input *in, const char *pdf,
+                           ct_err *err)
+{
+    if (!c->s->plots || access(pdf, F_OK) == 0) return 0;
+    int last = -1;                              /* the last corrupted token */
+    for (int r = 0; r < in->n_ranges; r++) last = in->ranges[2 * r + 1] - 1 > last ? in->ranges[2 * r + 1] - 1 : last;
+    ct_err e2;
+    return ct_head_figure_write(ie, T, L, H, last, pdf, c->s->plot_format, &e2) ? ct_fail(err, "%s", e2.msg) : 0;
+}
+
 /* The figure of a case in memory or read back: written unless it exists. */
 static int plot_case(ct_run_ctx *c, const ct_case *cs, const char *pdf, ct_err *err)
 {
@@ -251,10 +262,13 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
                          .cf = (const int32_t *const *)p->cf, .cf_len = p->cf_len};
 
     int heads = kind == CT_KIND_HEAD, L = ct_model_n_layers(c->m), H = ct_model_config(c->m)->n_heads;
-    if (heads && access(path, F_OK) == 0) {     /* a finished head case: no figure (yet), the summary line */
+    if (heads && access(path, F_OK) == 0) {     /* a finished head case: the summary line, the figure if missing */
         float *ie = NULL, hi, lo, te;
         if (same_trace(path, &in, &ts, err) || load_head_case(path, &ci, L, H, &ie, &hi, &lo, &te, err) ||
-            put_head_summary(c, &ci, L, H, ie, hi, lo, te, err)) { free(ie); goto out; }
+            put_head_summary(c, &ci, L, H, ie, hi, lo, te, err) || plot_heads_case(c, ie, ci.T, L, H, &in, pdf, err)) {
+            free(ie);
+            goto out;
+        }
         free(ie);
         c->prog->cases_reused++;
         rc = 0;
@@ -305,8 +319,9 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     int werr = ct_case_write(path, &in, &ts, &r, s->model_dir, extra, &e2);
     free(extra);
     if (werr) { ct_fail(err, "%s", e2.msg); ct_trace_result_free(&r); goto out; }
-    if (heads) {                                /* [T, L, H]: a summary line, no figure yet */
-        int bad = put_head_summary(c, &ci, L, H, r.ie, r.targets[0].high_score, r.targets[0].low_score, r.te, err);
+    if (heads) {                                /* [T, L, H]: the summary line and the layer × head figure */
+        int bad = put_head_summary(c, &ci, L, H, r.ie, r.targets[0].high_score, r.targets[0].low_score, r.te, err) ||
+                  plot_heads_case(c, r.ie, r.T, L, H, &in, pdf, err);
         ct_trace_result_free(&r);
         if (bad) goto out;
         c->prog->cases_written++;
