@@ -65,6 +65,7 @@ $(BUILD)/libctrace.a: $(LIB_OBJ)
 # --no-undefined: the core must not reach into the application layer
 $(BUILD)/libctrace.so: $(CORE_OBJ)
 	$(CC) $(CFLAGS) -shared -Wl,--no-undefined -Wl,-soname,libctrace.so.0 -o $@ $^ $(CORE_LIBS)
+	@ln -sf libctrace.so $(BUILD)/libctrace.so.0
 
 $(BUILD)/ctrace: $(CLI_OBJ) $(BUILD)/libctrace.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static double now(void)
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <cblas.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static double now(void)
 {

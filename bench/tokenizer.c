@@ -8,7 +8,7 @@
 #include <time.h>
 #include <dirent.h>
 #include <cjson/cJSON.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 /* CPU time of this process: the bench machine is shared, and wall time there
  * mostly measures the neighbours. */

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static double now_s(void)
 {

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static const int32_t ids_a[19] = {1, 200, 13, 77, 511, 0, 5, 5, 42, 300, 128, 9, 77, 401, 256, 33, 2, 460, 101};

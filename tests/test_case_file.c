@@ -5,7 +5,7 @@
 #include <cjson/cJSON.h>
 #include <unistd.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static const ct_tensor_view *shape(ct_st_file *f, const char *name, ct_dtype dt, int ndim, const int64_t *sh)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static const char *const fixtures[] = {

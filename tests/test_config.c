@@ -2,7 +2,7 @@
  * keys are absent, family-specific key names, and refusal (with the key named)
  * of variants that would change the math but are not implemented. */
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static struct ct_config cfg;

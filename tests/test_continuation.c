@@ -3,7 +3,7 @@
  * tools/make_continuation_vectors.js: ids of prompt + " " + word after the
  * prompt's ids).  SentencePiece tokenizers must not start with a lone "▁". */
 #include <cjson/cJSON.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static const char *PROMPT = "C: Juan was written in the Spanish language. Q: The language Juan was written in is A:";

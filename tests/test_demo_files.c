@@ -4,7 +4,7 @@
  * F32, shapes), and the expected-logits fixture of the forward-pass test is
  * readable and consistent (ids in the vocabulary, logits [4, V], finite).
  * The reference is the HF Llama naming scheme, not anything ctrace produced. */
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 #include <cjson/cJSON.h>

@@ -5,7 +5,7 @@
  * PyTorch model in tools/demo/llama.py, itself checked against transformers).
  * Checks: ctrace's tokenizer gives ids_K for the prompt text in the fixture's
  * metadata, and ct_forward on models/demo gives logits_K. */
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 #include <cjson/cJSON.h>

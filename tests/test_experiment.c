@@ -2,7 +2,7 @@
  * ranges on real peq-both rows.  Expected offsets were worked out by hand and
  * checked with Python's str.find on the UTF-8 bytes (not with ctrace). */
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 /* Row `line` (1-based) of a peq-both file. */
 static int load_row(ct_row *r, const char *rel, int line)

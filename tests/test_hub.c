@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <unistd.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 #define HASH_A "0123456789abcdef0123456789abcdef01234567"
 #define HASH_B "fedcba9876543210fedcba9876543210fedcba98"

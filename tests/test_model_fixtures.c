@@ -5,7 +5,7 @@
  * rotary frequencies, and that the thread count changes no bit. */
 #include <stdlib.h>
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 #include "model/model.h"
 

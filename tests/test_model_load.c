@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static char tmpdir[256];

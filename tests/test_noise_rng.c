@@ -2,7 +2,7 @@
  * against torch.std of the fixtures' embedding matrices, and the ROME noise
  * (randn(S, 4, D) for seed 1; level = 3 × std) against each trace file. */
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static const ct_tensor_view *need(ct_st_file *f, const char *name)
 {

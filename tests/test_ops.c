@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "ops/ops.h"
 
 static const ct_backend *REF, *CPU;
@@ -269,6 +269,11 @@ static void test_token_probs(void)
         snprintf(label, sizeof label, "V%d", V);
         compare("token_probs", label, pc, pr, R * k, 1e-6);
         CHECK(pc[3] == 1.0f, "token_probs: a row with no token should give 1, got %g", pc[3]);
+        float *mr = malloc(sizeof *mr * V), *mc = malloc(sizeof *mc * V);
+        REF->softmax_mean(REF, R, V, lg, mr);
+        CPU->softmax_mean(CPU, R, V, lg, mc);
+        compare("softmax_mean", label, mc, mr, V, 1e-6);
+        free(mr); free(mc);
         free(lg);
     }
 }

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "tiny_gpt2.h"
 
 enum { NL = TG_L };

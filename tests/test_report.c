@@ -5,13 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static char tmpdir[256];
 
 /* Writes a case file as `ctrace run` will: ie/scores/low_score/... and the
  * case description: with_info 1 as "ctrace_case", 2 inside the "ctrace"
  * settings JSON (ct_case_write's extra_json), 0 not at all. */
+static const char *wc_model;   /* when set: the "model" metadata key */
 static int write_case(const char *path, const ct_case_info *ci, int L, const float *ie, float low, float high,
                       const int32_t *targets, int n_targets, int with_info, int with_ie)
 {
@@ -32,6 +33,7 @@ static int write_case(const char *path, const ct_case_info *ci, int L, const flo
     if (n_targets) o[n++] = (ct_st_out){"target_ranges", CT_I32, 2, {n_targets, 2}, targets};
     cJSON *md = cJSON_CreateObject();
     cJSON_AddStringToObject(md, "kind", ci->kind);
+    if (wc_model) cJSON_AddStringToObject(md, "model", wc_model);
     if (with_info == 1) {               /* a top-level "ctrace_case" string */
         char *j = ct_case_info_json(ci);
         cJSON_AddStringToObject(md, "ctrace_case", j);
@@ -173,6 +175,10 @@ static void test_average(void)
     for (int t = 0; t < 10; t++) for (int l = 0; l < L_; l++) B[t][l] = (float)((t + 2) * (3 - l)) * 0.02f - 0.05f;
     ct_case_info a, b;
     case_a(&a, "hidden"); case_b(&b, "hidden");
+    /* the same design as A (experiment 1, restoring, prob, original passage);
+     * B as case_b has it (experiment 2, reverse, a counterfactual context) is
+     * used below for the refusals */
+    b.experiment = 1; b.reverse = 0; free(b.cf); b.cf = NULL;
     int32_t tr[2] = {2, 4};
     snprintf(path, sizeof path, "%s/0_hidden_Australia.bin", cases);
     CHECK(write_case(path, &a, L_, &A[0][0], 0.1f, 0.9f, tr, 1, 1, 1) == 0, "write A");
@@ -190,7 +196,7 @@ static void test_average(void)
     snprintf(path, sizeof path, "%s/1_hidden_Paris.bin", d2);
     CHECK_OK(ct_case_load(&c, path, &e), &e);
     if (c.ie) {
-        CHECK(c.T == 10 && c.L == L_ && c.has_info && !strcmp(c.info.cf, "Rome"), "loaded B");
+        CHECK(c.T == 10 && c.L == L_ && c.has_info && c.info.cf == NULL, "loaded B");
         CHECK_CLOSE(c.ie, &B[0][0], 10 * L_, 1e-6, "B ie from scores - low_score");
         CHECK(fabsf(c.te - 0.5f) < 1e-6, "te %g", c.te);
     }
@@ -238,20 +244,93 @@ static void test_average(void)
         CHECK(avg[0].n_case[s] == want_nc[s] && avg[0].n_tok[s] == want_nt[s], "segment %s: n_case %d n_tok %ld",
               ct_segment_key(s), avg[0].n_case[s], avg[0].n_tok[s]);
 
-    /* only the counterfactual-context cases (B), only the original ones (A) */
-    for (int which = CT_CTX_ORIGINAL; which <= CT_CTX_CF; which++) {
-        ct_average sub[3];
-        for (int k = 0; k < 3; k++) ct_average_init(&sub[k]);
-        int sk = 0;
-        CHECK_OK(ct_average_dirs(sub, dirs, 2, which, &sk, NULL, &e), &e);
-        int want_h = 1, want_m = which == CT_CTX_ORIGINAL;
-        CHECK(sub[0].n_cases == want_h && sub[1].n_cases == want_m && sk == 1 && sub[0].contexts == which,
-              "contexts %d: hidden %d mlp %d skipped %d", which, sub[0].n_cases, sub[1].n_cases, sk);
-        float r1[CT_SEG_COUNT * L_];
-        ct_average_result(&sub[0], 0, r1);
-        const float *want_last = which == CT_CTX_CF ? B[9] : A[8];
-        CHECK_CLOSE(r1 + CT_SEG_LAST * L_, want_last, L_, 1e-7, "last token of the one case");
-        for (int k = 0; k < 3; k++) ct_average_free(&sub[k]);
+    /* ROME's six rows relative to the corrupted tokens, by hand:
+     *   A: corrupted [2,4) (target_ranges): first 2, last 3, no middle,
+     *      first subsequent 4, further 5..7, last 8;
+     *   B: no target_ranges, experiment 1: the subject [4,7): first 4,
+     *      middle 5, last 6, first subsequent 7, further 8, last 9. */
+    {
+        float want[CT_ROME_COUNT][L_], wci[CT_ROME_COUNT][L_], got6[CT_ROME_COUNT * L_];
+        for (int l = 0; l < L_; l++) {
+            want[0][l] = (A[2][l] + B[4][l]) / 2;
+            want[1][l] = B[5][l];
+            want[2][l] = (A[3][l] + B[6][l]) / 2;
+            want[3][l] = (A[4][l] + B[7][l]) / 2;
+            want[4][l] = ((A[5][l] + A[6][l] + A[7][l]) / 3 + B[8][l]) / 2;
+            want[5][l] = (A[8][l] + B[9][l]) / 2;
+            /* two cases x1, x2: std (n - 1) = |x1 - x2| / sqrt 2, so 1.96 std / sqrt 2 = 0.98 |x1 - x2| */
+            wci[0][l] = 0.98f * fabsf(A[2][l] - B[4][l]);
+            wci[1][l] = 0;   /* n = 1: NaN, compared as 0 below */
+            wci[2][l] = 0.98f * fabsf(A[3][l] - B[6][l]);
+            wci[3][l] = 0.98f * fabsf(A[4][l] - B[7][l]);
+            wci[4][l] = 0.98f * fabsf((A[5][l] + A[6][l] + A[7][l]) / 3 - B[8][l]);
+            wci[5][l] = 0.98f * fabsf(A[8][l] - B[9][l]);
+        }
+        ct_average_stat(&avg[0], CT_ROME_CORR_FIRST, CT_ROME_COUNT, CT_STAT_CASE_MEAN, got6);
+        CHECK_CLOSE(got6, &want[0][0], CT_ROME_COUNT * L_, 1e-6, "ROME rows: case means");
+        ct_average_stat(&avg[0], CT_ROME_CORR_FIRST, CT_ROME_COUNT, CT_STAT_CI95, got6);
+        CHECK(isnan(got6[L_]), "one case in the middle row: no interval (%g)", got6[L_]);
+        for (int l = 0; l < L_; l++) got6[L_ + l] = 0;
+        CHECK_CLOSE(got6, &wci[0][0], CT_ROME_COUNT * L_, 1e-6, "ROME rows: 95% half-widths");
+        int wn[CT_ROME_COUNT] = {2, 1, 2, 2, 2, 2};
+        for (int j = 0; j < CT_ROME_COUNT; j++)
+            CHECK(avg[0].n_case[CT_SEG_COUNT + j] == wn[j], "%s: n %d want %d", ct_segment_key(CT_SEG_COUNT + j),
+                  avg[0].n_case[CT_SEG_COUNT + j], wn[j]);
+        double ate, aci;
+        ct_average_ate(&avg[0], &ate, &aci);
+        /* TE: A 0.9 - 0.1, B 0.7 - 0.2 */
+        CHECK(fabs(ate - 0.65) < 1e-6 && fabs(aci - 0.98 * 0.3) < 1e-6 && avg[0].n_te == 2, "ATE %g +- %g (n %d)", ate, aci, avg[0].n_te);
+        CHECK(avg[0].experiment == 1 && avg[0].reverse == 0 && avg[0].cf_context == 0 && !strcmp(avg[0].metric, "prob"), "design recorded");
+    }
+
+    /* refusals: B with another experiment, direction, metric, context, model
+     * beside A; the message names both files and what differs */
+    {
+        char d3[300]; snprintf(d3, sizeof d3, "%s/run3", tmpdir); mkdir(d3, 0777);
+        const char *mixed[2] = {d1, d3};
+        const char *want_msg[5] = {"experiment 2", "reverse patching", "metric logprob", "counterfactual context", "model other-model but"};
+        for (int v = 0; v < 5; v++) {
+            ct_case_info x;
+            case_b(&x, "hidden");
+            x.experiment = v == 0 ? 2 : 1; x.reverse = v == 1;
+            if (v == 2) { free(x.metric); x.metric = strdup("logprob"); }
+            if (v != 3) { free(x.cf); x.cf = NULL; }
+            wc_model = v == 4 ? "/models/other-model" : NULL;
+            snprintf(path, sizeof path, "%s/1_hidden_Paris.bin", d3);
+            CHECK(write_case(path, &x, L_, &B[0][0], 0.2f, 0.7f, NULL, 0, 2, 0) == 0, "write variant %d", v);
+            wc_model = NULL;
+            if (v == 4) {   /* a case of model "demo" beside one of "other-model", in the one dir */
+                wc_model = "models/demo/";
+                snprintf(path, sizeof path, "%s/0_hidden_Australia.bin", d3);
+                CHECK(write_case(path, &a, L_, &A[0][0], 0.1f, 0.9f, tr, 1, 1, 1) == 0, "write A with a model");
+                wc_model = NULL;
+            }
+            ct_average m3[3];
+            for (int k = 0; k < 3; k++) ct_average_init(&m3[k]);
+            int rc = ct_average_dirs(m3, v == 4 ? mixed + 1 : mixed, v == 4 ? 1 : 2, CT_CTX_ALL, NULL, NULL, &e);
+            CHECK(rc == -1 && strstr(e.msg, want_msg[v]) && strstr(e.msg, "1_hidden_Paris.bin") && strstr(e.msg, "does not mix"),
+                  "variant %d: rc %d: %s", v, rc, e.msg);
+            for (int k = 0; k < 3; k++) ct_average_free(&m3[k]);
+            /* a counterfactual-context case is taken alone with --contexts cf, left out with original */
+            if (v == 3) {
+                for (int which = CT_CTX_ORIGINAL; which <= CT_CTX_CF; which++) {
+                    ct_average sub[3];
+                    for (int k = 0; k < 3; k++) ct_average_init(&sub[k]);
+                    int sk = 0;
+                    CHECK_OK(ct_average_dirs(sub, mixed, 2, which, &sk, NULL, &e), &e);
+                    int want_h = 1, want_m = which == CT_CTX_ORIGINAL;
+                    CHECK(sub[0].n_cases == want_h && sub[1].n_cases == want_m && sk == 1 && sub[0].contexts == which
+                          && sub[0].cf_context == (which == CT_CTX_CF),
+                          "contexts %d: hidden %d mlp %d skipped %d", which, sub[0].n_cases, sub[1].n_cases, sk);
+                    float r1[CT_SEG_COUNT * L_];
+                    ct_average_result(&sub[0], 0, r1);
+                    const float *want_last = which == CT_CTX_CF ? B[9] : A[8];
+                    CHECK_CLOSE(r1 + CT_SEG_LAST * L_, want_last, L_, 1e-7, "last token of the one case");
+                    for (int k = 0; k < 3; k++) ct_average_free(&sub[k]);
+                }
+            }
+            ct_case_info_free(&x);
+        }
     }
 
     /* a case with another layer count is refused */
@@ -267,10 +346,14 @@ static void test_average(void)
     char line[4096]; int lines = 0, found = 0;
     while (f && fgets(line, sizeof line, f)) {
         lines++;
-        if (!strncmp(line, "hidden,pooled,prompt,2,3,3,", 27)) found = 1;
+        if (!strncmp(line, "hidden,pooled,prompt,2,3,3,", 27)) found++;
+        double x;
+        if (sscanf(line, "hidden,ate,te,2,0,2,%lf", &x) == 1 && fabs(x - 0.65) < 1e-6) found++;
+        if (sscanf(line, "hidden,ate_ci95,te,2,0,2,%lf", &x) == 1 && fabs(x - 0.294) < 1e-6) found++;
+        if (!strncmp(line, "hidden,ci95,rome_corr_mid,1,1,1,,,", 34)) found++;
     }
     if (f) fclose(f);
-    CHECK(lines == 1 + 2 * 2 * CT_SEG_COUNT && found, "csv: %d lines, pooled prompt row %s", lines, found ? "found" : "missing");
+    CHECK(lines == 1 + 2 * (3 * CT_SEG_ALL + 2) && found == 4, "csv: %d lines, pooled prompt row %s", lines, found == 4 ? "found" : "missing");
     int kinds[2] = {0, 1};
     ct_plot_format fmts[3] = {CT_PLOT_PDF, CT_PLOT_PNG, CT_PLOT_SVG};
     const char *magic[3] = {"%PDF-", "\x89PNG", "<?xml"};

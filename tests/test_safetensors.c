@@ -1,6 +1,6 @@
 /* Safetensors reader/writer: round trip, fixtures, and every malformed-file case. */
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static const char *tmpdir(void)

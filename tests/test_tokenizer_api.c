@@ -3,7 +3,7 @@
  * idToToken, tokenToId), BOS/EOS, token ranges, error handling for malformed
  * tokenizer.json files and bad input, and encoding from several threads. */
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 #define HF "hf-tokenizers/"

@@ -6,7 +6,7 @@
  * ct_encoding_token_range against a direct scan of the HF offsets. */
 #include <cjson/cJSON.h>
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static const struct { const char *name, *tok; } CASES[] = {

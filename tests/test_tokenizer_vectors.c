@@ -2,7 +2,7 @@
  * expected ids were produced by Hugging Face tokenizers
  * (add_special_tokens=False), against every tokenizer.json they belong to.
  * tests/fixtures/MANIFEST.md says which tokenizer.json goes with which vectors. */
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static char *slurp(const char *path, size_t *len)

@@ -7,7 +7,7 @@
  * corrupted position equal the base run bit for bit, and the fast engine gives
  * the same bits with 1 and 2 threads. */
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static const double TOL = 1e-5;
 static double worst, worst_rel;

@@ -3,7 +3,7 @@
  * with RandomState(1) noise), with both engines: hidden, mlp/attn windows 4
  * and 3, replace, reverse patching and a two-token answer. */
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 static const float TOL = 1e-5f;
 static double worst;            /* the largest difference seen, printed at the end */

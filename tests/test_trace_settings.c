@@ -4,7 +4,7 @@
  * per-sample scores. */
 #include <math.h>
 #include "harness.h"
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 int main(void)
 {

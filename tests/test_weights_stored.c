@@ -9,11 +9,12 @@
  *   3. the reference backend (plain C, no BLAS) runs the fixtures end to end:
  *      logits within 1e-4 of transformers' and a fast-engine trace within
  *      1e-5 of the CPU backend's. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "harness.h"
 
 static int32_t *fixture_ids(const char *dir, int *T)
@@ -185,6 +186,53 @@ static void reference_backend(const char *name)
     ct_model_free(m);
 }
 
+/* The engine's top tokens of the clean run against softmax(ct_forward's last
+ * logits) computed here, and the answer's entry against the trace's scores. */
+static void predictions(const char *name)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s%s", ct_fixture("hf-tiny/"), name);
+    ct_err err = {{0}};
+    ct_model *m = NULL;
+    CHECK_OK(ct_model_load(&m, dir, &err), &err);
+    int T = 0;
+    int32_t *ids = fixture_ids(dir, &T);
+    if (!m || !ids) { ct_model_free(m); free(ids); return; }
+    int V = ct_model_vocab(m);
+    float *lg = malloc(sizeof(float) * T * V);
+    CHECK_OK(ct_forward(m, ids, T, lg, NULL, &err), &err);
+    const float *z = lg + (size_t)(T - 1) * V;
+    double mx = z[0], sum = 0;
+    int best = 0;
+    for (int v = 1; v < V; v++) if (z[v] > mx) { mx = z[v]; best = v; }
+    for (int v = 0; v < V; v++) sum += exp(z[v] - mx);
+    int32_t rg[2] = {1, 3}, ans[1] = {best};
+    ct_trace_input in = {.ids = ids, .n_ids = T, .ranges = rg, .n_ranges = 1, .answer = ans, .n_answer = 1};
+    ct_trace_settings s;
+    ct_trace_settings_default(&s);
+    s.samples = 3;
+    ct_trace_result r;
+    CHECK_OK(ct_trace_run(m, &in, &s, &r, &err), &err);
+    CHECK(r.n_top == 5 && r.top_clean_id[0] == best && fabs(r.top_clean_p[0] - 1.0 / sum) <= 1e-6,
+          "%s: top clean token %d p %.7g, want %d p %.7g", name, r.top_clean_id[0], r.top_clean_p[0], best, 1.0 / sum);
+    CHECK(fabs(r.top_clean_p[0] - r.targets[0].high_score) <= 1e-6, "%s: top p %.7g vs high_score %.7g", name,
+          r.top_clean_p[0], r.targets[0].high_score);
+    int sorted = 1, found = 0;
+    for (int j = 1; j < r.n_top; j++) sorted &= r.top_clean_p[j] <= r.top_clean_p[j - 1] && r.top_corrupt_p[j] <= r.top_corrupt_p[j - 1];
+    for (int j = 0; j < r.n_top; j++)
+        if (r.top_corrupt_id[j] == best) {
+            found = 1;
+            CHECK(fabs(r.top_corrupt_p[j] - r.targets[0].low_score) <= 1e-6, "%s: corrupted p(answer) %.7g vs low_score %.7g",
+                  name, r.top_corrupt_p[j], r.targets[0].low_score);
+        }
+    CHECK(sorted, "%s: top tokens not in order", name);
+    printf("  %-12s predictions: clean top %d (p %.4f), answer in corrupted top %d: %s\n", name, best, r.top_clean_p[0],
+           r.n_top, found ? "yes" : "no");
+    ct_trace_result_free(&r);
+    free(lg); free(ids);
+    ct_model_free(m);
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -204,5 +252,7 @@ int main(void)
         }
     static const char *const fams[] = {"llama_gqa", "gpt2", "gemma2", "phi", "gpt_neox"};
     for (int i = 0; i < 5; i++) reference_backend(fams[i]);
+    predictions("llama_gqa");
+    predictions("gpt2");
     return TEST_END();
 }

@@ -6,7 +6,7 @@
 #ifndef CT_TEST_TINY_GPT2_H
 #define CT_TEST_TINY_GPT2_H
 #include <stdint.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 enum { TG_V = 50257, TG_D = 32, TG_L = 3, TG_FF = 64 };
 

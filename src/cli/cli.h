@@ -1,7 +1,7 @@
 /* cli.h — shared by the subcommands in src/cli/. */
 #ifndef CT_CLI_H
 #define CT_CLI_H
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 typedef struct ct_command {
     const char *name;
@@ -21,6 +21,7 @@ int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_average(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);

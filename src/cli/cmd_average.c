@@ -18,11 +18,15 @@ static void average_usage(FILE *o)
                "  of every directory (shards merge),\n"
                "  averages IE per token segment and layer, and writes into DIR (default\n"
                "  RUN_DIR/average): average_{hidden,mlp,attention}.EXT, average_all.EXT (the\n"
-               "  kinds side by side) and average.csv (both aggregations, n per segment).\n"
+               "  kinds side by side, entity segments), average_rome.EXT (ROME's six rows\n"
+               "  relative to the corrupted tokens), average_aie.EXT (AIE by layer of the last\n"
+               "  corrupted token and the last token, 95%% bands) and average.csv (case means,\n"
+               "  pooled means, 95%% half-widths, ATE).  Cases of different experiments,\n"
+               "  directions, metrics, contexts or models are refused, not mixed.\n"
                "  --aggregate case (default): mean over cases of per-case segment means;\n"
                "  pooled: mean over all tokens of a segment.\n"
                "  --contexts original / cf: only the cases traced on the row's own passage /\n"
-               "  on a counterfactual context (--cf_context 1); default all.\n");
+               "  on a counterfactual context (--cf_context 1); default all (one kind must be present).\n");
 }
 
 int cmd_average(int argc, char **argv)
@@ -79,9 +83,28 @@ int cmd_average(int argc, char **argv)
     snprintf(path, sizeof path, "%s/average_all.%s", out, ext);
     if (ct_average_plot(avg, kinds, nk, pooled, path, fmt, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     printf("%s\n", path);
+    snprintf(path, sizeof path, "%s/average_rome.%s", out, ext);
+    if (ct_average_plot(avg, kinds, nk, pooled | CT_AVG_ROME, path, fmt, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    printf("%s\n", path);
+    snprintf(path, sizeof path, "%s/average_aie.%s", out, ext);
+    if (ct_average_lineplot(avg, kinds, nk, path, fmt, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    printf("%s\n", path);
     snprintf(path, sizeof path, "%s/average.csv", out);
     if (ct_average_write_csv(avg, path, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     printf("%s\n", path);
+    {
+        const ct_average *a = &avg[kinds[0]];
+        static const char *ex[4] = {"unknown", "1 (noise on the subject)", "2 (noise on the object)", "3 (noise on the relation)"};
+        printf("design: experiment %s, %s, metric %s, %s%s%s\n", ex[a->experiment >= 1 && a->experiment <= 3 ? a->experiment : 0],
+               a->reverse ? "reverse patching (corrupting the clean run)" : "restoring (forward)", a->metric[0] ? a->metric : "prob",
+               a->cf_context == 1 ? "counterfactual contexts" : "original passages", a->model[0] ? ", model " : "", a->model);
+        for (int k = 0; k < 3; k++) {
+            double ate, ci;
+            if (!avg[k].n_cases) continue;
+            ct_average_ate(&avg[k], &ate, &ci);
+            printf("ATE %s: %.6g +- %.3g (95%%, n=%d)\n", ct_kind_name((ct_kind)k), ate, ci, avg[k].n_te);
+        }
+    }
     printf("averaged %d cases (hidden %d, mlp %d, attention %d) from %d run dir(s); %d skipped; aggregation: %s\n",
            total, avg[0].n_cases, avg[1].n_cases, avg[2].n_cases, n_dirs, skipped,
            pooled ? "pooled over tokens" : "mean over cases of per-case segment means");

@@ -12,6 +12,7 @@ static const ct_command commands[] = {
     {"average", cmd_average, "average IE by token segment over run directories"},
     {"trace", cmd_trace, "one causal trace of token ids or a prompt -> a case file"},
     {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
+    {"export", cmd_export, "case files -> ROME's .npz result schema (--npz DIR|FILE)"},
     {"info", cmd_info, "print a model directory's architecture summary"},
     {"attribute", cmd_attribute, "direct logit attribution at the last position: heads, MLPs, embeddings"},
     {"logits", cmd_logits, "run token ids through a model; write logits and residual streams"},

@@ -1,6 +1,7 @@
 /* err.c — the error value every library function fills on failure. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "ctrace.h"
 
 static int vfail(ct_err *err, ct_status code, const char *fmt, va_list ap)
@@ -52,3 +53,24 @@ int ct_status_is_fatal(ct_status code)
 }
 
 const char *ct_version(void) { return CTRACE_VERSION; }
+
+/* sizeof of the public structs a binding mirrors (ctypes, cffi), by name, so
+ * that it can refuse a library whose layout differs from the one it was
+ * written for instead of reading garbage. */
+size_t ct_abi_size(const char *type_name)
+{
+    static const struct { const char *name; size_t size; } sizes[] = {
+        {"ct_err", sizeof(ct_err)},
+        {"ct_config", sizeof(struct ct_config)},
+        {"ct_tensor_view", sizeof(ct_tensor_view)},
+        {"ct_st_file", sizeof(ct_st_file)},
+        {"ct_encoding", sizeof(ct_encoding)},
+        {"ct_trace_settings", sizeof(ct_trace_settings)},
+        {"ct_trace_input", sizeof(ct_trace_input)},
+        {"ct_trace_target", sizeof(ct_trace_target)},
+        {"ct_trace_result", sizeof(ct_trace_result)},
+    };
+    for (size_t i = 0; type_name && i < sizeof sizes / sizeof sizes[0]; i++)
+        if (!strcmp(sizes[i].name, type_name)) return sizes[i].size;
+    return 0;
+}

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 void ct_row_plan_free(ct_row_plan *p)
 {
@@ -42,8 +42,8 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
         p->ranges[i][0] = s->relation[i].b; p->ranges[i][1] = s->relation[i].e; p->n_ranges++;
     }
     if (experiment == CT_EXP_OBJECT && p->prompt.object.e <= p->prompt.object.b) {
-        ct_fail(err, "line %d: object \"%s\" not found in the %s (the prompt format has no {context})",
-                line, row->obj, p->prompt.searched);
+        ct_fail(err, "line %d: object \"%s\" not found in the %s%s", line, row->obj, p->prompt.searched,
+                p->prompt.no_context ? " (the prompt format has no {context})" : "");
         goto fail;
     }
     if (p->n_ranges == 0 || p->ranges[0][1] <= p->ranges[0][0]) {
@@ -59,10 +59,17 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
         p->cf = calloc((size_t)ncf, sizeof *p->cf);
         p->cf_len = calloc((size_t)ncf, sizeof *p->cf_len);
         if (!p->cf || !p->cf_len) { ct_fail(err, "out of memory"); goto fail; }
+        /* In a counterfactual context the counterfactual that passage asserts
+         * is scored first, so that --metric logratio (which uses the first)
+         * compares the answer with it, as the seed does; the others follow in
+         * obj_cf order. */
+        int first = 0;
+        for (int c = 0; cf_context && c < ncf; c++) if (!strcmp(row->obj_cf[c], cf_context)) { first = c; break; }
         for (int c = 0; c < ncf; c++) {
+            int src = c == 0 ? first : c <= first ? c - 1 : c;
             p->n_cf = c + 1;
-            if (ct_encode_continuation(tk, p->prompt.text, row->obj_cf[c], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
-                ct_fail(err, "line %d: obj_cf[%d] \"%s\": %s", line, c, row->obj_cf[c], p->cf_len[c] ? e2.msg : "tokenizes to nothing");
+            if (ct_encode_continuation(tk, p->prompt.text, row->obj_cf[src], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
+                ct_fail(err, "line %d: obj_cf[%d] \"%s\": %s", line, src, row->obj_cf[src], p->cf_len[c] ? e2.msg : "tokenizes to nothing");
                 goto fail;
             }
         }
@@ -70,15 +77,32 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
     /* token texts for the figures */
     p->tokens = calloc((size_t)(p->enc.n ? p->enc.n : 1), sizeof *p->tokens);
     if (!p->tokens) { ct_fail(err, "out of memory"); goto fail; }
+    /* Each token's text is its part of the decoded prompt: the decoding of
+     * ids[0..t] beyond that of ids[0..t-1].  SentencePiece decoders drop the
+     * word-initial space of a token decoded alone ("\xe2\x96\x81St" -> "St"); in context
+     * it stays (" St"), so labels keep word boundaries.  Where the shorter
+     * decoding is not a prefix (a byte-fallback character split over tokens),
+     * the token decoded alone. */
+    char *prev = strdup("");
+    size_t prev_len = 0;
     for (int t = 0; t < p->enc.n; t++) {
-        char *txt = NULL;
+        char *txt = NULL, *cur = NULL;
+        if (prev && ct_decode(tk, p->enc.ids, t + 1, 0, &cur, &e2) == 0) {
+            size_t n = strlen(cur);
+            if (n > prev_len && !strncmp(cur, prev, prev_len)) txt = strdup(cur + prev_len);
+            free(prev);
+            prev = cur;
+            prev_len = n;
+        }
+        if (txt) { p->tokens[t] = txt; continue; }
         if (ct_decode(tk, &p->enc.ids[t], 1, 0, &txt, &e2)) {
             const char *piece = ct_id_to_token(tk, p->enc.ids[t]);
             txt = strdup(piece ? piece : "?");
         }
-        if (!txt) { ct_fail(err, "out of memory"); goto fail; }
+        if (!txt) { free(prev); ct_fail(err, "out of memory"); goto fail; }
         p->tokens[t] = txt;
     }
+    free(prev);
     return 0;
 fail:
     ct_row_plan_free(p);

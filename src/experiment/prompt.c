@@ -10,7 +10,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 /* Growable byte buffer. */
 typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
@@ -149,7 +149,10 @@ int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char
     int rc = -1;
     if (ns < 0 || no < 0) { ct_fail(err, "line %d: out of memory", line); goto out; }
     if (ns == 0) { ct_fail(err, "line %d: subject \"%s\" not found in the %s", line, row->subj, where); goto out; }
-    if (no == 0 && has_ctx) { ct_fail(err, "line %d: object \"%s\" not found in the passage", line, row->obj); goto out; }
+    /* The object is needed by experiment 2 and by counterfactual contexts
+     * only (ct_row_plan_make refuses experiment 2 without it): experiments 1
+     * and 3 trace rows whose passage does not name the object. */
+    if (no == 0 && cf) { ct_fail(err, "line %d: object \"%s\" not found in the passage (needed for a counterfactual context)", line, row->obj); goto out; }
     int sl = (int)strlen(row->subj), ol = (int)strlen(row->obj);
     int best = -1, bs = 0, bo = 0;
     for (int i = 0; i < ns; i++)
@@ -159,9 +162,9 @@ int ct_prompt_build(ct_prompt *p, const ct_row *row, const char *fmt, const char
             int score = whole_word(ctx, s0, s0 + sl) + whole_word(ctx, o0, o0 + ol);
             if (score > best) { best = score; bs = s0; bo = o0; }
         }
-    if (best < 0 && !has_ctx && ns > 0) {
-        /* no usable object mention in the question: the best subject alone,
-         * and an empty object interval right after it */
+    if (best < 0 && !cf && ns > 0) {
+        /* no usable object mention (none, or only inside the subject): the
+         * best subject alone, and an empty object interval right after it */
         for (int i = 0; i < ns; i++) {
             int score = whole_word(ctx, sp[i], sp[i] + sl);
             if (score > best) { best = score; bs = sp[i]; }

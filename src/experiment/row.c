@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 void ct_row_free(ct_row *r)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "trace/settings_json.h"
 #include "experiment/run_internal.h"
 

@@ -6,13 +6,15 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "experiment/run_internal.h"
+#include "experiment/predict.h"
 
 void ct__remove_stale_tmp(const char *dir)
 {
@@ -145,12 +147,17 @@ static int same_case(const ct_case *cs, const ct_case_info *want, const char *pa
     if (!cs->has_info) return ct_fail(err, "%s: exists but holds no case description; delete it to trace it again", path);
     if (got->experiment != want->experiment || got->window != want->window || got->reverse != want->reverse ||
         strcmp(got->kind, want->kind) || !got->metric || strcmp(got->metric, want->metric) || cs->T != want->T)
-        return ct_fail(err, "%s: a finished case from another run (experiment %d, %s, window %d, metric %s, %s, %d tokens; "
-                       "this run: experiment %d, %s, window %d, metric %s, %s, %d tokens): use another --output_dir or delete it",
-                       path, got->experiment, got->kind, got->window, got->metric ? got->metric : "?",
-                       got->reverse ? "reverse" : "forward", cs->T, want->experiment, want->kind, want->window, want->metric,
-                       want->reverse ? "reverse" : "forward", want->T);
+        goto differ;
+    if (got->model_id && want->model_id && strcmp(got->model_id, want->model_id))
+        return ct_fail(err, "%s: a finished case traced with another model (%s; this run's model: %s): "
+                       "use another --output_dir or delete it", path, got->model_id, want->model_id);
     return 0;
+differ:
+    return ct_fail(err, "%s: a finished case from another run (experiment %d, %s, window %d, metric %s, %s, %d tokens; "
+                   "this run: experiment %d, %s, window %d, metric %s, %s, %d tokens): use another --output_dir or delete it",
+                   path, got->experiment, got->kind, got->window, got->metric ? got->metric : "?",
+                   got->reverse ? "reverse" : "forward", cs->T, want->experiment, want->kind, want->window, want->metric,
+                   want->reverse ? "reverse" : "forward", want->T);
 }
 
 /* The engine's progress inside one case, passed on (at most ~4 times a second:
@@ -253,6 +260,11 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
         return ct_fail(err, "%s", e2.msg);
     ci.reverse = s->trace.reverse;
     int rc = -1;
+    if (!c->model_id[0] && ct_model_identity(s->model_dir, c->model_id, sizeof c->model_id, &e2)) {
+        ct_fail(err, "model: %s", e2.msg);
+        goto out;
+    }
+    if (!(ci.model_id = strdup(c->model_id))) { ct_fail(err, "out of memory"); goto out; }
     ct_trace_settings ts = s->trace;
     ts.kind = kind;
     ts.progress = s->progress ? case_progress : NULL;
@@ -303,6 +315,8 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
         rc = 1;
         goto out;
     }
+    /* the top tokens of the clean and corrupted runs, from the engine's runs */
+    ct__predictions(&r, c->tk, &ci.top_clean, &ci.top_corrupt);
     char *extra = ct_case_extra_json(&ci);
     if (extra && s->model_id) {   /* the case's "model" is the snapshot folder; the hub id beside it */
         cJSON *x = cJSON_Parse(extra);

@@ -3,7 +3,7 @@
 #ifndef CT_RUN_INTERNAL_H
 #define CT_RUN_INTERNAL_H
 #include <stdio.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 typedef struct ct_run_ctx {
     const ct_run_settings *s;
@@ -14,6 +14,7 @@ typedef struct ct_run_ctx {
     ct_run_progress *prog;
     double started;
     double last_report;         /* when the progress callback last ran inside a case */
+    char model_id[160];         /* ct_model_identity of s->model_dir (set by the first case) */
 } ct_run_ctx;
 
 /* One dataset row (text[0..len), JSONL line line_no): every context and kind.

@@ -2,7 +2,7 @@
  * tokenizer's per-token byte offsets (never by decoding and re-joining text,
  * which breaks on merged spaces, byte-fallback pieces and normalisation). */
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 int ct_token_range(const int32_t *offsets, int T, ct_interval bytes, ct_interval *out, ct_err *err)
 {

@@ -266,12 +266,32 @@ static void cpu_token_probs(const ct_backend *be, int R, int V, const float *log
     }
 }
 
+/* Rows in order, each with the vocabulary split over threads only for the
+ * element-wise part: the sums are per row and sequential (thread-count free). */
+static void cpu_softmax_mean(const ct_backend *be, int R, int V, const float *logits, float *out)
+{
+    (void)be;
+    double *acc = calloc((size_t)V, sizeof *acc);
+    if (!acc) return;
+    for (int r = 0; r < R; r++) {
+        const float *z = logits + (size_t)r * V;
+        double mx = z[0], sum = 0;
+        for (int v = 1; v < V; v++) if (z[v] > mx) mx = z[v];
+        for (int v = 0; v < V; v++) sum += exp((double)z[v] - mx);
+        #pragma omp parallel for schedule(static) if (V > 65536)
+        for (int v = 0; v < V; v++) acc[v] += exp((double)z[v] - mx) / sum;
+    }
+    for (int v = 0; v < V; v++) out[v] = (float)(acc[v] / R);
+    free(acc);
+}
+
 static const ct_backend cpu_backend = {
     .version = CT_BACKEND_VERSION, .name = "cpu", .device = CT_DEVICE_CPU,
     .alloc = cpu_alloc, .free = cpu_free, .upload = cpu_move, .download = cpu_move, .sync = cpu_sync,
     .copy_rows = cpu_copy_rows, .linear = cpu_linear, .norm = cpu_norm, .rope = cpu_rope,
     .act = cpu_act, .act_gated = cpu_act_gated, .add = cpu_add, .scale = cpu_scale, .softcap = cpu_softcap,
     .embed = cpu_embed, .attention = ct_cpu_attention, .token_probs = cpu_token_probs,
+    .softmax_mean = cpu_softmax_mean,
 };
 
 const ct_backend *ct_backend_cpu(void) { return &cpu_backend; }

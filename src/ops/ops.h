@@ -99,6 +99,9 @@ typedef struct ct_backend {
      * memory; -1 = none, out 1).  max and the sum of exp in double, as today. */
     void (*token_probs)(const struct ct_backend *be, int R, int V, const float *logits, int k,
                         const int32_t *tok, float *out);
+    /* out [V] = the mean over rows r < R of softmax(logits[r]) (max and sums
+     * in double): what the model predicts, averaged over noise samples. */
+    void (*softmax_mean)(const struct ct_backend *be, int R, int V, const float *logits, float *out);
 } ct_backend;
 
 /* The backends built into this library; NULL for an unknown name. */

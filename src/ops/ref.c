@@ -189,12 +189,30 @@ static void ref_token_probs(const ct_backend *be, int R, int V, const float *log
     }
 }
 
+static void ref_softmax_mean(const ct_backend *be, int R, int V, const float *logits, float *out)
+{
+    (void)be;
+    double *acc = calloc((size_t)V, sizeof *acc);
+    if (!acc) return;
+    for (int r = 0; r < R; r++) {
+        /* through log-sum-exp, unlike the CPU backend, so the two do not share a formula */
+        const float *z = logits + (size_t)r * V;
+        double mx = z[0], sum = 0;
+        for (int v = 1; v < V; v++) if (z[v] > mx) mx = z[v];
+        for (int v = 0; v < V; v++) sum += exp(z[v] - mx);
+        double lse = mx + log(sum);
+        for (int v = 0; v < V; v++) acc[v] += exp(z[v] - lse);
+    }
+    for (int v = 0; v < V; v++) out[v] = (float)(acc[v] / R);
+    free(acc);
+}
+
 static const ct_backend ref_backend = {
     .version = CT_BACKEND_VERSION, .name = "ref", .device = CT_DEVICE_CPU,
     .alloc = ref_alloc, .free = ref_free, .upload = ref_move, .download = ref_move, .sync = ref_sync,
     .copy_rows = ref_copy_rows, .linear = ref_linear, .norm = ref_norm, .rope = ref_rope,
     .act = ref_act, .act_gated = ref_act_gated, .add = ref_add, .scale = ref_scale, .softcap = ref_softcap,
-    .embed = ref_embed, .attention = ref_attention, .token_probs = ref_token_probs,
+    .embed = ref_embed, .attention = ref_attention, .token_probs = ref_token_probs, .softmax_mean = ref_softmax_mean,
 };
 
 const ct_backend *ct_backend_ref(void) { return &ref_backend; }

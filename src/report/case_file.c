@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "report/report_internal.h"
 
 void ct_case_free(ct_case *c)
 {
     if (!c) return;
-    free(c->path); free(c->ie); free(c->targets);
+    free(c->path); free(c->ie); free(c->targets); free(c->model);
     ct_case_info_free(&c->info);
     memset(c, 0, sizeof *c);
 }
@@ -69,6 +69,9 @@ int ct_case_load(ct_case *c, const char *path, ct_err *err)
     cJSON *settings = cJSON_IsString(st) ? cJSON_Parse(st->valuestring) : NULL;
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(md, "ctrace_case");
     const cJSON *inner = cJSON_GetObjectItemCaseSensitive(settings, "case");
+    const cJSON *mdl = cJSON_GetObjectItemCaseSensitive(settings, "model");
+    if (!cJSON_IsString(mdl)) mdl = cJSON_GetObjectItemCaseSensitive(md, "model");
+    if (cJSON_IsString(mdl)) c->model = strdup(mdl->valuestring);
     char *info_json = cJSON_IsString(cc) ? strdup(cc->valuestring) : cJSON_IsObject(inner) ? cJSON_PrintUnformatted(inner) : NULL;
     if (info_json) {
         ct_err e2;

@@ -6,16 +6,47 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "report/report_internal.h"
 
 void ct_case_info_free(ct_case_info *ci)
 {
     if (!ci) return;
-    free(ci->answer); free(ci->metric); free(ci->cf); free(ci->text);
+    free(ci->answer); free(ci->metric); free(ci->cf); free(ci->text); free(ci->model_id);
     if (ci->tokens) for (int t = 0; t < ci->T; t++) free(ci->tokens[t]);
     free(ci->tokens);
+    for (int i = 0; i < CT_TOP_K; i++) { free(ci->top_clean.text[i]); free(ci->top_corrupt.text[i]); }
     memset(ci, 0, sizeof *ci);
+}
+
+/* [{"id":585,"token":" Lorimel","p":0.99},...] */
+cJSON *ct__top_json(const ct_top_tokens *t)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < t->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", t->id[i]);
+        cJSON_AddStringToObject(o, "token", t->text[i] ? t->text[i] : "");
+        cJSON_AddNumberToObject(o, "p", t->p[i]);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+static void top_parse(const cJSON *a, ct_top_tokens *t)
+{
+    memset(t, 0, sizeof *t);
+    const cJSON *o;
+    cJSON_ArrayForEach(o, a) {
+        if (t->n == CT_TOP_K) break;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id"), *tok = cJSON_GetObjectItemCaseSensitive(o, "token"),
+                    *p = cJSON_GetObjectItemCaseSensitive(o, "p");
+        if (!cJSON_IsNumber(id) || !cJSON_IsNumber(p)) continue;
+        t->id[t->n] = id->valueint;
+        t->p[t->n] = (float)p->valuedouble;
+        t->text[t->n] = strdup(cJSON_IsString(tok) ? tok->valuestring : "");
+        t->n++;
+    }
 }
 
 static cJSON *pair(ct_interval s) { int v[2] = {s.b, s.e}; return cJSON_CreateIntArray(v, 2); }
@@ -62,6 +93,9 @@ char *ct_case_info_json(const ct_case_info *ci)
     cJSON_AddNumberToObject(o, "T", ci->T);
     cJSON_AddItemToObject(o, "tokens", ct__tokens_json(ci->tokens, ci->T));
     cJSON_AddItemToObject(o, "spans", ct__spans_json(&ci->spans));
+    if (ci->model_id) cJSON_AddStringToObject(o, "model_id", ci->model_id);
+    if (ci->top_clean.n) cJSON_AddItemToObject(o, "top_clean", ct__top_json(&ci->top_clean));
+    if (ci->top_corrupt.n) cJSON_AddItemToObject(o, "top_corrupt", ct__top_json(&ci->top_corrupt));
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -137,6 +171,9 @@ int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err)
     ci->metric = dup_str(o, "metric");
     ci->cf = dup_str(o, "cf");
     ci->text = dup_str(o, "text");
+    ci->model_id = dup_str(o, "model_id");
+    top_parse(cJSON_GetObjectItemCaseSensitive(o, "top_clean"), &ci->top_clean);
+    top_parse(cJSON_GetObjectItemCaseSensitive(o, "top_corrupt"), &ci->top_corrupt);
     const cJSON *toks = cJSON_GetObjectItemCaseSensitive(o, "tokens");
     if (!cJSON_IsArray(toks)) { ct_fail(err, "ctrace_case: no \"tokens\" list"); goto out; }
     ci->T = cJSON_GetArraySize(toks);

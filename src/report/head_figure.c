@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 int ct_head_figure_write(const float *ie, int T, int L, int H, int last_corrupted, const char *path, ct_plot_format fmt,
                          ct_err *err)

@@ -12,7 +12,7 @@
 #include <cairo/cairo.h>
 #include <cairo/cairo-pdf.h>
 #include <cairo/cairo-svg.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "report/report_internal.h"
 
 #define ROW_H      11.0    /* one token row */
@@ -77,6 +77,41 @@ static void tick_label(char *b, size_t n, double v, int decimals)
     else snprintf(b, n, "%.2g", v);
 }
 
+int ct_heatmap_range(const ct_heatmap *h, float *vmin, float *vmax)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (long i = 0; h->values && i < (long)h->rows * h->cols; i++) {
+        double v = h->values[i];
+        if (isnan(v)) continue;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+    }
+    if (isinf(lo)) { lo = 0; hi = 0; }
+    /* from the data: always [min(0, lo), max(0, hi)], so nothing is clipped
+     * and 0 is white; symmetric when both signs matter (the smaller side is
+     * more than a tenth of the larger), so equal |IE| reads as equal depth */
+    double a = fmin(0, lo), b = fmax(0, hi), M = fmax(-a, b);
+    if (-a > 0.1 * M && b > 0.1 * M) { a = -M; b = M; }
+    double v0 = isnan(h->vmin) ? a : h->vmin, v1 = isnan(h->vmax) ? b : h->vmax;
+    if (!(v1 > v0)) v1 = v0 + (fabs(v0) > 0 ? fabs(v0) * 1e-3 : 1e-6);
+    *vmin = (float)v0; *vmax = (float)v1;
+    return v0 < 0 && v1 > 0;
+}
+
+void ct_heatmap_color(const ct_heatmap *h, float vmin, float vmax, float v, double rgb[3])
+{
+    if (isnan(v)) { rgb[0] = rgb[1] = rgb[2] = 0.85; return; }   /* missing: grey (hatched when drawn) */
+    if (vmin >= 0) ct__colormap(h->kind, (v - vmin) / (vmax - vmin), rgb);               /* sequential from vmin */
+    else if (vmax <= 0) ct__colormap_signed(h->kind, -(vmax - v) / (vmax - vmin), rgb);  /* negative only */
+    else {
+        double M = fmax(-vmin, vmax);
+        double x = v / M;
+        if (x < -1) x = -1;
+        if (x > 1) x = 1;
+        ct__colormap_signed(h->kind, x, rgb);
+    }
+}
+
 /* Per panel: resolved colour range, labels and sizes. */
 typedef struct panel_layout {
     double vmin, vmax;
@@ -102,18 +137,9 @@ static int prepare(cairo_t *cr, const ct_heatmap *h, panel_layout *p, ct_err *er
 {
     memset(p, 0, sizeof *p);
     if (h->rows < 1 || h->cols < 1 || !h->values) return ct_fail(err, "heat map: empty grid (%d x %d)", h->rows, h->cols);
-    /* colour range: ROME draws scores with vmin = low_score, i.e. IE from 0. */
-    double lo = INFINITY, hi = -INFINITY;
-    for (long i = 0; i < (long)h->rows * h->cols; i++) {
-        double v = h->values[i];
-        if (isnan(v)) continue;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-    }
-    if (isinf(lo)) { lo = 0; hi = 1; }
-    p->vmin = isnan(h->vmin) ? (hi > 0 ? 0 : lo) : h->vmin;
-    p->vmax = isnan(h->vmax) ? hi : h->vmax;
-    if (!(p->vmax > p->vmin)) p->vmax = p->vmin + (fabs(p->vmin) > 0 ? fabs(p->vmin) * 1e-3 : 1e-6);
+    float lo, hi;
+    ct_heatmap_range(h, &lo, &hi);
+    p->vmin = lo; p->vmax = hi;
 
     p->labels = calloc((size_t)h->rows, sizeof *p->labels);
     if (!p->labels) return ct_fail(err, "out of memory");
@@ -187,12 +213,25 @@ static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, 
     /* cells */
     for (int r = 0; r < h->rows; r++)
         for (int c = 0; c < h->cols; c++) {
-            double v = h->values[(long)r * h->cols + c], rgb[3];
-            if (isnan(v)) continue;
-            ct__colormap(h->kind, (v - p->vmin) / (p->vmax - p->vmin), rgb);
+            float v = h->values[(long)r * h->cols + c];
+            double rgb[3];
+            ct_heatmap_color(h, (float)p->vmin, (float)p->vmax, v, rgb);
             cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
             cairo_rectangle(cr, hx + c * cw, hy + r * ROW_H, cw, ROW_H);
             cairo_fill(cr);
+            if (isnan(v)) {   /* no data: grey with diagonal hatching, never a measured 0 */
+                cairo_save(cr);
+                cairo_rectangle(cr, hx + c * cw, hy + r * ROW_H, cw, ROW_H);
+                cairo_clip(cr);
+                cairo_set_source_rgb(cr, 0.55, 0.55, 0.55);
+                cairo_set_line_width(cr, 0.5);
+                for (double d = -ROW_H; d < cw; d += 3.0) {
+                    cairo_move_to(cr, hx + c * cw + d, hy + (r + 1) * ROW_H);
+                    cairo_line_to(cr, hx + c * cw + d + ROW_H, hy + r * ROW_H);
+                }
+                cairo_stroke(cr);
+                cairo_restore(cr);
+            }
         }
     /* faint cell edges (the seed's edgecolors="#00000010") */
     cairo_set_source_rgba(cr, 0, 0, 0, 16.0 / 255);
@@ -227,7 +266,7 @@ static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, 
     int strips = 256;
     for (int i = 0; i < strips; i++) {
         double rgb[3];
-        ct__colormap(h->kind, (i + 0.5) / strips, rgb);
+        ct_heatmap_color(h, (float)p->vmin, (float)p->vmax, (float)(p->vmin + (p->vmax - p->vmin) * (i + 0.5) / strips), rgb);
         cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
         double y1 = hy + hm_h * (1 - (double)(i + 1) / strips), y0 = hy + hm_h * (1 - (double)i / strips);
         cairo_rectangle(cr, bx, y1, CB_W, y0 - y1 + 0.3);

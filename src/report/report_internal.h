@@ -2,15 +2,18 @@
 #ifndef CT_REPORT_INTERNAL_H
 #define CT_REPORT_INTERNAL_H
 #include <cjson/cJSON.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 /* {"passage":[b,e],...,"relation":[[b,e],...],"last":t} and back. */
 cJSON *ct__spans_json(const ct_token_spans *s);
 int ct__spans_parse(const cJSON *s, int T, ct_token_spans *out, ct_err *err);
 cJSON *ct__tokens_json(char *const *tokens, int T);
+cJSON *ct__top_json(const ct_top_tokens *t);   /* [{"id","token","p"},...] */
 
 /* Colour of value x in [0, 1] under the kind's matplotlib-like map. */
 void ct__colormap(const char *kind, double x, double rgb[3]);
+/* x in [-1, 1]: x >= 0 the kind's map, x < 0 its negative ramp (white at 0). */
+void ct__colormap_signed(const char *kind, double x, double rgb[3]);
 
 /* A copy of s (n bytes) that is valid UTF-8 with no control characters
  * (invalid bytes -> U+FFFD, '\n' -> "\\n", other controls -> U+FFFD); caller frees. */
@@ -18,4 +21,6 @@ char *ct__printable_utf8(const char *s, size_t n);
 
 /* Writes to PATH.tmp.<pid> then renames: no partial output file ever. */
 int ct__tmp_path(char *buf, size_t cap, const char *path);
+/* The colour-bar text of an average ("mean IE: Δp(answer) vs corrupted run"). */
+void ct__avg_unit(const ct_average *a, char *b, size_t n);
 #endif

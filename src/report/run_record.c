@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "report/report_internal.h"
 
 static void add_str(cJSON *o, const char *k, const char *v)

@@ -2,7 +2,7 @@
  * (one line per case) and errors.jsonl (one line per skipped row). */
 #include <math.h>
 #include <stdlib.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "report/report_internal.h"
 
 /* JSON has no NaN/Inf: write null for them. */
@@ -25,13 +25,18 @@ char *ct_summary_line(const ct_case_info *ci, int L, const float *ie, float p_cl
     add_num(o, "p_clean", p_clean);
     add_num(o, "p_corrupt", p_corrupt);
     add_num(o, "te", te);
-    /* the top IE cell: the first maximum in row-major order, NaN cells ignored */
+    /* what the model predicts after the prompt (the seed prints it) */
+    if (ci->top_clean.n) cJSON_AddItemToObject(o, "top_clean", ct__top_json(&ci->top_clean));
+    if (ci->top_corrupt.n) cJSON_AddItemToObject(o, "top_corrupt", ct__top_json(&ci->top_corrupt));
+    /* the top IE cell: the largest |IE| (with its sign: reverse patching and
+     * some metrics give negative effects), the first in row-major order on
+     * ties, NaN cells ignored */
     int bt = -1, bl = -1;
     float best = 0;
     for (int t = 0; ie && t < ci->T; t++)
         for (int l = 0; l < L; l++) {
             float v = ie[(long)t * L + l];
-            if (!isnan(v) && (bt < 0 || v > best)) { best = v; bt = t; bl = l; }
+            if (!isnan(v) && (bt < 0 || fabsf(v) > fabsf(best))) { best = v; bt = t; bl = l; }
         }
     if (bt >= 0) {
         cJSON *top = cJSON_AddObjectToObject(o, "top_ie");

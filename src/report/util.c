@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 #include "report/report_internal.h"
 
 int ct_kind_index(const char *kind)
@@ -30,17 +30,26 @@ const char *ct_plot_format_ext(ct_plot_format f)
 }
 
 /* Matplotlib's "Purples", "Greens" and "Reds" are ColorBrewer's 9-class
- * sequential schemes, linearly interpolated between 9 evenly spaced stops. */
-static const unsigned ramps[3][9] = {
+ * sequential schemes, linearly interpolated between 9 evenly spaced stops.
+ * Negative values use a second ramp, so that each kind's scale is a diverging
+ * map with white at 0 (like matplotlib's PuOr, PRGn and RdBu): hidden
+ * negatives are "Oranges", mlp negatives "Purples", attention negatives "Blues". */
+static const unsigned ramps[5][9] = {
     {0xfcfbfd, 0xefedf5, 0xdadaeb, 0xbcbddc, 0x9e9ac8, 0x807dba, 0x6a51a3, 0x54278f, 0x3f007d},  /* Purples */
     {0xf7fcf5, 0xe5f5e0, 0xc7e9c0, 0xa1d99b, 0x74c476, 0x41ab5d, 0x238b45, 0x006d2c, 0x00441b},  /* Greens */
     {0xfff5f0, 0xfee0d2, 0xfcbba1, 0xfc9272, 0xfb6a4a, 0xef3b2c, 0xcb181d, 0xa50f15, 0x67000d},  /* Reds */
+    {0xfff5eb, 0xfee6ce, 0xfdd0a2, 0xfdae6b, 0xfd8d3c, 0xf16913, 0xd94801, 0xa63603, 0x7f2704},  /* Oranges */
+    {0xf7fbff, 0xdeebf7, 0xc6dbef, 0x9ecae1, 0x6baed6, 0x4292c6, 0x2171b5, 0x08519c, 0x08306b},  /* Blues */
 };
+static const int neg_ramp[3] = {3, 0, 4};
 
-void ct__colormap(const char *kind, double x, double rgb[3])
+static void ramp_from(int r, double x, double rgb[3], int white0);
+static void ramp(int r, double x, double rgb[3]) { ramp_from(r, x, rgb, 0); }
+
+/* white0: the first stop is pure white (the signed maps: 0 is neutral, and
+ * tiny values of either sign look alike instead of pink beside blue). */
+static void ramp_from(int r, double x, double rgb[3], int white0)
 {
-    int k = ct_kind_index(kind);
-    if (k < 0) k = 0;
     if (!(x >= 0)) x = 0;          /* also NaN */
     if (x > 1) x = 1;
     double pos = x * 8;
@@ -49,9 +58,22 @@ void ct__colormap(const char *kind, double x, double rgb[3])
     double f = pos - i;
     for (int c = 0; c < 3; c++) {
         int sh = 16 - 8 * c;
-        double a = (ramps[k][i] >> sh) & 0xff, b = (ramps[k][i + 1] >> sh) & 0xff;
+        double a = i == 0 && white0 ? 255 : (ramps[r][i] >> sh) & 0xff, b = (ramps[r][i + 1] >> sh) & 0xff;
         rgb[c] = (a + f * (b - a)) / 255.0;
     }
+}
+
+void ct__colormap(const char *kind, double x, double rgb[3])
+{
+    int k = ct_kind_index(kind);
+    ramp(k < 0 ? 0 : k, x, rgb);
+}
+
+void ct__colormap_signed(const char *kind, double x, double rgb[3])
+{
+    int k = ct_kind_index(kind);
+    if (k < 0) k = 0;
+    if (x < 0) ramp_from(neg_ramp[k], -x, rgb, 1); else ramp_from(k, x, rgb, 1);
 }
 
 /* Length of a valid UTF-8 sequence at s (n bytes left), 0 if invalid. */

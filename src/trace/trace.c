@@ -150,6 +150,48 @@ static int make_groups(const ct_trace_input *in, ct_trace_result *r, tr_group *g
     return 0;
 }
 
+/* The n_top most probable entries of p [V], most probable first. */
+static void top_of(const float *p, int V, int n, int32_t *id, float *pr)
+{
+    for (int j = 0; j < n; j++) {
+        int best = -1;
+        for (int i = 0; i < V; i++) {
+            int taken = 0;
+            for (int q = 0; q < j && !taken; q++) taken = id[q] == i;
+            if (!taken && (best < 0 || p[i] > p[best])) best = i;
+        }
+        id[j] = best;
+        pr[j] = p[best];
+    }
+}
+
+/* What the model predicts after the prompt (position Tp − 1) in the recorded
+ * clean and corrupted runs: mean next-token distributions, their top tokens. */
+static int predictions(tr_ctx *c, ct_err *err)
+{
+    const ct_backend *be = c->be;
+    int S = c->S, D = c->D, V = c->V, n = V < CT_TOP_K ? V : CT_TOP_K;
+    float *x = tr_alloc(c, (size_t)(S + 1) * D);          /* [1 + S, D] final rows at Tp − 1 */
+    float *lg = tr_alloc(c, (size_t)(S + 1) * V);         /* [1 + S, V] their logits */
+    float *pd = tr_alloc(c, 2 * (size_t)V);               /* [2, V] clean, mean corrupted */
+    float *ph = malloc(2 * (size_t)V * sizeof *ph);
+    int rc = -1;
+    if (!x || !lg || !pd || !ph) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory (predictions)"); goto out; }
+    tr_copy(c, 1, D, x, D, tr_resid(c, &c->clean, c->L, 0) + (size_t)(c->Tp - 1) * D, D);
+    tr_copy(c, S, D, x + D, D, tr_resid(c, &c->corr, c->L, 0) + (size_t)(c->Tp - 1) * D, (long)c->T * D);
+    if (ct_logits(c->m, S + 1, x, lg, &c->ws, err)) goto out;
+    be->softmax_mean(be, 1, V, lg, pd);
+    be->softmax_mean(be, S, V, lg + V, pd + V);
+    be->download(be, ph, pd, 2 * (size_t)V * sizeof *ph);
+    c->r->n_top = n;
+    top_of(ph, V, n, c->r->top_clean_id, c->r->top_clean_p);
+    top_of(ph + V, V, n, c->r->top_corrupt_id, c->r->top_corrupt_p);
+    rc = 0;
+out:
+    tr_free(c, x); tr_free(c, lg); tr_free(c, pd); free(ph);
+    return rc;
+}
+
 /* Clean and corrupted runs of one group, then the engine.  The noise is drawn
  * and added on the host (it must match NumPy's stream bit for bit); the
  * corrupted embeddings then go to the backend once. */
@@ -182,6 +224,7 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
     int heads = c->s->kind == CT_KIND_HEAD, sub = !heads && c->s->kind != CT_KIND_HIDDEN;
     if (tr_run_record(c, &c->clean, 1, emb, sub && !c->s->reverse, heads && !c->s->reverse, err)) goto out;
     if (tr_run_record(c, &c->corr, S, xn, sub && c->s->reverse, heads && c->s->reverse, err)) goto out;
+    if (c->g->first_group && predictions(c, err)) goto out;
     tr_run_score_rows(c, &c->clean, rows);
     if (tr_score(c, 1, rows, p, err)) goto out;
     for (int gi = 0; gi < ntg; gi++) {
@@ -296,6 +339,7 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     for (int q = 0; q < ng; q++) {
         c.g = &g[q];
         c.T = g[q].T;
+        g[q].first_group = q == 0;
         if (run_group(&c, in, r->noise_level, z, err)) { ct_scratch_free(&c.ws); goto out; }
     }
     ct_scratch_free(&c.ws);

@@ -18,6 +18,7 @@ typedef struct tr_group {
     int n_pos;                  /* scored positions Tp-1 .. Tp-1+n_pos-1 */
     int n_tg;
     int *tg;                    /* [n_tg] indices into the result's targets */
+    int first_group;            /* the group whose runs also give the predictions */
 } tr_group;
 
 /* Every activation of one forward pass of nb sequences of length T. */

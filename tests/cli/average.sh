@@ -27,6 +27,7 @@ if [ -s "$T/out/average.csv" ]; then
     if awk -F, -v tol=1e-5 '
         NR == FNR { key = $1 "," $2 "," $3; want[key] = $0; next }
         FNR == 1 { next }
+        $2 == "ci95" || $2 ~ /^ate/ || $3 ~ /^rome_/ { next }   # intervals, ATE, ROME rows: test_report.c, test_figures.c
         { key = $1 "," $2 "," $3; if (!(key in want)) { print "unexpected row " key; bad++; next }
           split(want[key], w, ","); seen[key] = 1
           if ($6 != w[4]) { print key ": n " $6 " want " w[4]; bad++ }

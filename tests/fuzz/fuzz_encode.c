@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 #define NTOK 6
 static ct_tokenizer *toks[NTOK];

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "ctrace.h"
+#include "ctrace_app.h"
 
 typedef struct { char name[96]; long long rows, cols; int is_norm; } tensor;
 

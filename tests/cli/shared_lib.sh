@@ -1,0 +1,53 @@
+#!/bin/sh
+# build/libctrace.so, the core library a binding loads: it exports every
+# function include/ctrace.h declares CT_API (and nothing of the application
+# layer's), and a program linked against it alone loads a model and runs it.
+set -u
+B=$(dirname "${CTRACE_BIN:-build/ctrace}")
+SO=$B/libctrace.so
+F=${CTRACE_FIXTURES:-build/fixtures}
+fails=0; checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*"; }
+[ -f "$SO" ] && ok || bad "$SO missing"
+W=$(mktemp -d /tmp/ctrace-so-XXXXXX)
+trap 'rm -rf "$W"' EXIT
+nm -D --defined-only "$SO" | awk '{print $3}' | sort -u >"$W/exported"
+# the names of the CT_API functions: the identifier before the first '('
+grep -h '^CT_API' include/ctrace.h | sed 's/(.*//; s/.*[ *]\([a-z_0-9]*\)$/\1/' | sort -u >"$W/declared"
+n=$(wc -l <"$W/declared")
+[ "$n" -gt 50 ] && ok || bad "only $n CT_API functions found in include/ctrace.h"
+missing=$(comm -23 "$W/declared" "$W/exported" | tr '\n' ' ')
+[ -z "$missing" ] && ok || bad "declared CT_API but not exported: $missing"
+# nothing internal leaks: every exported ct_ function is declared
+extra=$(grep '^ct_' "$W/exported" | comm -13 "$W/declared" - | tr '\n' ' ')
+[ -z "$extra" ] && ok || bad "exported but not in include/ctrace.h: $extra"
+cat >"$W/use.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctrace.h"
+int main(int argc, char **argv)
+{
+    ct_err err = {{0}};
+    ct_model *m = NULL;
+    if (strcmp(ct_version(), CTRACE_VERSION)) { printf("version %s vs header %s\n", ct_version(), CTRACE_VERSION); return 1; }
+    if (ct_model_load(&m, argv[1], &err)) { printf("load: %s\n", err.msg); return 1; }
+    int32_t ids[3] = {1, 2, 3};
+    float *lg = malloc(sizeof(float) * 3 * ct_model_vocab(m));
+    if (ct_forward(m, ids, 3, lg, NULL, &err)) { printf("forward: %s\n", err.msg); return 1; }
+    printf("%s %.6f\n", ct_model_backend_name(m), lg[5]);
+    if (ct_model_load(&m, "/nonexistent", &err) == 0 || err.code != CT_ERR_INPUT) { printf("bad path accepted\n"); return 1; }
+    return 0;
+}
+C
+if cc -Iinclude -o "$W/use" "$W/use.c" -L"$B" -lctrace 2>"$W/cc.err"; then
+    ok
+    out=$(LD_LIBRARY_PATH=$B "$W/use" "$F/hf-tiny/gpt2" 2>&1); rc=$?
+    [ $rc -eq 0 ] && echo "$out" | grep -q "^cpu " && ok || bad "program on libctrace.so: rc $rc: $out"
+    ldd "$W/use" | grep -q cairo && bad "a core-only program pulls in cairo" || ok
+else
+    bad "linking against libctrace.so alone: $(head -c 400 "$W/cc.err")"
+fi
+echo "shared_lib.sh: $checks checks, $fails failed"
+[ "$fails" -eq 0 ]
