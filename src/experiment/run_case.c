@@ -76,10 +76,12 @@ static int put_head_summary(ct_run_ctx *c, const ct_case_info *ci, int L, int H,
 }
 
 /* A finished head case (ct_case_load reads [T, L] grids only): its kind and
- * experiment from the metadata, ie [T, L, H] and the scores.  want: this run's
- * case; ie is the caller's to free.  0 / -1 (err says why). */
-static int load_head_case(const char *path, const ct_case_info *want, int L, int H, float **ie, float *hi, float *lo,
-                          float *te, ct_err *err)
+ * experiment from the metadata, the case description it recorded (into got,
+ * for the summary line: the top tokens are the ones traced then), ie [T, L, H]
+ * and the scores.  want: this run's case; ie and got are the caller's to free.
+ * 0 / -1 (err says why). */
+static int load_head_case(const char *path, const ct_case_info *want, int L, int H, ct_case_info *got, float **ie, float *hi,
+                          float *lo, float *te, ct_err *err)
 {
     ct_st_file f;
     ct_err e2;
@@ -89,7 +91,10 @@ static int load_head_case(const char *path, const ct_case_info *want, int L, int
     const cJSON *cs = cJSON_GetObjectItemCaseSensitive(md, "ctrace");
     cJSON *st = cJSON_IsString(cs) ? cJSON_Parse(cs->valuestring) : NULL;
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(st, "kind");
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "case"), "experiment");
+    const cJSON *cinfo = cJSON_GetObjectItemCaseSensitive(st, "case");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(cinfo, "experiment");
+    char *info_json = cJSON_IsObject(cinfo) ? cJSON_PrintUnformatted(cinfo) : NULL;
+    memset(got, 0, sizeof *got);
     const ct_tensor_view *g = ct_st_find(&f, "ie");
     const ct_tensor_view *v[3] = {ct_st_find(&f, "high_score"), ct_st_find(&f, "low_score"), ct_st_find(&f, "te")};
     int rc = -1;
@@ -101,6 +106,8 @@ static int load_head_case(const char *path, const ct_case_info *want, int L, int
         ct_fail(err, "%s: \"ie\" is not [%d, %d, %d]; delete it to trace it again", path, want->T, L, H);
     else if (!v[0] || !v[1] || !v[2] || v[0]->dtype != CT_F32 || v[1]->dtype != CT_F32 || v[2]->dtype != CT_F32)
         ct_fail(err, "%s: no high_score/low_score/te; delete it to trace it again", path);
+    else if (!info_json || ct_case_info_parse(got, info_json, &e2))
+        ct_fail(err, "%s: no readable case description (%s); delete it to trace it again", path, info_json ? e2.msg : "none");
     else if (!(*ie = malloc(g->nbytes)))
         ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path);
     else {
@@ -110,6 +117,8 @@ static int load_head_case(const char *path, const ct_case_info *want, int L, int
         memcpy(te, v[2]->data, sizeof *te);
         rc = 0;
     }
+    cJSON_free(info_json);
+    if (rc) ct_case_info_free(got);
     cJSON_Delete(st);
     cJSON_Delete(md);
     ct_st_close(&f);
@@ -276,12 +285,15 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     int heads = kind == CT_KIND_HEAD, L = ct_model_n_layers(c->m), H = ct_model_config(c->m)->n_heads;
     if (heads && access(path, F_OK) == 0) {     /* a finished head case: the summary line, the figure if missing */
         float *ie = NULL, hi, lo, te;
-        if (same_trace(path, &in, &ts, err) || load_head_case(path, &ci, L, H, &ie, &hi, &lo, &te, err) ||
-            put_head_summary(c, &ci, L, H, ie, hi, lo, te, err) || plot_heads_case(c, ie, ci.T, L, H, &in, pdf, err)) {
+        ct_case_info got = {0};
+        if (same_trace(path, &in, &ts, err) || load_head_case(path, &ci, L, H, &got, &ie, &hi, &lo, &te, err) ||
+            put_head_summary(c, &got, L, H, ie, hi, lo, te, err) || plot_heads_case(c, ie, ci.T, L, H, &in, pdf, err)) {
             free(ie);
+            ct_case_info_free(&got);
             goto out;
         }
         free(ie);
+        ct_case_info_free(&got);
         c->prog->cases_reused++;
         rc = 0;
         goto out;
