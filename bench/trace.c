@@ -1,10 +1,13 @@
 /* bench/trace.c — the tracing engines on random Llama-layout models.
  *
- *   build/bench/trace [small|medium|all] [fast|naive|both] [hidden|mlp|attention|all] [f32|bf16|f16]
+ *   build/bench/trace [small|medium|all] [fast|naive|both] [hidden|mlp|attention|head|all|every] [f32|bf16|f16]
  *
- * Default: "small" with both engines and all three kinds, then "medium" with
- * the fast engine on all kinds (the naive engine on medium takes minutes per
- * kind: ask for it with `medium naive`).  32-token prompt, span [4, 8),
+ * Default: "small" with both engines and all three sublayer kinds, then
+ * "medium" with the fast engine on all kinds (the naive engine on medium takes
+ * minutes per kind: ask for it with `medium naive`).  The head kind (cells
+ * (t, l, h): H times as many) is asked for by name ("head", or "every" for the
+ * four kinds); its naive engine runs only when asked for (`small naive head`:
+ * minutes).  32-token prompt, span [4, 8),
  * S = 10, window 10.  Prints per run: wall time, cells/s, the FLOPs the
  * engine performed (block matrix products, attention, output projection) and
  * GFLOP/s against the measured sgemm peak of this machine.  The last argument
@@ -91,14 +94,15 @@ int main(int argc, char **argv)
         for (int i = 0; i < 32; i++) ids[i] = (int32_t)((i * 7919 + 11) % 32000);
         ct_trace_input in = {.ids = ids, .n_ids = 32, .ranges = rg, .n_ranges = 1, .answer = ans, .n_answer = 1};
         double total[2] = {0, 0};
-        for (int k = 0; k < 3; k++) {
-            if (strcmp(kinds, "all") && strcmp(kinds, ct_kind_name((ct_kind)k))) continue;
+        for (int k = 0; k <= CT_KIND_HEAD; k++) {
+            int named = !strcmp(kinds, ct_kind_name((ct_kind)k)) || !strcmp(kinds, "every");
+            if (!named && (k == CT_KIND_HEAD || strcmp(kinds, "all"))) continue;
             double wall[2] = {0, 0};
             ct_trace_result res[2];
             int have[2] = {0, 0};
             for (int e = 0; e < 2; e++) {
                 int want = eng ? (!strcmp(eng, "both") || !strcmp(eng, ct_engine_name((ct_engine)e)))
-                               : (e == CT_ENGINE_FAST || mi == 0);
+                               : (e == CT_ENGINE_FAST || (mi == 0 && k != CT_KIND_HEAD));
                 if (!want) continue;
                 ct_trace_settings s;
                 ct_trace_settings_default(&s);
@@ -112,18 +116,20 @@ int main(int argc, char **argv)
                 double flops = r->token_layers * ft + r->attn_pairs * fp + r->logit_rows * fr + r->kv_rows * fk;
                 char sp[32] = "";
                 if (e == CT_ENGINE_NAIVE && have[0]) snprintf(sp, sizeof sp, "%.1fx", wall[1] / wall[0]);
+                long cells = (long)r->T * r->L * r->H;     /* grid cells: [T, L] or [T, L, H] */
                 printf("%-7s %-9s %-6s %9.2f %9ld %10.1f %10.1f %8.1f %8.0f%% %9s\n", models[mi], ct_kind_name((ct_kind)k),
-                       ct_engine_name((ct_engine)e), wall[e], (long)r->T * r->L, r->T * r->L / wall[e], flops / 1e9,
+                       ct_engine_name((ct_engine)e), wall[e], cells, cells / wall[e], flops / 1e9,
                        flops / 1e9 / wall[e], 100.0 * flops / 1e9 / wall[e] / peak, sp);
                 fflush(stdout);
             }
             if (have[0] && have[1]) {
                 double d = 0;
-                for (long i = 0; i < (long)res[0].S * res[0].T * res[0].L; i++) {
+                for (long i = 0; i < (long)res[0].S * res[0].T * res[0].L * res[0].H; i++) {
                     double x = res[0].targets[0].scores_samples[i] - res[1].targets[0].scores_samples[i];
                     d = x > d ? x : -x > d ? -x : d;
                 }
-                printf("        %-9s max |fast - naive| over S x T x L scores: %.3g\n", ct_kind_name((ct_kind)k), d);
+                printf("        %-9s max |fast - naive| over S x T x L%s scores: %.3g\n", ct_kind_name((ct_kind)k),
+                       k == CT_KIND_HEAD ? " x H" : "", d);
             }
             for (int e = 0; e < 2; e++) if (have[e]) ct_trace_result_free(&res[e]);
         }

@@ -512,7 +512,12 @@ CT_API float ct_std_f32(const float *x, size_t n);
  * Site kinds at (t, l):
  *   CT_KIND_HIDDEN  the block-l output at position t;
  *   CT_KIND_MLP / CT_KIND_ATTN  the MLP / attention sublayer outputs at
- *     position t of layers [max(0, l − ⌊w/2⌋), min(L, l + ⌈w/2⌉)), w = window.
+ *     position t of layers [max(0, l − ⌊w/2⌋), min(L, l + ⌈w/2⌉)), w = window;
+ *   CT_KIND_HEAD  one cell per (t, l, h): query head h's slice of the attention
+ *     context z (site CT_SITE_HEADS, the input of the output projection) at
+ *     position t of layer l alone (no window).  Every query head is its own
+ *     site, whichever key/value head it shares (GQA/MQA).  Its grids are
+ *     [T, L, H] (H = n_heads) where the other kinds' are [T, L].
  * Reverse patching: start from the clean input and put sample s's corrupted
  * activation at the site(s) (the "noising" direction).
  *
@@ -523,7 +528,10 @@ CT_API float ct_std_f32(const float *x, size_t n);
  * randn(S, e − b, D) in C order (the seed tool's order; for one range this is
  * ROME's randn(S, K, D)).  The same noise is used in every run. */
 
-typedef enum ct_kind { CT_KIND_HIDDEN, CT_KIND_MLP, CT_KIND_ATTN } ct_kind;
+/* Explicit values: they index bit masks (ct_run_settings.kinds) and arrays of
+ * the three sublayer kinds; CT_KIND_HEAD comes after them so that "all" (the
+ * three sublayer kinds, bits 0..2) keeps its meaning. */
+typedef enum ct_kind { CT_KIND_HIDDEN = 0, CT_KIND_MLP = 1, CT_KIND_ATTN = 2, CT_KIND_HEAD = 3 } ct_kind;
 typedef enum ct_metric {
     CT_METRIC_PROB,       /* IE = p_restored − p_corrupt, TE = p_clean − p_corrupt (ROME) */
     CT_METRIC_LOGPROB,    /* the same differences of log p, per sample, then averaged */
@@ -544,7 +552,7 @@ typedef void (*ct_progress_fn)(void *ctx, long done, long total);
 
 typedef struct ct_trace_settings {
     ct_kind kind;               /* default CT_KIND_HIDDEN */
-    int window;                 /* default 10 (mlp/attention only) */
+    int window;                 /* default 10 (mlp/attention only; head cells are one layer) */
     int samples;                /* S, default 10 */
     ct_noise_rule noise_rule;   /* default CT_NOISE_EMB_STD */
     double noise_value;         /* default 3.0 */
@@ -560,11 +568,11 @@ typedef struct ct_trace_settings {
 CT_API void ct_trace_settings_default(ct_trace_settings *s);
 /* Parses a --noise_level value: "0.5" (absolute) or "s3" (3 × span std). */
 CT_API int ct_noise_parse(const char *text, ct_trace_settings *s, ct_err *err);
-CT_API const char *ct_kind_name(ct_kind k);        /* "hidden", "mlp", "attention" */
+CT_API const char *ct_kind_name(ct_kind k);        /* "hidden", "mlp", "attention", "head" */
 CT_API const char *ct_metric_name(ct_metric m);    /* "prob", "logprob", "logratio" */
 CT_API const char *ct_engine_name(ct_engine e);    /* "fast", "naive" */
 CT_API const char *ct_noise_rule_name(ct_noise_rule r);   /* "emb_std", "absolute", "span_std" */
-CT_API int ct_kind_parse(const char *s, ct_kind *k);   /* also accepts "attn"; 0 / -1 */
+CT_API int ct_kind_parse(const char *s, ct_kind *k);   /* also accepts "attn", "heads"; 0 / -1 */
 CT_API int ct_metric_parse(const char *s, ct_metric *m);
 CT_API int ct_engine_parse(const char *s, ct_engine *e);
 
@@ -585,8 +593,9 @@ typedef struct ct_trace_target {
     float high_score;           /* clean run */
     float low_score;            /* corrupted run, mean over samples (replace mode: the true replace-mode score) */
     float *low_samples;         /* [S] corrupted run per sample */
-    float *scores;              /* [T, L] restored runs, mean over samples (reverse: patched clean runs) */
-    float *scores_samples;      /* [S, T, L] per sample */
+    float *scores;              /* [T, L] restored runs, mean over samples (reverse: patched clean runs);
+                                   [T, L, H] for CT_KIND_HEAD */
+    float *scores_samples;      /* [S, T, L] per sample ([S, T, L, H]) */
 } ct_trace_target;
 
 #define CT_TOP_K 5
@@ -599,7 +608,7 @@ typedef struct ct_trace_result {
     float emb_std;              /* std(W_E), or the span std for CT_NOISE_SPAN_STD */
     /* The metric (settings.metric) applied to the answer: */
     float te;                   /* total effect */
-    float *ie;                  /* [T, L] indirect effects */
+    float *ie;                  /* [T, L] indirect effects ([T, L, H] for CT_KIND_HEAD) */
     /* What the model predicts after the prompt (the seed tool prints it): the
      * n_top most probable next tokens of the clean run, and of the mean of the
      * corrupted runs' distributions, most probable first. */
@@ -613,6 +622,9 @@ typedef struct ct_trace_result {
     double kv_rows;             /* rows whose keys/values alone were computed (fast engine, last layer) */
     double logit_rows;          /* rows sent through the final norm and output matrix */
     double seconds;             /* wall time of ct_trace_run */
+    /* Appended (the layout above is unchanged for bindings): the grids' last
+     * axis, H = n_heads for CT_KIND_HEAD, 1 for the sublayer kinds. */
+    int H;
 } ct_trace_result;
 
 /* Runs the whole trace.  Errors: ranges outside the prompt or empty, no
@@ -623,8 +635,49 @@ CT_API int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_tr
                  ct_trace_result *out, ct_err *err);
 CT_API void ct_trace_result_free(ct_trace_result *r);
 
+/* Direct logit attribution at the last position of ids [T] (docs/heads.md):
+ * each component's direct contribution to logit(answer) − logit(cf) through
+ * the final norm with its scale (and LayerNorm's mean) frozen at this run's
+ * value — gemma2's post-attention norm frozen the same way at the layer's
+ * whole attention output:
+ *   heads [L, H]   query head h's share of the output projection, W_O[:, h·hd:(h+1)·hd]·z[h]
+ *   attn_bias [L]  the output projection's bias (0 where the family has none)
+ *   mlp [L]        the MLP output (its biases included)
+ *   embed          token + position embeddings (gemma: scaled by sqrt(D))
+ *   norm_bias      the final LayerNorm's bias (0 for RMSNorm)
+ *   lm_bias        b_U[answer] − b_U[cf] (0 without an output bias)
+ *   total          logit(answer) − logit(cf) of this run before any final soft cap
+ *   parts_sum      the sum of all the parts above (= total to float rounding)
+ *   logit_diff     the same difference from ct_logits (= total except gemma2, whose
+ *                  logits are soft-capped: the parts add up before the cap) */
+typedef struct ct_attribution {
+    int L, H;
+    float *heads, *attn_bias, *mlp;     /* [L, H], [L], [L] */
+    float embed, norm_bias, lm_bias, total, parts_sum, logit_diff;
+} ct_attribution;
+CT_API int ct_attribute(const ct_model *m, const int32_t *ids, int T, int32_t answer, int32_t cf, ct_attribution *out,
+                        ct_err *err);
+CT_API void ct_attribution_free(ct_attribution *a);
+/* The same for the corrupted run: in->ids with the noise of a trace with
+ * settings s on in->ranges (its samples, seed, noise rule and replace; the
+ * rest of s and in is not used), attributed sample by sample; every part,
+ * total and logit_diff is the mean over the S samples (so the parts still sum
+ * to total). */
+CT_API int ct_attribute_corrupted(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, int32_t answer,
+                                  int32_t cf, ct_attribution *out, ct_err *err);
+/* Writes an attribution file (safetensors): heads [L, H], mlp [L], attn_bias
+ * [L], embed, norm_bias, lm_bias, total, logit_diff (f32 []), input_ids [T],
+ * answer_cf_ids [2]; with corrupted (may be NULL) the same tensors prefixed
+ * "corrupted_", target_ranges [R, 2] and the noise settings s in the metadata
+ * ("ctrace": a JSON text, format "ctrace-attribution-1"; extra_json: NULL or a
+ * JSON object whose members are added to it). */
+CT_API int ct_attribution_write(const char *path, const ct_trace_input *in, int32_t answer, int32_t cf,
+                                const ct_attribution *clean, const ct_attribution *corrupted, const ct_trace_settings *s,
+                                const char *extra_json, ct_err *err);
+
 /* Writes the case file (docs/case-file.md): a safetensors file with
  *   scores f32 [T, L], scores_samples f32 [S, T, L], low_score f32 [],
+ *   (for CT_KIND_HEAD every [.., T, L] grid is [.., T, L, H])
  *   high_score f32 [], low_samples f32 [S], te f32 [], ie f32 [T, L],
  *   input_ids i32 [T], target_ranges i32 [R, 2], answer_ids i32 [A],
  *   and with counterfactuals (C ≥ 1): cf_ids i32 [C, Amax] (padded with −1),

@@ -268,6 +268,12 @@ typedef struct ct_heatmap {
  * to a temporary name and renamed.  Height grows with rows (0.15 in a row,
  * like the seed's ratio), so 150-token prompts stay readable. */
 CT_API int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err);
+
+/* The figure of a head trace (docs/heads.md): ie [T, L, H] as two layer × head
+ * panels, IE at the last token and at last_corrupted (-1: none, the last token
+ * again), one colour range. */
+CT_API int ct_head_figure_write(const float *ie, int T, int L, int H, int last_corrupted, const char *path,
+                                ct_plot_format fmt, ct_err *err);
 /* The colour range a panel is drawn with.  From the data (vmin/vmax NaN):
  * [min(0, lo), max(0, hi)] over its non-NaN values, widened to [-M, M]
  * (M = max |v|) when both signs matter (the smaller side is more than a tenth
@@ -375,7 +381,8 @@ CT_API void ct_average_ate(const ct_average *a, double *ate, double *ci95);
 CT_API void ct_average_free(ct_average *a);
 
 /* Kinds in figure order (the ct_kind order): 0 hidden, 1 mlp, 2 attention;
- * -1 when unknown.  Names: ct_kind_name((ct_kind)k). */
+ * -1 when unknown, and for "head" (its grids are [T, L, H]: drawn by
+ * ct_head_figure_write, not averaged by segment yet).  Names: ct_kind_name((ct_kind)k). */
 CT_API int ct_kind_index(const char *kind);
 
 /* Reads every case file of every dir into avg[3] (by kind): DIR/cases/ *.bin,
@@ -483,7 +490,7 @@ typedef struct ct_run_settings {
     const char *output_dir;     /* required; created (with cases/, pdfs/) when missing */
     const char *prompt_format;  /* NULL = CT_PROMPT_FORMAT_DEFAULT */
     int experiment;             /* CT_EXP_SUBJECT (default), CT_EXP_OBJECT, CT_EXP_RELATION */
-    unsigned kinds;             /* bit (1 << CT_KIND_*) per kind to trace; default all three */
+    unsigned kinds;             /* bit (1 << CT_KIND_*) per kind to trace; default the three sublayer kinds (head: bit 3, by name) */
     int max_cf;                 /* counterfactuals scored (and with cf_context traced); default 3 */
     int cf_context;             /* 1: also trace each counterfactual context as its own case */
     int max_datapoints;         /* 0 = all rows; else rows 0 .. max_datapoints - 1 */
@@ -498,6 +505,9 @@ typedef struct ct_run_settings {
     void *progress_ctx;
     const char *model_id, *tokenizer_id;    /* hub ids model_dir / tokenizer were resolved from
                                                (ct_hub_resolve), recorded beside them; NULL = none */
+    int attribute;              /* 1: also attributions/{row}_attribution_{obj}.bin per context:
+                                   ct_attribute (and ct_attribute_corrupted with the experiment's
+                                   target ranges and the trace's noise) of answer vs counterfactual */
 } ct_run_settings;
 
 CT_API void ct_run_settings_default(ct_run_settings *s);

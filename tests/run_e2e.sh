@@ -74,6 +74,39 @@ check '[ $rc -ne 0 ] && grep -q "finished case from another run" "$W/err5"' "mix
 "$BIN" run --model_name "$M" --data_path "$DATA/P17.jsonl" --output_dir "$O1" --samples 3 --window 2 --max_datapoints 1 >"$W/out5" 2>"$W/err5"; rc=$?
 check '[ $rc -ne 0 ] && grep -q "finished case from another run (samples 2; this run: 3)" "$W/err5"' "mixing --samples in one dir: rc $rc $(cat "$W/err5")"
 
+# 3a. The head kind by name: its cases are written and resumed, summarised with
+# layer and head, drawn as layer x head maps, and `ctrace average` leaves them out.
+"$BIN" run --model_name "$M" --experiment_type 2 --data_path "$DATA/P17.jsonl" --output_dir "$W/heads" \
+    --samples 2 --max_datapoints 2 --kinds hidden,head >"$W/outh" 2>&1
+check 'tail -n 1 "$W/outh" | grep -q "2 rows: 2 succeeded, 0 skipped; 4 cases traced"' "--kinds hidden,head: $(tail -n 1 "$W/outh")"
+check '[ "$(grep -c "\"kind\":\"head\".*\"top_ie\":{\"token\":[0-9]*,\"layer\":[0-9]*,.*\"head\":[0-9]" "$W/heads/summary.jsonl")" -eq 2 ]' \
+    "head summary lines: $(grep head "$W/heads/summary.jsonl" | head -c 300)"
+check '[ "$(count "$W/heads/pdfs" "_head\.pdf$")" -eq 2 ] && [ "$(count "$W/heads/pdfs" "_hidden\.pdf$")" -eq 2 ]' \
+    "a figure per case, head cases included: $(ls "$W/heads/pdfs" | head -c 300)"
+rm "$W/heads/pdfs/"*_head.pdf
+cp "$W/heads/summary.jsonl" "$W/summaryh"
+"$BIN" run --model_name "$M" --experiment_type 2 --data_path "$DATA/P17.jsonl" --output_dir "$W/heads" \
+    --samples 2 --max_datapoints 2 --kinds hidden,head >"$W/outh2" 2>&1
+check 'tail -n 1 "$W/outh2" | grep -q "0 cases traced, skipped 4 finished cases" && cmp -s "$W/summaryh" "$W/heads/summary.jsonl"' \
+    "head rerun: $(tail -n 1 "$W/outh2")"
+check '[ "$(count "$W/heads/pdfs" "_head\.pdf$")" -eq 2 ]' "head figures drawn again from finished cases"
+"$BIN" average "$W/heads" >"$W/outh3" 2>&1
+check 'grep -q "averaged 2 cases (hidden 2, mlp 0, attention 0) from 1 run dir(s); 0 skipped" "$W/outh3"' "average with head cases: $(cat "$W/outh3")"
+
+# 3a'. --attribute 1: one attribution file per context (the row's passage and each counterfactual
+# passage), answer against the passage's counterfactual, clean and corrupted; a rerun keeps them.
+"$BIN" run --model_name "$M" --experiment_type 2 --data_path "$DATA/P17.jsonl" --output_dir "$W/attr" \
+    --samples 2 --max_datapoints 2 --kinds hidden --attribute 1 --cf_context 1 --max_cf 1 --plot_format none >"$W/outa" 2>&1
+check 'tail -n 1 "$W/outa" | grep -q "2 rows: 2 succeeded, 0 skipped" && [ "$(count "$W/attr/attributions" "_attribution_")" -eq 4 ]' \
+    "--attribute 1: $(tail -n 1 "$W/outa"); $(ls "$W/attr/attributions" 2>&1 | head -c 300)"
+A0=$(ls "$W/attr/attributions" | head -n 1)
+check 'st_header "$W/attr/attributions/$A0" | grep -q "\"corrupted_heads\":{\"dtype\":\"F32\",\"shape\":\[3,2\]"' \
+    "attribution file: $(st_header "$W/attr/attributions/$A0" | head -c 300)"
+cp "$W/attr/attributions/$A0" "$W/attr0"
+"$BIN" run --model_name "$M" --experiment_type 2 --data_path "$DATA/P17.jsonl" --output_dir "$W/attr" \
+    --samples 2 --max_datapoints 2 --kinds hidden --attribute 1 --cf_context 1 --max_cf 1 --plot_format none >"$W/outa2" 2>&1
+check 'cmp -s "$W/attr0" "$W/attr/attributions/$A0" && tail -n 1 "$W/outa2" | grep -q "0 cases traced"' "attribution rerun: $(tail -n 1 "$W/outa2")"
+
 # 3b. The seed's argparse default format (no {context}): the question stands in
 # for the passage.  GPT-2 tokens of "question: Which country is Mount Stromlo
 # located in? answer: <extra_id_0>": "question", ":", " Which", " country",

@@ -87,7 +87,8 @@ class ct_trace_result(C.Structure):
                 ("n_top", c_int), ("top_clean_id", c_int32 * TOP_K), ("top_corrupt_id", c_int32 * TOP_K),
                 ("top_clean_p", c_float * TOP_K), ("top_corrupt_p", c_float * TOP_K),
                 ("cells_run", C.c_long), ("token_layers", c_double), ("attn_pairs", c_double),
-                ("kv_rows", c_double), ("logit_rows", c_double), ("seconds", c_double)]
+                ("kv_rows", c_double), ("logit_rows", c_double), ("seconds", c_double),
+                ("H", c_int)]   # the grids' last axis: n_heads for the head kind (not traced from Python yet), else 1
 
 
 MIRRORED = {"ct_err": ct_err, "ct_config": ct_config, "ct_tensor_view": ct_tensor_view, "ct_st_file": ct_st_file,

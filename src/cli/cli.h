@@ -19,6 +19,7 @@ int cmd_version(int argc, char **argv);
 /* @@CMD_DECLS@@ */
 int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_attribute(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_average(int argc, char **argv);

@@ -10,7 +10,31 @@ static void plot_usage(FILE *o)
 {
     fprintf(o, "usage: ctrace plot CASE.bin [--out FILE] [--plot_format pdf|png|svg]\n"
                "  Draws the IE heat map of one case file.  --out defaults to CASE with the\n"
-               "  format's extension; the format defaults to --out's extension, else pdf.\n");
+               "  format's extension; the format defaults to --out's extension, else pdf.\n"
+               "  A head trace (--kind head) is drawn as two layer x head maps: IE at the last\n"
+               "  token and at the last corrupted token.\n");
+}
+
+/* A head trace (kind "head", ie [T, L, H]): ct_head_figure_write.  1: not a
+ * head trace (the caller draws the ordinary figure); 0 drawn; -1 failed. */
+static int plot_heads(const char *in, const char *out, ct_plot_format fmt, ct_err *err)
+{
+    ct_st_file f;
+    ct_err e2;
+    if (ct_st_open(&f, in, &e2)) return 1;
+    const char *md = f.metadata;
+    const ct_tensor_view *ie = ct_st_find(&f, "ie"), *tr = ct_st_find(&f, "target_ranges");
+    if (!md || !strstr(md, "\"kind\":\"head\"") || !ie || ie->ndim != 3) { ct_st_close(&f); return 1; }
+    float *v = ct_tensor_to_f32(ie);                            /* [T, L, H] */
+    float *tv = tr ? ct_tensor_to_f32(tr) : NULL;               /* [R, 2] */
+    int last_c = -1, rc = -1;
+    for (int64_t i = 0; tv && i + 1 < tr->numel; i += 2) last_c = (int)tv[i + 1] - 1 > last_c ? (int)tv[i + 1] - 1 : last_c;
+    if (!v) ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", in);
+    else rc = ct_head_figure_write(v, (int)ie->shape[0], (int)ie->shape[1], (int)ie->shape[2], last_c, out, fmt, err);
+    free(v);
+    free(tv);
+    ct_st_close(&f);
+    return rc;
 }
 
 int cmd_plot(int argc, char **argv)
@@ -47,6 +71,13 @@ int cmd_plot(int argc, char **argv)
     ct_case c;
     ct_case_figure f;
     int rc = 1;
+    int hr = plot_heads(in, out, fmt, &err);
+    if (hr <= 0) {
+        if (hr == 0) printf("%s\n", out);
+        else fprintf(stderr, "ctrace: %s\n", err.msg);
+        free(def);
+        return hr == 0 ? 0 : 1;
+    }
     if (ct_case_load(&c, in, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); free(def); return 1; }
     if (ct_case_figure_of(&f, &c, &err) == 0) {
         if (ct_heatmap_write(&f.h, 1, out, fmt, &err) == 0) { printf("%s\n", out); rc = 0; }

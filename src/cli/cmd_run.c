@@ -17,7 +17,7 @@ static void run_usage(FILE *o)
         "                  [--max_cf 3] [--replace 0|1] [--reverse_patching 0|1] [--max_datapoints 0]\n"
         "                  [--noise_level X|sX] [--seed 1] [--metric prob|logprob|logratio] [--threads N]\n"
         "                  [--engine fast|naive] [--cf_context 0|1] [--plot_format pdf|png|svg|none]\n"
-        "                  [--kinds hidden,mlp,attention] [--shard K/N] [--tokenizer PATH] [--quiet]\n"
+        "                  [--kinds hidden,mlp,attention,head] [--attribute 0|1] [--shard K/N] [--tokenizer PATH] [--quiet]\n"
         "  The seed tool's flags, names and defaults (run_causal_tracer.py); `ctrace --model_name ...`\n"
         "  without a subcommand is the same.  --experiment_type: noise on the subject (1), the object\n"
         "  (2) or the relation words (3) of the passage.  --prompt_format default: \"%s\".\n"
@@ -74,7 +74,7 @@ static int parse_shard(const char *v, int *k, int *n)
     return 0;
 }
 
-/* "hidden,mlp" / "all" -> bit mask */
+/* "hidden,mlp,head" / "all" -> bit mask (all: the three sublayer kinds; head by name) */
 static int parse_kinds(const char *v, unsigned *mask)
 {
     if (!strcmp(v, "all")) { *mask = 7; return 0; }
@@ -98,7 +98,7 @@ int cmd_run(int argc, char **argv)
         "model_name", "experiment_type", "data_path", "output_dir", "prompt_format", "samples", "window", "max_cf",
         "replace", "reverse_patching", "max_datapoints",                       /* the seed's */
         "noise_level", "seed", "metric", "threads", "engine", "cf_context", "plot_format", "shard", "kinds",
-        "tokenizer", "quiet", NULL};
+        "tokenizer", "quiet", "attribute", NULL};
     /* --quiet takes no value (the parser's flags all do): take it out first */
     int quiet = 0, n = 0;
     char **av = malloc((size_t)(argc + 1) * sizeof *av);
@@ -148,6 +148,7 @@ int cmd_run(int argc, char **argv)
         ct_args_int(&a, "reverse_patching", 0, 0, 1, &s.trace.reverse) ||
         ct_args_int(&a, "max_datapoints", 0, 0, 2147483647L, &s.max_datapoints) ||
         ct_args_int(&a, "cf_context", 0, 0, 1, &s.cf_context) ||
+        ct_args_int(&a, "attribute", 0, 0, 1, &s.attribute) ||
         ct_args_int(&a, "threads", 0, 0, 4096, &threads))
         goto out;
     s.threads = threads;
@@ -186,7 +187,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     if ((v = ct_args_str(&a, "kinds", NULL)) && parse_kinds(v, &s.kinds)) {
-        fprintf(stderr, "ctrace: run: --kinds must list hidden, mlp, attention (comma-separated) or all, not '%s'\n", v);
+        fprintf(stderr, "ctrace: run: --kinds must list hidden, mlp, attention, head (comma-separated) or all, not '%s'\n", v);
         goto out;
     }
     if (threads) ct_set_threads(threads);
@@ -200,7 +201,7 @@ int cmd_run(int argc, char **argv)
     s.argv = rec;
 
     progress_state ps = {0};
-    int nk = !!(s.kinds & 1) + !!(s.kinds & 2) + !!(s.kinds & 4);
+    int nk = !!(s.kinds & 1) + !!(s.kinds & 2) + !!(s.kinds & 4) + !!(s.kinds & 8);
     ps.per_row = nk * (1 + (s.cf_context ? s.max_cf : 0));
     if (!quiet && isatty(2)) { s.progress = show_progress; s.progress_ctx = &ps; }
 

@@ -2,7 +2,7 @@
  * case file (docs/case-file.md).
  *
  *   ctrace trace --model_name DIR --token_ids 1,2,3 --target B:E[,B:E...]
- *                --answer_ids 5[,9] [--cf_ids 7[,8] ...] --kind hidden|mlp|attention|all
+ *                --answer_ids 5[,9] [--cf_ids 7[,8] ...] --kind hidden|mlp|attention|head|all
  *                --samples S --window W [--noise_level X|sN] [--seed 1] [--replace 0|1]
  *                [--reverse_patching 0|1] [--metric prob|logprob|logratio]
  *                [--engine fast|naive] [--threads N] --out FILE.bin */
@@ -19,14 +19,16 @@
 static const char *usage_text =
     "usage: ctrace trace --model_name DIR|ORG/NAME[@REV] (--token_ids 1,2,3 | --prompt TEXT) --target B:E[,B:E...]\n"
     "                    (--answer_ids 5[,9] | --answer TEXT) [--cf_ids 7[,8] ...]\n"
-    "                    --kind hidden|mlp|attention|all --samples S --window W [--noise_level X|sN]\n"
+    "                    --kind hidden|mlp|attention|head|all --samples S --window W [--noise_level X|sN]\n"
     "                    [--seed 1] [--replace 0|1] [--reverse_patching 0|1]\n"
     "                    [--metric prob|logprob|logratio] [--engine fast|naive] [--threads N] --out FILE.bin\n"
     "Token ranges are half-open and 0-based.  --cf_ids / --cf may be repeated (one counterfactual each).\n"
     "--prompt is tokenized with the model directory's tokenizer.json as Hugging Face does by default\n"
     "(special tokens added); --answer and --cf TEXT are scored as the tokens of \" TEXT\" that follow\n"
     "the prompt (prompt + \" TEXT\" encoded together).  Check token positions with `ctrace tokenize`.\n"
-    "With --kind all, one file per kind: FILE.hidden.bin, FILE.mlp.bin, FILE.attention.bin.\n";
+    "With --kind all, one file per kind: FILE.hidden.bin, FILE.mlp.bin, FILE.attention.bin.\n"
+    "--kind head restores each query head's attention context (the input of the output projection)\n"
+    "at one (position, layer): scores and ie are [T, L, H]; asked for by name, not part of all.\n";
 
 /* Encodes text with the tokenizer; 0 / -1 (message printed). */
 static int encode(const ct_tokenizer *tok, const char *text, int add_special, int32_t **ids, int *n)
@@ -142,7 +144,7 @@ int cmd_trace(int argc, char **argv)
     if (FLAG("kind")) {
         ct_kind k;
         if (!strcmp(val, "all")) all = 1;
-        else if (ct_kind_parse(val, &k)) BAD("expected hidden, mlp, attention or all");
+        else if (ct_kind_parse(val, &k)) BAD("expected hidden, mlp, attention, head or all");
         else s.kind = k;
     }
     long x;
@@ -215,9 +217,11 @@ int cmd_trace(int argc, char **argv)
         ct_trace_result r;
         if (ct_trace_run(m, &in, &s, &r, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
         int werr = ct_case_write(path, &in, &s, &r, model_dir, extra, &err);
+        char hbuf[32] = "";
+        if (s.kind == CT_KIND_HEAD) snprintf(hbuf, sizeof hbuf, " H=%d", r.H);
         if (!werr)
-            printf("%s: %s, T=%d L=%d S=%d, high %.6g, low %.6g, te %.6g (%s), %ld cells run, %.2f s (%s engine)\n", path,
-                   ct_kind_name(s.kind), r.T, r.L, r.S, r.targets[0].high_score, r.targets[0].low_score, r.te,
+            printf("%s: %s, T=%d L=%d%s S=%d, high %.6g, low %.6g, te %.6g (%s), %ld cells run, %.2f s (%s engine)\n", path,
+                   ct_kind_name(s.kind), r.T, r.L, hbuf, r.S, r.targets[0].high_score, r.targets[0].low_score, r.te,
                    ct_metric_name(s.metric), r.cells_run, r.seconds, ct_engine_name(s.engine));
         ct_trace_result_free(&r);
         if (werr) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }

@@ -14,6 +14,7 @@ static const ct_command commands[] = {
     {"plot", cmd_plot, "draw one case file as a heat map (PDF/PNG/SVG)"},
     {"export", cmd_export, "case files -> ROME's .npz result schema (--npz DIR|FILE)"},
     {"info", cmd_info, "print a model directory's architecture summary"},
+    {"attribute", cmd_attribute, "direct logit attribution at the last position: heads, MLPs, embeddings"},
     {"logits", cmd_logits, "run token ids through a model; write logits and residual streams"},
     {"tokenize", cmd_tokenize, "text -> token ids, pieces and byte offsets (JSON lines)"},
     {"detokenize", cmd_detokenize, "token ids -> text"},

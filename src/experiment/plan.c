@@ -113,12 +113,13 @@ int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index
                           const char *kind, int window, const char *metric, ct_case_info *ci, ct_err *err)
 {
     memset(ci, 0, sizeof *ci);
-    if (ct_kind_index(kind) < 0) return ct_fail(err, "kind \"%s\": must be hidden, mlp or attention", kind);
+    ct_kind kk;
+    if (ct_kind_parse(kind, &kk)) return ct_fail(err, "kind \"%s\": must be hidden, mlp, attention or head", kind);
     snprintf(ci->kind, sizeof ci->kind, "%s", kind);
     ci->row = row_index;
     ci->line = row->line;
     ci->experiment = experiment;
-    ci->window = ct_kind_index(kind) == 0 ? 1 : window;
+    ci->window = kk == CT_KIND_MLP || kk == CT_KIND_ATTN ? window : 1;   /* hidden and head cells are one layer */
     ci->answer = strdup(row->answers[0]);
     ci->metric = strdup(metric ? metric : "prob");
     ci->cf = p->prompt.cf ? strdup(p->prompt.cf) : NULL;

@@ -103,12 +103,13 @@ static char *settings_json(const ct_run_settings *s)
     cJSON_AddNumberToObject(o, "max_datapoints", s->max_datapoints);
     cJSON_AddNumberToObject(o, "threads", s->threads);
     cJSON_AddNumberToObject(o, "cf_context", s->cf_context);
+    cJSON_AddNumberToObject(o, "attribute", s->attribute);
     cJSON_AddStringToObject(o, "plot_format", s->plots ? ct_plot_format_ext(s->plot_format) : "none");
     char shard[32];
     snprintf(shard, sizeof shard, "%d/%d", s->shard_k, s->shard_n);
     cJSON_AddStringToObject(o, "shard", shard);
     cJSON *k = cJSON_AddArrayToObject(o, "kinds");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i <= CT_KIND_HEAD; i++)
         if (s->kinds & (1u << i)) cJSON_AddItemToArray(k, cJSON_CreateString(ct_kind_name((ct_kind)i)));
     char *js = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -122,7 +123,7 @@ static int check_settings(const ct_run_settings *s, ct_err *err)
     if (!s->output_dir || !*s->output_dir) return ct_fail(err, "no output directory given (--output_dir)");
     if (s->experiment < CT_EXP_SUBJECT || s->experiment > CT_EXP_RELATION)
         return ct_fail(err, "experiment type %d: must be 1 (subject), 2 (object) or 3 (relation)", s->experiment);
-    if (!(s->kinds & 7u)) return ct_fail(err, "no kind to trace");
+    if (!(s->kinds & 15u)) return ct_fail(err, "no kind to trace");
     if (s->shard_n < 1 || s->shard_k < 0 || s->shard_k >= s->shard_n)
         return ct_fail(err, "shard %d/%d: need 0 <= K < N", s->shard_k, s->shard_n);
     if (s->max_datapoints < 0) return ct_fail(err, "max_datapoints %d: must be >= 0", s->max_datapoints);
@@ -228,6 +229,11 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
     ct__remove_stale_tmp(dir);
     if (s->plots) {
         snprintf(dir, sizeof dir, "%s/pdfs", s->output_dir);
+        if (make_dir(dir, err)) goto done;
+        ct__remove_stale_tmp(dir);
+    }
+    if (s->attribute) {
+        snprintf(dir, sizeof dir, "%s/attributions", s->output_dir);
         if (make_dir(dir, err)) goto done;
         ct__remove_stale_tmp(dir);
     }

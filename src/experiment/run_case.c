@@ -52,6 +52,90 @@ static int put_summary(ct_run_ctx *c, const ct_case_info *ci, int L, const float
     return 0;
 }
 
+/* A head case's summary line: the top IE cell of the [T, L, H] grid, found as
+ * ct_summary_line finds it (L·H columns per token), then told as layer and head. */
+static int put_head_summary(ct_run_ctx *c, const ct_case_info *ci, int L, int H, const float *ie, float hi, float lo,
+                            float te, ct_err *err)
+{
+    char *l = ct_summary_line(ci, L * H, ie, hi, lo, te);
+    cJSON *o = l ? cJSON_Parse(l) : NULL;
+    free(l);
+    cJSON *top = cJSON_GetObjectItemCaseSensitive(o, "top_ie");
+    cJSON *col = cJSON_GetObjectItemCaseSensitive(top, "layer");
+    if (cJSON_IsNumber(col)) {
+        int q = col->valueint;
+        cJSON_SetNumberValue(col, (q / H));   /* (the macro casts its argument before dividing) */
+        cJSON_AddNumberToObject(top, "head", q % H);
+    }
+    char *out = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!out) return ct_fail_code(err, CT_ERR_NOMEM, "out of memory");
+    fprintf(c->summary, "%s\n", out);
+    cJSON_free(out);
+    return 0;
+}
+
+/* A finished head case (ct_case_load reads [T, L] grids only): its kind and
+ * experiment from the metadata, the case description it recorded (into got,
+ * for the summary line: the top tokens are the ones traced then), ie [T, L, H]
+ * and the scores.  want: this run's case; ie and got are the caller's to free.
+ * 0 / -1 (err says why). */
+static int load_head_case(const char *path, const ct_case_info *want, int L, int H, ct_case_info *got, float **ie, float *hi,
+                          float *lo, float *te, ct_err *err)
+{
+    ct_st_file f;
+    ct_err e2;
+    *ie = NULL;
+    if (ct_st_open(&f, path, &e2)) return ct_fail(err, "%s; delete it to trace it again", e2.msg);
+    cJSON *md = f.metadata ? cJSON_Parse(f.metadata) : NULL;
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(md, "ctrace");
+    cJSON *st = cJSON_IsString(cs) ? cJSON_Parse(cs->valuestring) : NULL;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(st, "kind");
+    const cJSON *cinfo = cJSON_GetObjectItemCaseSensitive(st, "case");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(cinfo, "experiment");
+    char *info_json = cJSON_IsObject(cinfo) ? cJSON_PrintUnformatted(cinfo) : NULL;
+    memset(got, 0, sizeof *got);
+    const ct_tensor_view *g = ct_st_find(&f, "ie");
+    const ct_tensor_view *v[3] = {ct_st_find(&f, "high_score"), ct_st_find(&f, "low_score"), ct_st_find(&f, "te")};
+    int rc = -1;
+    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "head") || !cJSON_IsNumber(exp) ||
+        exp->valueint != want->experiment)
+        ct_fail(err, "%s: a finished case from another run (not a head trace of experiment %d): use another --output_dir or delete it",
+                path, want->experiment);
+    else if (!g || g->dtype != CT_F32 || g->ndim != 3 || g->shape[0] != want->T || g->shape[1] != L || g->shape[2] != H)
+        ct_fail(err, "%s: \"ie\" is not [%d, %d, %d]; delete it to trace it again", path, want->T, L, H);
+    else if (!v[0] || !v[1] || !v[2] || v[0]->dtype != CT_F32 || v[1]->dtype != CT_F32 || v[2]->dtype != CT_F32)
+        ct_fail(err, "%s: no high_score/low_score/te; delete it to trace it again", path);
+    else if (!info_json || ct_case_info_parse(got, info_json, &e2))
+        ct_fail(err, "%s: no readable case description (%s); delete it to trace it again", path, info_json ? e2.msg : "none");
+    else if (!(*ie = malloc(g->nbytes)))
+        ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path);
+    else {
+        memcpy(*ie, g->data, g->nbytes);
+        memcpy(hi, v[0]->data, sizeof *hi);
+        memcpy(lo, v[1]->data, sizeof *lo);
+        memcpy(te, v[2]->data, sizeof *te);
+        rc = 0;
+    }
+    cJSON_free(info_json);
+    if (rc) ct_case_info_free(got);
+    cJSON_Delete(st);
+    cJSON_Delete(md);
+    ct_st_close(&f);
+    return rc;
+}
+
+/* A head case's figure (ct_head_figure_write): written unless it exists. */
+static int plot_heads_case(ct_run_ctx *c, const float *ie, int T, int L, int H, const ct_trace_input *in, const char *pdf,
+                           ct_err *err)
+{
+    if (!c->s->plots || access(pdf, F_OK) == 0) return 0;
+    int last = -1;                              /* the last corrupted token */
+    for (int r = 0; r < in->n_ranges; r++) last = in->ranges[2 * r + 1] - 1 > last ? in->ranges[2 * r + 1] - 1 : last;
+    ct_err e2;
+    return ct_head_figure_write(ie, T, L, H, last, pdf, c->s->plot_format, &e2) ? ct_fail(err, "%s", e2.msg) : 0;
+}
+
 /* The figure of a case in memory or read back: written unless it exists. */
 static int plot_case(ct_run_ctx *c, const ct_case *cs, const char *pdf, ct_err *err)
 {
@@ -138,7 +222,7 @@ static int same_trace(const char *path, const ct_trace_input *in, const ct_trace
     STR("noise_rule", ct_noise_rule_name(ts->noise_rule));
     NUM("noise_value", ts->noise_value);
     STR("metric", ct_metric_name(ts->metric));
-    if (ts->kind != CT_KIND_HIDDEN) NUM("window", ts->window);
+    if (ts->kind == CT_KIND_MLP || ts->kind == CT_KIND_ATTN) NUM("window", ts->window);
     if (!what && !same_ints(ITEM("tokens"), in->ids, in->n_ids)) what = "tokens (prompt format or tokenizer)";
     if (!what && !same_ints(ITEM("answer"), in->answer, in->n_answer)) what = "answer tokens";
     if (!what) {
@@ -198,6 +282,22 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
                          .answer = p->answer, .n_answer = p->n_answer, .n_cf = p->n_cf,
                          .cf = (const int32_t *const *)p->cf, .cf_len = p->cf_len};
 
+    int heads = kind == CT_KIND_HEAD, L = ct_model_n_layers(c->m), H = ct_model_config(c->m)->n_heads;
+    if (heads && access(path, F_OK) == 0) {     /* a finished head case: the summary line, the figure if missing */
+        float *ie = NULL, hi, lo, te;
+        ct_case_info got = {0};
+        if (same_trace(path, &in, &ts, err) || load_head_case(path, &ci, L, H, &got, &ie, &hi, &lo, &te, err) ||
+            put_head_summary(c, &got, L, H, ie, hi, lo, te, err) || plot_heads_case(c, ie, ci.T, L, H, &in, pdf, err)) {
+            free(ie);
+            ct_case_info_free(&got);
+            goto out;
+        }
+        free(ie);
+        ct_case_info_free(&got);
+        c->prog->cases_reused++;
+        rc = 0;
+        goto out;
+    }
     if (access(path, F_OK) == 0) {              /* finished by an earlier run */
         ct_case cs;
         if (ct_case_load(&cs, path, &e2)) { ct_fail(err, "%s; delete it to trace it again", e2.msg); goto out; }
@@ -245,6 +345,16 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     int werr = ct_case_write(path, &in, &ts, &r, s->model_dir, extra, &e2);
     free(extra);
     if (werr) { ct_fail(err, "%s", e2.msg); ct_trace_result_free(&r); goto out; }
+    if (heads) {                                /* [T, L, H]: the summary line and the layer × head figure */
+        int bad = put_head_summary(c, &ci, L, H, r.ie, r.targets[0].high_score, r.targets[0].low_score, r.te, err) ||
+                  plot_heads_case(c, r.ie, r.T, L, H, &in, pdf, err);
+        ct_trace_result_free(&r);
+        if (bad) goto out;
+        c->prog->cases_written++;
+        c->prog->trace_seconds += ct__now() - t0;
+        rc = 0;
+        goto out;
+    }
     /* the figure from the numbers in memory, as ct_case_load would give them */
     ct_case cs = {.info = ci, .has_info = 1, .T = r.T, .L = r.L, .ie = r.ie,
                   .low_score = r.targets[0].low_score, .high_score = r.targets[0].high_score, .te = r.te,
@@ -262,6 +372,62 @@ out:
         c->prog->seconds = ct__now() - c->started;
         s->progress(s->progress_ctx, c->prog);
     }
+    return rc;
+}
+
+/* The direct logit attribution of one context (--attribute): answer against
+ * the counterfactual the passage holds (its own passage: the first one), on
+ * the clean prompt and on the corrupted one (the experiment's target ranges,
+ * the trace's noise).  0 done or already there, 1 a row problem (logged), -1 fatal. */
+static int attribute_context(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, ct_err *err)
+{
+    const ct_run_settings *s = c->s;
+    char name[1024], path[4200];
+    if (p->n_cf < 1) {
+        log_error(c, row_index, row->line, "attribute: the row has no counterfactual object (obj_cf) to attribute against");
+        return 1;
+    }
+    if (ct_case_name(name, sizeof name, row_index, "attribution", p->prompt.cf ? p->prompt.cf : row->obj)) {
+        log_error(c, row_index, row->line, "object too long for a file name");
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/attributions/%s", s->output_dir, name);
+    if (access(path, F_OK) == 0) return 0;      /* finished by an earlier run */
+    int k = 0;                                  /* the counterfactual in the passage, else the first */
+    for (int q = 0; p->prompt.cf && q < p->n_cf; q++)
+        if (!strcmp(row->obj_cf[q], p->prompt.cf)) k = q;
+    int32_t answer = p->answer[0], cf = p->cf[k][0];
+    ct_trace_input in = {.ids = p->enc.ids, .n_ids = p->enc.n, .ranges = &p->ranges[0][0], .n_ranges = p->n_ranges};
+    ct_attribution clean = {0}, corr = {0};
+    ct_err e2;
+    int rc = 1;
+    if (ct_attribute(c->m, in.ids, in.n_ids, answer, cf, &clean, &e2) ||
+        ct_attribute_corrupted(c->m, &in, &s->trace, answer, cf, &corr, &e2)) {
+        if (ct_status_is_fatal(e2.code)) { ct_fail_code(err, e2.code, "line %d: attribute: %s", row->line, e2.msg); rc = -1; }
+        else {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "line %d: attribute: %s", row->line, e2.msg);
+            log_error(c, row_index, row->line, msg);
+        }
+        goto out;
+    }
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddNumberToObject(x, "row", row_index);
+    cJSON_AddNumberToObject(x, "line", row->line);
+    cJSON_AddNumberToObject(x, "experiment", s->experiment);
+    cJSON_AddStringToObject(x, "answer", row->answers[0]);
+    cJSON_AddStringToObject(x, "cf", row->obj_cf[k]);
+    cJSON_AddStringToObject(x, "context", p->prompt.cf ? "counterfactual" : "passage");
+    char *extra = cJSON_PrintUnformatted(x);
+    cJSON_Delete(x);
+    if (!extra || ct_attribution_write(path, &in, answer, cf, &clean, &corr, &s->trace, extra, &e2)) {
+        ct_fail_code(err, extra ? e2.code : CT_ERR_NOMEM, "%s", extra ? e2.msg : "out of memory");
+        rc = -1;
+    } else rc = 0;
+    cJSON_free(extra);
+out:
+    ct_attribution_free(&clean);
+    ct_attribution_free(&corr);
     return rc;
 }
 
@@ -309,9 +475,14 @@ int ct__run_row(ct_run_ctx *c, int row_index, int line_no, const char *text, siz
             problems = 1;
             continue;
         }
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k <= CT_KIND_HEAD; k++) {
             if (!(s->kinds & (1u << k))) continue;
             int r = run_case(c, &row, row_index, &p, (ct_kind)k, err);
+            if (r < 0) { ct_row_plan_free(&p); ct_row_free(&row); return -1; }
+            if (r) problems = 1;
+        }
+        if (s->attribute) {
+            int r = attribute_context(c, &row, row_index, &p, err);
             if (r < 0) { ct_row_plan_free(&p); ct_row_free(&row); return -1; }
             if (r) problems = 1;
         }

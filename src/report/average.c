@@ -164,12 +164,27 @@ static int same_design(design *d, const ct_case *c, ct_err *why)
     return 0;
 }
 
+/* A head trace (kind "head" in the metadata): its grids are [T, L, H], which
+ * the sublayer averages do not take; such files are left out, not skipped. */
+static int is_head_case(const char *path)
+{
+    ct_st_file f;
+    ct_err e;
+    if (ct_st_open(&f, path, &e)) return 0;
+    cJSON *md = f.metadata ? cJSON_Parse(f.metadata) : NULL;
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(md, "kind");
+    int head = cJSON_IsString(k) && !strcmp(k->valuestring, "head");
+    cJSON_Delete(md);
+    ct_st_close(&f);
+    return head;
+}
+
 /* One case file into avg; -1 = skipped (reason in why), -2 = a case of
- * another design (why says which; the caller stops). */
+ * another design (why says which; the caller stops), 1 = left out (a head trace). */
 static int add_file(ct_average avg[3], design *d, const char *path, int contexts, ct_err *why)
 {
     ct_case c;
-    if (ct_case_load(&c, path, why)) return -1;
+    if (ct_case_load(&c, path, why)) return is_head_case(path) ? 1 : -1;
     int rc = -1;
     uint32_t *mask = NULL;
     unsigned char *corr = NULL;

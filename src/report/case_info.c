@@ -159,7 +159,8 @@ int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err)
     if (!cJSON_IsObject(o)) { cJSON_Delete(o); return ct_fail(err, "ctrace_case is not a JSON object"); }
     int rc = -1;
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
-    if (!cJSON_IsString(kind) || ct_kind_index(kind->valuestring) < 0) { ct_fail(err, "ctrace_case: \"kind\" is not hidden/mlp/attention"); goto out; }
+    ct_kind kk;
+    if (!cJSON_IsString(kind) || ct_kind_parse(kind->valuestring, &kk)) { ct_fail(err, "ctrace_case: \"kind\" is not hidden/mlp/attention/head"); goto out; }
     snprintf(ci->kind, sizeof ci->kind, "%s", kind->valuestring);
     ci->row = get_int(o, "row", -1);
     ci->line = get_int(o, "line", 0);

@@ -10,7 +10,9 @@
 int ct_kind_index(const char *kind)
 {
     ct_kind k;
-    return kind && ct_kind_parse(kind, &k) == 0 ? (int)k : -1;
+    /* the three sublayer kinds only: they index the figures' per-kind arrays
+     * (head traces have [T, L, H] grids and no figure here yet) */
+    return kind && ct_kind_parse(kind, &k) == 0 && k <= CT_KIND_ATTN ? (int)k : -1;
 }
 
 int ct_plot_format_parse(const char *name, ct_plot_format *out)

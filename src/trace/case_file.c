@@ -45,6 +45,7 @@ static char *settings_json(const ct_trace_input *in, const ct_trace_settings *s,
     cJSON_AddNumberToObject(o, "T", r->T);
     cJSON_AddNumberToObject(o, "L", r->L);
     cJSON_AddNumberToObject(o, "S", r->S);
+    if (s->kind == CT_KIND_HEAD) cJSON_AddNumberToObject(o, "H", r->H);
     num(o, "high_score", r->targets[0].high_score);
     num(o, "low_score", r->targets[0].low_score);
     num(o, "te", r->te);
@@ -73,21 +74,25 @@ int ct_case_write(const char *path, const ct_trace_input *in, const ct_trace_set
                   const char *model, const char *extra_json, ct_err *err)
 {
     int T = r->T, L = r->L, S = r->S, C = r->n_targets - 1, rc = -1;
+    /* the head kind's grids have a last axis of H heads; the others' are [T, L] */
+    int heads = s->kind == CT_KIND_HEAD, H = heads ? r->H : 1;
+    if (heads && H < 1) return ct_fail(err, "%s: a head trace without heads (H = %d)", path, r->H);
+    size_t TL = (size_t)T * L * H;      /* cells of one grid */
     const ct_trace_target *a = &r->targets[0];
     int amax = 1;
     for (int c = 0; c < C; c++) amax = r->targets[1 + c].n_tokens > amax ? r->targets[1 + c].n_tokens : amax;
     int32_t *cf_ids = malloc((size_t)(C ? C : 1) * amax * sizeof *cf_ids);           /* [C, Amax] */
-    float *cfs = malloc((size_t)(C ? C : 1) * T * L * sizeof *cfs);                  /* [C, T, L] */
-    float *cfss = malloc((size_t)(C ? C : 1) * S * T * L * sizeof *cfss);            /* [C, S, T, L] */
+    float *cfs = malloc((size_t)(C ? C : 1) * TL * sizeof *cfs);                     /* [C, T, L(, H)] */
+    float *cfss = malloc((size_t)(C ? C : 1) * S * TL * sizeof *cfss);               /* [C, S, T, L(, H)] */
     float *cfh = malloc((size_t)(C ? C : 1) * sizeof *cfh), *cfl = malloc((size_t)(C ? C : 1) * sizeof *cfl);
     float *cfls = malloc((size_t)(C ? C : 1) * S * sizeof *cfls);                    /* [C, S] */
     char *js = NULL, *meta = NULL;
-    if (!cf_ids || !cfs || !cfss || !cfh || !cfl || !cfls) { ct_fail(err, "%s: out of memory", path); goto out; }
+    if (!cf_ids || !cfs || !cfss || !cfh || !cfl || !cfls) { ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path); goto out; }
     for (int c = 0; c < C; c++) {
         const ct_trace_target *t = &r->targets[1 + c];
         for (int i = 0; i < amax; i++) cf_ids[(size_t)c * amax + i] = i < t->n_tokens ? t->tokens[i] : -1;
-        memcpy(cfs + (size_t)c * T * L, t->scores, (size_t)T * L * sizeof *cfs);
-        memcpy(cfss + (size_t)c * S * T * L, t->scores_samples, (size_t)S * T * L * sizeof *cfss);
+        memcpy(cfs + (size_t)c * TL, t->scores, TL * sizeof *cfs);
+        memcpy(cfss + (size_t)c * S * TL, t->scores_samples, (size_t)S * TL * sizeof *cfss);
         cfh[c] = t->high_score;
         cfl[c] = t->low_score;
         memcpy(cfls + (size_t)c * S, t->low_samples, (size_t)S * sizeof *cfls);
@@ -98,20 +103,31 @@ int ct_case_write(const char *path, const ct_trace_input *in, const ct_trace_set
         int64_t sh_[] = {__VA_ARGS__}; o[n].ndim = (int)(sizeof sh_ / sizeof sh_[0]); \
         memcpy(o[n].shape, sh_, sizeof sh_); n++; } while (0)
 #define ADD0(nm, p) do { o[n] = (ct_st_out){.name = nm, .dtype = CT_F32, .ndim = 0, .data = p}; n++; } while (0)
-    ADD("scores", CT_F32, a->scores, T, L);
-    ADD("scores_samples", CT_F32, a->scores_samples, S, T, L);
+    if (heads) {
+        ADD("scores", CT_F32, a->scores, T, L, H);
+        ADD("scores_samples", CT_F32, a->scores_samples, S, T, L, H);
+    } else {
+        ADD("scores", CT_F32, a->scores, T, L);
+        ADD("scores_samples", CT_F32, a->scores_samples, S, T, L);
+    }
     ADD0("low_score", &a->low_score);
     ADD0("high_score", &a->high_score);
     ADD("low_samples", CT_F32, a->low_samples, S);
     ADD0("te", &r->te);
-    ADD("ie", CT_F32, r->ie, T, L);
+    if (heads) ADD("ie", CT_F32, r->ie, T, L, H);
+    else ADD("ie", CT_F32, r->ie, T, L);
     ADD("input_ids", CT_I32, in->ids, T);
     ADD("target_ranges", CT_I32, in->ranges, in->n_ranges, 2);
     ADD("answer_ids", CT_I32, a->tokens, a->n_tokens);
     if (C > 0) {
         ADD("cf_ids", CT_I32, cf_ids, C, amax);
-        ADD("cf_scores", CT_F32, cfs, C, T, L);
-        ADD("cf_scores_samples", CT_F32, cfss, C, S, T, L);
+        if (heads) {
+            ADD("cf_scores", CT_F32, cfs, C, T, L, H);
+            ADD("cf_scores_samples", CT_F32, cfss, C, S, T, L, H);
+        } else {
+            ADD("cf_scores", CT_F32, cfs, C, T, L);
+            ADD("cf_scores_samples", CT_F32, cfss, C, S, T, L);
+        }
         ADD("cf_high_score", CT_F32, cfh, C);
         ADD("cf_low_score", CT_F32, cfl, C);
         ADD("cf_low_samples", CT_F32, cfls, C, S);

@@ -8,12 +8,13 @@
 
 ct_site tr_kind_site(ct_kind k)
 {
-    return k == CT_KIND_MLP ? CT_SITE_MLP : k == CT_KIND_ATTN ? CT_SITE_ATTN : CT_SITE_HIDDEN;
+    return k == CT_KIND_MLP ? CT_SITE_MLP : k == CT_KIND_ATTN ? CT_SITE_ATTN : k == CT_KIND_HEAD ? CT_SITE_HEADS
+                                                                                                 : CT_SITE_HIDDEN;
 }
 
 void tr_window(int kind, int window, int L, int l, int *lo, int *hi)
 {
-    if (kind == CT_KIND_HIDDEN) { *lo = l; *hi = l + 1; return; }
+    if (kind == CT_KIND_HIDDEN || kind == CT_KIND_HEAD) { *lo = l; *hi = l + 1; return; }
     /* ROME: [max(0, l - floor(w/2)), min(L, l + ceil(w/2))) */
     int a = l - window / 2, b = l + (window + 1) / 2;
     *lo = a < 0 ? 0 : a;
@@ -47,6 +48,24 @@ int tr_block_kv(tr_ctx *c, int layer, int nb, int n, int p0, const float *x, flo
     return rc;
 }
 
+/* Site CT_SITE_HEADS: the view is [nb, n, H, hd]; slot k's rows get the
+ * source's z[t] in head ph[k]'s hd columns (or the whole H·hd row). */
+static void patch_heads(const tr_patch *p, const ct_site_at *at, float *buf, int row)
+{
+    const tr_ctx *c = p->c;
+    int QW = c->QW, hd = ct_model_config(c->m)->head_dim, layer = at->layer;
+    const tr_run *src = tr_src(c);
+    const float *v = tr_z(c, src, layer, tr_src_seq(c, 0)) + (size_t)p->t * QW;
+    long sld = c->s->reverse ? (long)src->T * QW : 0;
+    for (int k = 0; k < p->nslot; k++) {
+        if (layer < p->pa[k] || layer >= p->pb[k]) continue;
+        int h = p->ph ? p->ph[k] : -1;
+        size_t off = h < 0 ? 0 : (size_t)h * hd;
+        tr_copy(c, p->nseq_per_slot, h < 0 ? QW : hd, buf + ((size_t)k * p->nseq_per_slot * p->n + row) * QW + off,
+                (long)p->n * QW, v + off, sld);
+    }
+}
+
 void tr_patch_cb(void *ctx, const ct_site_at *at, const ct_tensor *view)
 {
     const tr_patch *p = ctx;
@@ -55,6 +74,7 @@ void tr_patch_cb(void *ctx, const ct_site_at *at, const ct_tensor *view)
     int D = c->D, row = p->t - at->pos, layer = at->layer;
     if (row < 0 || row >= p->n) return;     /* position t is not among this call's rows */
     float *buf = view->data;
+    if (p->site == CT_SITE_HEADS) { patch_heads(p, at, buf, row); return; }
     const tr_run *src = tr_src(c);
     /* the source rows of the samples: one row for all (clean) or one per sample */
     const float *v = tr_site(c, src, p->site, layer, tr_src_seq(c, 0)) + (size_t)p->t * D;
@@ -68,10 +88,24 @@ void tr_patch_cb(void *ctx, const ct_site_at *at, const ct_tensor *view)
 void tr_run_free(const tr_ctx *c, tr_run *r)
 {
     tr_free(c, r->resid); tr_free(c, r->attn); tr_free(c, r->mlp); tr_free(c, r->k); tr_free(c, r->v);
+    tr_free(c, r->z);
     memset(r, 0, sizeof *r);
 }
 
-int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, ct_err *err)
+/* Recording z: ct_block has no z output (it is scratch inside the block), so
+ * the run keeps it from the CT_SITE_HEADS callback, layer by layer. */
+typedef struct z_rec { const tr_ctx *c; tr_run *r; } z_rec;
+
+static void record_z(void *ctx, const ct_site_at *at, const ct_tensor *view)
+{
+    const z_rec *zr = ctx;
+    if (at->kind != CT_SITE_HEADS) return;
+    const tr_ctx *c = zr->c;
+    long n = (long)zr->r->nb * zr->r->T * c->QW;       /* the view [nb, T, H, hd], p0 = 0 */
+    tr_copy(c, 1, n, tr_z(c, zr->r, at->layer, 0), n, view->data, n);
+}
+
+int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, int keep_z, ct_err *err)
 {
     int L = c->L, T = c->T, D = c->D, KV = c->KV;
     size_t one = (size_t)nb * T * D, onekv = (size_t)nb * T * KV;
@@ -86,9 +120,11 @@ int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, c
     r->mlp = tr_alloc(c, ls * one);
     r->k = tr_alloc(c, L * onekv);
     r->v = tr_alloc(c, L * onekv);
+    if (keep_z) r->z = tr_alloc(c, (size_t)L * nb * T * c->QW);
     float **kn = malloc(2 * (size_t)nb * sizeof *kn);
     const float **none = calloc((size_t)nb, sizeof *none);
-    if (!r->resid || !r->attn || !r->mlp || !r->k || !r->v || !kn || !none) {
+    z_rec zr = {.c = c, .r = r};
+    if (!r->resid || !r->attn || !r->mlp || !r->k || !r->v || (keep_z && !r->z) || !kn || !none) {
         free(kn); free(none); tr_run_free(c, r);
         return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory recording a run of %d sequences", nb);
     }
@@ -99,7 +135,8 @@ int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, c
             kn[nb + b] = tr_v(c, r, l, b);
         }
         if (tr_block(c, l, nb, T, 0, r->resid + l * one, r->resid + (l + 1) * one, none, none, kn, kn + nb,
-                     r->attn + (keep_sub ? l : 0) * one, r->mlp + (keep_sub ? l : 0) * one, NULL, NULL, err)) {
+                     r->attn + (keep_sub ? l : 0) * one, r->mlp + (keep_sub ? l : 0) * one,
+                     keep_z ? record_z : NULL, &zr, err)) {
             free(kn); free(none); tr_run_free(c, r);
             return -1;
         }

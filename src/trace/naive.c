@@ -1,7 +1,8 @@
-/* naive.c — the reference engine: ROME's method.  Every cell (t, l) is one
- * full forward pass of all S rows from the block-0 input, with the restored
- * value put in at the site(s) as the pass goes.  Nothing is reused between
- * cells; only the final logits are limited to the scored positions. */
+/* naive.c — the reference engine: ROME's method.  Every cell (t, l) — (t, l, h)
+ * for the head kind — is one full forward pass of all S rows from the block-0
+ * input, with the restored value put in at the site(s) as the pass goes.
+ * Nothing is reused between cells; only the final logits are limited to the
+ * scored positions. */
 #include <stdlib.h>
 #include <string.h>
 #include "trace/trace_internal.h"
@@ -32,12 +33,13 @@ int tr_engine_naive(tr_ctx *c, ct_err *err)
     if (c->s->reverse) tr_copy(c, S, (long)T * D, x0, (long)T * D, tr_resid(c, &c->clean, 0, 0), 0);
     else tr_copy(c, 1, (long)one, x0, (long)one, c->x0_noisy, (long)one);
     ct_site site = tr_kind_site(c->s->kind);
+    int H = c->H;                               /* heads per layer in the grid (1: the whole site) */
     for (int t = 0; t < c->Tp; t++) {
-        for (int l = 0; l < L; l++) {
-            int lo, hi;
+        for (int cell = 0; cell < L * H; cell++) {
+            int l = cell / H, h = c->s->kind == CT_KIND_HEAD ? cell % H : -1, lo, hi;
             tr_window(c->s->kind, c->s->window, L, l, &lo, &hi);
             tr_patch pc = {.c = c, .site = site, .t = t, .p0 = 0, .n = T, .nslot = 1, .nseq_per_slot = S,
-                           .pa = &lo, .pb = &hi};
+                           .pa = &lo, .pb = &hi, .ph = &h};
             tr_copy(c, 1, (long)one, x, (long)one, x0, (long)one);
             for (int j = 0; j < L; j++)
                 if (tr_block(c, j, S, T, 0, x, x, none, none, kn, kn + S, ao, mo, tr_patch_cb, &pc, err))
@@ -45,7 +47,7 @@ int tr_engine_naive(tr_ctx *c, ct_err *err)
             tr_copy(c, S, (long)P * D, rows, (long)P * D, x + (size_t)(c->Tp - 1) * D, (long)T * D);
             if (tr_score(c, S, rows, p, err)) goto out;
             for (int gi = 0; gi < ntg; gi++)
-                for (int s = 0; s < S; s++) tr_put(c, gi, s, t, l, p[(size_t)gi * S + s]);
+                for (int s = 0; s < S; s++) tr_put(c, gi, s, t, cell, p[(size_t)gi * S + s]);
             c->r->cells_run++;
             c->done++;
             if (c->s->progress) c->s->progress(c->s->progress_ctx, c->done, c->total);

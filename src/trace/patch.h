@@ -13,6 +13,8 @@ typedef struct tr_patch {
     int t, p0, n;
     int nslot, nseq_per_slot;
     const int *pa, *pb;         /* [nslot] */
+    const int *ph;              /* [nslot] site CT_SITE_HEADS: the query head slot k restores
+                                   (-1: all heads of the row); NULL: all heads in every slot */
 } tr_patch;
 
 void tr_patch_cb(void *ctx, const ct_site_at *at, const ct_tensor *view);

@@ -33,7 +33,7 @@ int ct_noise_parse(const char *text, ct_trace_settings *s, ct_err *err)
 
 const char *ct_kind_name(ct_kind k)
 {
-    return k == CT_KIND_MLP ? "mlp" : k == CT_KIND_ATTN ? "attention" : "hidden";
+    return k == CT_KIND_MLP ? "mlp" : k == CT_KIND_ATTN ? "attention" : k == CT_KIND_HEAD ? "head" : "hidden";
 }
 const char *ct_metric_name(ct_metric m)
 {
@@ -63,6 +63,7 @@ int ct_kind_parse(const char *s, ct_kind *k)
     if (!strcmp(s, "hidden")) *k = CT_KIND_HIDDEN;
     else if (!strcmp(s, "mlp")) *k = CT_KIND_MLP;
     else if (!strcmp(s, "attention") || !strcmp(s, "attn")) *k = CT_KIND_ATTN;
+    else if (!strcmp(s, "head") || !strcmp(s, "heads")) *k = CT_KIND_HEAD;
     else return -1;
     return 0;
 }

@@ -57,11 +57,67 @@ static int check_input(const ct_model *m, const ct_trace_input *in, const ct_tra
             return ct_fail(err, "trace: prompt + answer is %d tokens, the model takes at most %d", in->n_ids + n - 1, mp);
     }
     if (s->samples < 1) return ct_fail(err, "trace: --samples must be at least 1 (got %d)", s->samples);
-    if (s->kind != CT_KIND_HIDDEN && s->window < 1) return ct_fail(err, "trace: --window must be at least 1 (got %d)", s->window);
+    if ((s->kind == CT_KIND_MLP || s->kind == CT_KIND_ATTN) && s->window < 1) return ct_fail(err, "trace: --window must be at least 1 (got %d)", s->window);
     if (s->metric == CT_METRIC_LOGRATIO && in->n_cf < 1)
         return ct_fail(err, "trace: --metric logratio needs a counterfactual (--cf_ids)");
     if (!(s->noise_value >= 0) || isinf(s->noise_value)) return ct_fail(err, "trace: bad noise level %g", s->noise_value);
     return 0;
+}
+
+int tr_noise_level(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, double *level, float *emb_std,
+                   ct_err *err)
+{
+    int D = ct_model_d_model(m), Tp = in->n_ids, K = 0;
+    for (int q = 0; q < in->n_ranges; q++) K += in->ranges[2 * q + 1] - in->ranges[2 * q];
+    if (s->noise_rule == CT_NOISE_ABSOLUTE) {
+        *level = s->noise_value;
+        *emb_std = NAN;
+    } else if (s->noise_rule == CT_NOISE_EMB_STD) {
+        *emb_std = ct_model_embedding_std(m);
+        *level = s->noise_value * (double)*emb_std;
+    } else {
+        /* ROME's rule: the std of the embeddings of the tokens being corrupted */
+        float *e = malloc((size_t)Tp * D * sizeof *e), *sel = malloc((size_t)K * D * sizeof *sel);
+        if (!e || !sel) { free(e); free(sel); return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); }
+        ct_embed_tokens_host(m, in->ids, Tp, e);
+        int k = 0;
+        for (int q = 0; q < in->n_ranges; q++)
+            for (int p = in->ranges[2 * q]; p < in->ranges[2 * q + 1]; p++)
+                memcpy(sel + (size_t)k++ * D, e + (size_t)p * D, (size_t)D * sizeof *e);
+        *emb_std = ct_std_f32(sel, (size_t)K * D);
+        *level = s->noise_value * (double)*emb_std;
+        free(e); free(sel);
+        if (K * D < 2) return ct_fail(err, "trace: --noise_level sN needs at least two embedding entries");
+    }
+    return 0;
+}
+
+int tr_noise_draw(const ct_trace_input *in, const ct_trace_settings *s, int D, double **z, ct_err *err)
+{
+    /* one RandomState(seed) stream, randn(S, e − b, D) per range in order */
+    ct_rng rng;
+    ct_rng_seed(&rng, s->seed);
+    for (int q = 0; q < in->n_ranges; q++) {
+        size_t n = (size_t)s->samples * (in->ranges[2 * q + 1] - in->ranges[2 * q]) * D;
+        if (!(z[q] = malloc(n * sizeof **z))) return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory");
+        ct_rng_randn(&rng, z[q], n);
+    }
+    return 0;
+}
+
+void tr_noise_apply(const ct_trace_input *in, const ct_trace_settings *s, int D, double level, double *const *z, int sample,
+                    float *x)
+{
+    for (int r = 0; r < in->n_ranges; r++) {
+        int b = in->ranges[2 * r], len = in->ranges[2 * r + 1] - b;
+        const double *zr = z[r] + (size_t)sample * len * D;     /* z[r] [S, len, D] */
+        for (int i = 0; i < len * D; i++) {
+            double nz = level * zr[i];                          /* numpy: float × float64 array */
+            float *dst = x + (size_t)b * D + i;
+            /* torch: float32 tensor += float64 tensor computes in double, rounds once */
+            *dst = s->replace ? (float)nz : (float)((double)*dst + nz);
+        }
+    }
 }
 
 /* Groups: a target of n tokens is scored on prompt + target[:n-1]; any group
@@ -158,23 +214,16 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
     for (int s = 0; s < S; s++) {
         float *x = xh + (size_t)s * one;
         memcpy(x, eh, one * sizeof *x);
-        for (int r = 0; r < in->n_ranges; r++) {
-            int b = in->ranges[2 * r], len = in->ranges[2 * r + 1] - b;
-            const double *zr = z[r] + (size_t)s * len * D;     /* z[r] [S, len, D] */
-            for (int i = 0; i < len * D; i++) {
-                double nz = level * zr[i];                      /* numpy: float × float64 array */
-                float *dst = x + (size_t)b * D + i;
-                /* torch: float32 tensor += float64 tensor computes in double, rounds once */
-                *dst = c->s->replace ? (float)nz : (float)((double)*dst + nz);
-            }
-        }
+        tr_noise_apply(in, c->s, D, level, z, s, x);
     }
     be->upload(be, xn, xh, (size_t)S * one * sizeof *xh);
     for (int s = 0; s < S; s++) ct_embed_finish(c->m, 0, T, xn + (size_t)s * one);
     ct_embed_finish(c->m, 0, T, emb);
     c->x0_noisy = xn;
-    if (tr_run_record(c, &c->clean, 1, emb, !c->s->reverse, err)) goto out;
-    if (tr_run_record(c, &c->corr, S, xn, c->s->reverse, err)) goto out;
+    /* the source run (tr_src) keeps what its kind restores: sublayer outputs, or z */
+    int heads = c->s->kind == CT_KIND_HEAD, sub = !heads && c->s->kind != CT_KIND_HIDDEN;
+    if (tr_run_record(c, &c->clean, 1, emb, sub && !c->s->reverse, heads && !c->s->reverse, err)) goto out;
+    if (tr_run_record(c, &c->corr, S, xn, sub && c->s->reverse, heads && c->s->reverse, err)) goto out;
     if (c->g->first_group && predictions(c, err)) goto out;
     tr_run_score_rows(c, &c->clean, rows);
     if (tr_score(c, 1, rows, p, err)) goto out;
@@ -213,7 +262,7 @@ static double lg(float p) { return log(p > 1e-40f ? (double)p : 1e-40); }
 static void apply_metric(const ct_trace_settings *s, ct_trace_result *r)
 {
     const ct_trace_target *a = &r->targets[0], *cf = r->n_targets > 1 ? &r->targets[1] : NULL;
-    int S = r->S, TL = r->T * r->L, rev = s->reverse;
+    int S = r->S, TL = r->T * r->L * r->H, rev = s->reverse;   /* cells: [T, L, H] */
     if (s->metric == CT_METRIC_PROB) {
         float ref = rev ? a->high_score : a->low_score;
         if (rev) {                  /* the clean score averaged as the cells are: S equal rows */
@@ -252,11 +301,14 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     memset(out, 0, sizeof *out);
     if (check_input(m, in, s, err)) return -1;
     int L = ct_model_n_layers(m), D = ct_model_d_model(m), S = s->samples, Tp = in->n_ids;
+    const struct ct_config *cfg = ct_model_config(m);
+    int H = s->kind == CT_KIND_HEAD ? cfg->n_heads : 1;
+    size_t TLH = (size_t)Tp * L * H;            /* cells of the grid [T, L, H] */
     ct_trace_result *r = out;
-    r->T = Tp; r->L = L; r->S = S;
+    r->T = Tp; r->L = L; r->S = S; r->H = H;
     r->n_targets = 1 + in->n_cf;
     r->targets = calloc((size_t)r->n_targets, sizeof *r->targets);
-    r->ie = calloc((size_t)Tp * L, sizeof *r->ie);
+    r->ie = calloc(TLH, sizeof *r->ie);
     tr_group g[64 + 1];
     memset(g, 0, sizeof g);
     int ng = 0, rc = -1;
@@ -268,50 +320,22 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
         t->n_tokens = k ? in->cf_len[k - 1] : in->n_answer;
         t->tokens = malloc((size_t)t->n_tokens * sizeof *t->tokens);
         t->low_samples = calloc((size_t)S, sizeof(float));
-        t->scores = calloc((size_t)Tp * L, sizeof(float));
-        t->scores_samples = calloc((size_t)S * Tp * L, sizeof(float));
+        t->scores = calloc(TLH, sizeof(float));
+        t->scores_samples = calloc((size_t)S * TLH, sizeof(float));
         if (!t->tokens || !t->low_samples || !t->scores || !t->scores_samples) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
         memcpy(t->tokens, k ? in->cf[k - 1] : in->answer, (size_t)t->n_tokens * sizeof *t->tokens);
     }
     if (make_groups(in, r, g, &ng, err)) goto out;
 
-    /* the noise level */
-    int K = 0, first = Tp;
-    for (int q = 0; q < in->n_ranges; q++) {
-        K += in->ranges[2 * q + 1] - in->ranges[2 * q];
+    /* the noise level and the noise */
+    int first = Tp;
+    for (int q = 0; q < in->n_ranges; q++)
         if (in->ranges[2 * q] < first) first = in->ranges[2 * q];
-    }
-    if (s->noise_rule == CT_NOISE_ABSOLUTE) {
-        r->noise_level = s->noise_value;
-        r->emb_std = NAN;
-    } else if (s->noise_rule == CT_NOISE_EMB_STD) {
-        r->emb_std = ct_model_embedding_std(m);
-        r->noise_level = s->noise_value * (double)r->emb_std;
-    } else {
-        /* ROME's rule: the std of the embeddings of the tokens being corrupted */
-        float *e = malloc((size_t)Tp * D * sizeof *e), *sel = malloc((size_t)K * D * sizeof *sel);
-        if (!e || !sel) { free(e); free(sel); ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
-        ct_embed_tokens_host(m, in->ids, Tp, e);
-        int k = 0;
-        for (int q = 0; q < in->n_ranges; q++)
-            for (int p = in->ranges[2 * q]; p < in->ranges[2 * q + 1]; p++)
-                memcpy(sel + (size_t)k++ * D, e + (size_t)p * D, (size_t)D * sizeof *e);
-        r->emb_std = ct_std_f32(sel, (size_t)K * D);
-        r->noise_level = s->noise_value * (double)r->emb_std;
-        free(e); free(sel);
-        if (K * D < 2) { ct_fail(err, "trace: --noise_level sN needs at least two embedding entries"); goto out; }
-    }
-    /* the noise: one RandomState(seed) stream, randn(S, e − b, D) per range in order */
-    ct_rng rng;
-    ct_rng_seed(&rng, s->seed);
-    for (int q = 0; q < in->n_ranges; q++) {
-        size_t n = (size_t)S * (in->ranges[2 * q + 1] - in->ranges[2 * q]) * D;
-        if (!(z[q] = malloc(n * sizeof **z))) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
-        ct_rng_randn(&rng, z[q], n);
-    }
+    if (tr_noise_level(m, in, s, &r->noise_level, &r->emb_std, err) || tr_noise_draw(in, s, D, z, err)) goto out;
 
     tr_ctx c = {.m = m, .be = ct_model_backend(m), .s = s, .r = r, .L = L, .D = D, .KV = ct_model_kv_dim(m), .V = ct_model_vocab(m), .S = S,
-                .Tp = Tp, .first = first, .total = (long)ng * Tp * L};
+                .Tp = Tp, .first = first, .total = (long)ng * (long)TLH, .H = H,
+                .QW = cfg->n_heads * cfg->head_dim};
     for (int q = 0; q < ng; q++) {
         c.g = &g[q];
         c.T = g[q].T;
@@ -323,7 +347,7 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     for (int k = 0; k < r->n_targets; k++) {
         ct_trace_target *t = &r->targets[k];
         t->low_score = mean_f32(t->low_samples, S, 1);
-        for (int i = 0; i < Tp * L; i++) t->scores[i] = mean_f32(t->scores_samples + i, S, (size_t)Tp * L);
+        for (size_t i = 0; i < TLH; i++) t->scores[i] = mean_f32(t->scores_samples + i, S, TLH);
     }
     apply_metric(s, r);
     r->seconds = now_s() - t0;

@@ -27,6 +27,8 @@ typedef struct tr_run {
     float *resid;               /* [L+1, nb, T, D]: [0] block-0 input, [l+1] block-l output */
     float *attn, *mlp;          /* [L, nb, T, D] sublayer outputs (keep_sub; else scratch) */
     float *k, *v;               /* [L, nb, T, KV] keys (rotary applied) and values */
+    float *z;                   /* [L, nb, T, H·hd] per-query-head attention context, the
+                                   input of o_proj (keep_z: the head kind's source run; else NULL) */
 } tr_run;
 
 typedef struct tr_ctx {
@@ -36,6 +38,7 @@ typedef struct tr_ctx {
     ct_trace_result *r;
     const tr_group *g;
     int L, D, KV, V, S, Tp, T;
+    int H, QW;                  /* grid heads (n_heads for the head kind, else 1); QW = n_heads·head_dim */
     int first;                  /* first corrupted position */
     float *x0_noisy;            /* [S, T, D] corrupted block-0 input */
     tr_run clean, corr;
@@ -56,6 +59,9 @@ static inline float *tr_site(const tr_ctx *c, const tr_run *r, ct_site site, int
     default: return r->resid + (size_t)b * one;
     }
 }
+/* The layer-l per-head context of run r, sequence b: [T, H·hd] (head h = columns [h·hd, (h+1)·hd)). */
+static inline float *tr_z(const tr_ctx *c, const tr_run *r, int l, int b)
+{ return r->z + ((size_t)l * r->nb + b) * (size_t)r->T * c->QW; }
 static inline float *tr_resid(const tr_ctx *c, const tr_run *r, int l, int b)
 { return r->resid + ((size_t)l * r->nb + b) * (size_t)r->T * c->D; }
 static inline float *tr_k(const tr_ctx *c, const tr_run *r, int l, int b)
@@ -70,7 +76,8 @@ static inline const tr_run *tr_src(const tr_ctx *c) { return c->s->reverse ? &c-
 static inline int tr_base_seq(const tr_ctx *c, int s) { return c->s->reverse ? 0 : s; }
 static inline int tr_src_seq(const tr_ctx *c, int s) { return c->s->reverse ? s : 0; }
 
-/* The site a kind restores, and the layer window [lo, hi) of cell layer l. */
+/* The site a kind restores, and the layer window [lo, hi) of cell layer l
+ * (hidden and head: [l, l + 1)). */
 ct_site tr_kind_site(ct_kind k);
 void tr_window(int kind, int window, int L, int l, int *lo, int *hi);
 
@@ -98,21 +105,33 @@ int tr_block_kv(tr_ctx *c, int layer, int nb, int n, int p0, const float *x, flo
 int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err);
 
 /* Runs all layers over nb sequences of block-0 input x0 [nb, T, D], recording
- * the residual stream and keys/values, and the sublayer outputs if keep_sub
- * (only the run restored values come from needs them). */
-int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, ct_err *err);
+ * the residual stream and keys/values, the sublayer outputs if keep_sub and the
+ * per-head context z if keep_z (only the run restored values come from needs
+ * them, and only for the kinds that restore them). */
+int tr_run_record(tr_ctx *c, tr_run *r, int nb, const float *x0, int keep_sub, int keep_z, ct_err *err);
 void tr_run_free(const tr_ctx *c, tr_run *r);
 /* Final residual rows of a recorded run at the scored positions: out [nb, n_pos, D]. */
 void tr_run_score_rows(const tr_ctx *c, const tr_run *r, float *out);
 
-/* The engines: fill scores_samples [S, Tp, L] of every target of the group. */
+/* The noise (ctrace.h section 7): the level by the settings' rule (*emb_std
+ * NaN for an absolute level); z[r] [S, e − b, D] for each target range r from
+ * one RandomState(seed) stream (z [n_ranges] from the caller, who frees each);
+ * sample s's noise put into x [T, D], host token embeddings. */
+int tr_noise_level(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, double *level, float *emb_std,
+                   ct_err *err);
+int tr_noise_draw(const ct_trace_input *in, const ct_trace_settings *s, int D, double **z, ct_err *err);
+void tr_noise_apply(const ct_trace_input *in, const ct_trace_settings *s, int D, double level, double *const *z, int sample,
+                    float *x);
+
+/* The engines: fill scores_samples [S, Tp, L, H] of every target of the group. */
 int tr_engine_naive(tr_ctx *c, ct_err *err);
 int tr_engine_fast(tr_ctx *c, ct_err *err);
 
-/* Writes p into scores_samples[s][t][l] of target g's slot gi (index into c->g->tg). */
-static inline void tr_put(tr_ctx *c, int gi, int s, int t, int l, float p)
+/* Writes p into scores_samples[s][t][cell] of target g's slot gi (index into
+ * c->g->tg); cell = l·H + h, which is l for the sublayer kinds (H = 1). */
+static inline void tr_put(tr_ctx *c, int gi, int s, int t, int cell, float p)
 {
     ct_trace_target *tg = &c->r->targets[c->g->tg[gi]];
-    tg->scores_samples[((size_t)s * c->Tp + t) * c->L + l] = p;
+    tg->scores_samples[((size_t)s * c->Tp + t) * c->L * c->H + cell] = p;
 }
 #endif

@@ -21,6 +21,15 @@ echo "$out" | grep -q "high 0.277139, low 0.272158" && ok || bad "scores not ROM
 "$BIN" trace --model_name="$M" --token_ids=$IDS --target=5:9 --answer_ids=492 --kind=all --samples=3 --window=4 \
       --engine=naive --threads=1 --out="$D/b.bin" >/dev/null 2>"$D/err" || bad "--kind all exited $?: $(cat "$D/err")"
 for k in hidden mlp attention; do [ -s "$D/b.$k.bin" ] && ok || bad "no b.$k.bin"; done
+[ -e "$D/b.head.bin" ] && bad "--kind all wrote a head trace" || ok
+
+# --kind head: one layer per cell, [T, L, H] = [19, 4, 4] cells, the same clean/corrupted scores
+out=$("$BIN" trace --model_name "$M" --token_ids $IDS --target 5:9 --answer_ids 492 --kind head \
+      --samples 3 --threads 1 --out "$D/h.bin" 2>"$D/err") || bad "--kind head exited $?: $(cat "$D/err")"
+echo "$out" | grep -q "head, T=19 L=4 H=4 S=3, high 0.277139, low 0.272158" && ok || bad "head trace: $out"
+grep -aq '"ie":{"dtype":"F32","shape":\[19,4,4\]' "$D/h.bin" && ok || bad "head case file's ie is not [19, 4, 4]"
+out=$("$BIN" plot "$D/h.bin" --out "$D/h.png" 2>"$D/err") && [ -s "$D/h.png" ] && [ "$out" = "$D/h.png" ] && ok \
+    || bad "plot of a head trace: $out $(cat "$D/err")"
 
 expect_fail() {   # expect_fail "message part" args...
     msg=$1; shift
