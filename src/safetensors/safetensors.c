@@ -79,6 +79,7 @@ static int parse_header(ct_st_file *f, const char *json, size_t hlen, ct_err *er
         const char *name = it->string;
         if (strcmp(name, "__metadata__") == 0) {
             if (!cJSON_IsObject(it)) { ct_fail(err, "%s: __metadata__ is not an object", path); goto out; }
+            free(f->metadata);   /* a duplicate key: the last one counts, as in Python's json */
             f->metadata = cJSON_PrintUnformatted(it);
             continue;
         }
@@ -105,8 +106,12 @@ static int parse_header(ct_st_file *f, const char *json, size_t hlen, ct_err *er
                 goto out;
             }
             t->shape[d] = (int64_t)v;
+            /* checked before multiplying: [2^40, 2^24] would wrap to 0 elements */
+            if (v && numel > (1ull << 42) / v) {
+                ct_fail(err, "%s: tensor '%s': shape too large (more than 2^42 elements)", path, name);
+                goto out;
+            }
             numel *= v;
-            if (numel > (1ull << 42)) { ct_fail(err, "%s: tensor '%s': shape too large", path, name); goto out; }
         }
         uint64_t b, e;
         if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2 || json_uint(cJSON_GetArrayItem(jo, 0), &b) != 0 ||

@@ -1,0 +1,90 @@
+/* test_faults.c — regression tests for the faults of issue 16 (fuzzing and
+ * fault injection): each section builds the bad input that exposed a fault
+ * and checks that it is now refused with a message, or survived. */
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "ctrace.h"
+#include "harness.h"
+
+static const char *tmpdir(void)
+{
+    static char d[256];
+    if (!d[0]) { snprintf(d, sizeof d, "/tmp/ct_test_faults_XXXXXX"); if (!mkdtemp(d)) abort(); }
+    return d;
+}
+
+static const char *tmp(const char *name)
+{
+    static char buf[8][1024];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, sizeof buf[0], "%s/%s", tmpdir(), name);
+    return b;
+}
+
+/* A safetensors file with this header and dlen zero bytes of data. */
+static void write_st_raw(const char *path, const char *hdr, size_t dlen)
+{
+    FILE *f = fopen(path, "wb");
+    size_t h = strlen(hdr);
+    for (int i = 0; i < 8; i++) fputc((int)((h >> (8 * i)) & 0xff), f);
+    fwrite(hdr, 1, h, f);
+    for (size_t i = 0; i < dlen; i++) fputc(0, f);
+    fclose(f);
+}
+
+/* Fault 4: a shape whose product wraps around 2^64 ([2^40, 2^24] -> 0
+ * elements) passed the size check, and a case file with it gave T < 0. */
+static void fault4_shapes(void)
+{
+    ct_err err = {{0}};
+    ct_st_file f;
+    const char *p = tmp("wrap.safetensors");
+    write_st_raw(p, "{\"ie\":{\"dtype\":\"F32\",\"shape\":[1099511627776,16777216],\"data_offsets\":[0,0]}}", 0);
+    CHECK(ct_st_open(&f, p, &err) == -1 && strstr(err.msg, "too large"), "wrapping shape refused: %s", err.msg);
+    ct_case c;
+    err.msg[0] = 0;
+    CHECK(ct_case_load(&c, p, &err) == -1 && strstr(err.msg, p), "case file with a wrapping shape refused: %s", err.msg);
+    /* a zero dimension anywhere is still a valid empty tensor */
+    write_st_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[0,1099511627776,16777216],\"data_offsets\":[0,0]}}", 0);
+    int ok = ct_st_open(&f, p, &err) == 0;
+    CHECK(ok, "empty tensor with huge other dimensions: %s", err.msg);
+    if (ok) ct_st_close(&f);
+
+    /* case files whose tensors disagree with each other */
+    float ie[12] = {0}, sc[20] = {0}, z = 0;
+    int32_t bad_rg[2] = {0, 9}, neg_rg[2] = {2, 1}, ids5[5] = {1, 2, 3, 4, 5};
+    struct { const char *label; ct_st_out t[3]; int n; const char *needle; } cases[] = {
+        {"target range past T", {{"ie", CT_F32, 2, {3, 4}, ie}, {"target_ranges", CT_I32, 2, {1, 2}, bad_rg}}, 2, "target_ranges"},
+        {"target range reversed", {{"ie", CT_F32, 2, {3, 4}, ie}, {"target_ranges", CT_I32, 2, {1, 2}, neg_rg}}, 2, "target_ranges"},
+        {"scores of another shape", {{"ie", CT_F32, 2, {3, 4}, ie}, {"scores", CT_F32, 2, {5, 4}, sc}, {"low_score", CT_F32, 0, {0}, &z}}, 3, "scores"},
+        {"input_ids of another length", {{"ie", CT_F32, 2, {3, 4}, ie}, {"input_ids", CT_I32, 1, {5}, ids5}}, 2, "input_ids"},
+        {"target_ranges not [n, 2]", {{"ie", CT_F32, 2, {3, 4}, ie}, {"target_ranges", CT_I32, 1, {5}, ids5}}, 2, "target_ranges"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *cp = tmp("bad_case.bin");
+        CHECK_OK(ct_st_write(cp, cases[i].t, cases[i].n, NULL, &err), &err);
+        err.msg[0] = 0;
+        int rc = ct_case_load(&c, cp, &err);
+        CHECK(rc == -1 && strstr(err.msg, cases[i].needle) && strstr(err.msg, cp), "%s: refused naming the file and %s: %s",
+              cases[i].label, cases[i].needle, rc ? err.msg : "(loaded)");
+        if (rc == 0) ct_case_free(&c);
+    }
+    /* the consistent file still loads */
+    int32_t rg[2] = {1, 3};
+    ct_st_out good[2] = {{"ie", CT_F32, 2, {3, 4}, ie}, {"target_ranges", CT_I32, 2, {1, 2}, rg}};
+    CHECK_OK(ct_st_write(tmp("good_case.bin"), good, 2, NULL, &err), &err);
+    CHECK_OK(ct_case_load(&c, tmp("good_case.bin"), &err), &err);
+    CHECK(c.T == 3 && c.L == 4 && c.n_targets == 1 && c.targets[1] == 3, "good case: T %d L %d", c.T, c.L);
+    ct_case_free(&c);
+}
+
+int main(void)
+{
+    TEST_BEGIN();
+    fault4_shapes();
+    return TEST_END();
+}
