@@ -82,9 +82,70 @@ static void fault4_shapes(void)
     ct_case_free(&c);
 }
 
+/* A message must not show a number that overflowed (a '-' before a digit). */
+static int has_negative(const char *m)
+{
+    for (const char *p = m; *p; p++)
+        if (*p == '-' && p[1] >= '0' && p[1] <= '9') return 1;
+    return 0;
+}
+
+/* Fault 5: signed overflow and out-of-range float->int casts on sizes from
+ * config.json (UBSan: 4 * n_embd, get_int of 1e20, heads + 2 * kv heads) and
+ * tokenizer.json (jint).  Under `make asan` the old code aborts here. */
+static void fault5_overflows(void)
+{
+    static const struct { const char *json, *needle; } bad[] = {
+        {"{\"model_type\":\"gpt2\",\"n_embd\":1000000000,\"n_head\":1}", "n_embd"},
+        {"{\"model_type\":\"gptj\",\"n_embd\":999999999,\"n_head\":1}", "n_embd"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":1e20}", "hidden_size"},
+        {"{\"model_type\":\"llama\",\"vocab_size\":-1e20}", "vocab_size"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":64,\"num_attention_heads\":1000000000,"
+         "\"num_key_value_heads\":1000000000,\"head_dim\":2}", "larger than ctrace supports"},
+        {"{\"model_type\":\"gpt_neox\",\"hidden_size\":64,\"num_attention_heads\":2,\"rotary_pct\":1e300}", "rotary_pct"},
+        {"{\"model_type\":\"phi\",\"hidden_size\":64,\"num_attention_heads\":2,\"partial_rotary_factor\":3e19}",
+         "partial_rotary_factor"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct ct_config cfg;
+        ct_err err = {{0}};
+        int rc = ct_config_parse(&cfg, bad[i].json, "config.json", &err);
+        CHECK(rc == -1 && strstr(err.msg, bad[i].needle) && !has_negative(err.msg),
+              "%s: refused naming %s, no overflowed number: %s", bad[i].json, bad[i].needle, rc ? err.msg : "(accepted)");
+    }
+    /* jint: a Strip decoder's count of 1e20 is clamped, not cast */
+    FILE *in = fopen("tests/fuzz/seeds_json/spm.json", "rb");
+    CHECK(in != NULL, "tests/fuzz/seeds_json/spm.json (run from the repository root)");
+    if (!in) return;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, in);
+    fclose(in);
+    buf[n] = 0;
+    char *st = strstr(buf, "\"start\":1");
+    CHECK(st != NULL, "spm.json has a Strip decoder");
+    if (!st) return;
+    char json[4200];
+    snprintf(json, sizeof json, "%.*s\"start\":1e20%s", (int)(st - buf), buf, st + strlen("\"start\":1"));
+    const char *tp = tmp("tokenizer.json");
+    FILE *o = fopen(tp, "wb");
+    fputs(json, o);
+    fclose(o);
+    ct_tokenizer *tk;
+    ct_err err = {{0}};
+    CHECK_OK(ct_tokenizer_load(&tk, tp, &err), &err);
+    if (!err.msg[0]) {
+        int32_t ids[2] = {4, 8};
+        char *txt = NULL;
+        CHECK_OK(ct_decode(tk, ids, 2, 0, &txt, &err), &err);
+        free(txt);
+        ct_tokenizer_free(tk);
+    }
+}
+
 int main(void)
 {
     TEST_BEGIN();
     fault4_shapes();
+    fault5_overflows();
     return TEST_END();
 }

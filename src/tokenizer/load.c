@@ -1,6 +1,7 @@
 /* load.c — tokenizer.json -> the pipeline structs.  Only what ctrace can run
  * exactly is accepted; anything else (WordPiece, Unigram, BertNormalizer...)
  * is refused with a message naming the file and the component. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,14 @@ static int jbool(const cJSON *o, const char *k, int def)
     return def;
 }
 
+/* An int key, clamped to [0, INT_MAX] (the counts it reads cannot be
+ * negative): casting an out-of-range double such as 1e20 is undefined. */
 static int jint(const cJSON *o, const char *k, int def)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : def;
+    if (!cJSON_IsNumber(v)) return def;
+    double d = v->valuedouble;
+    return d >= INT_MAX ? INT_MAX : d > 0 ? (int)d : 0;
 }
 
 static char *dupn(const char *s, size_t n)
