@@ -142,10 +142,39 @@ static void fault5_overflows(void)
     }
 }
 
+/* Fault 7: "\u0000" inside a dataset string silently truncated the answer or
+ * subject (C strings end at the NUL): the row is refused, naming the field. */
+static void fault7_nul(void)
+{
+#define ROW(ans, subj) "{\"answers\":[\"" ans "\"],\"subj\":\"" subj "\",\"obj\":\"Paris\"," \
+                      "\"passages\":[{\"text\":\"Paris is in France.\"}]}"
+    static const struct { const char *row, *field; } bad[] = {
+        {ROW("Fra\\u0000nce", "Paris"), "\"answers\""},
+        {ROW("France", "Par\\u0000is"), "\"subj\""},
+        {"{\"answers\":[\"France\"],\"subj\":\"Paris\",\"obj\":\"Paris\",\"passages\":[{\"text\":\"Paris\\u0000 is\"}]}", "\"passages\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ct_row r;
+        ct_err err = {{0}};
+        int rc = ct_row_parse(&r, bad[i].row, strlen(bad[i].row), 7, &err);
+        CHECK(rc == -1 && strstr(err.msg, "line 7") && strstr(err.msg, bad[i].field) && strstr(err.msg, "u0000"),
+              "%s: refused naming line and %s: %s", bad[i].row, bad[i].field, rc ? err.msg : "(accepted)");
+        if (rc == 0) ct_row_free(&r);
+    }
+    /* an escaped backslash before "u0000" is six ordinary characters */
+    const char *ok = ROW("France", "Par\\\\u0000is");
+    ct_row r;
+    ct_err err = {{0}};
+    CHECK_OK(ct_row_parse(&r, ok, strlen(ok), 8, &err), &err);
+    if (!err.msg[0]) { CHECK(!strcmp(r.subj, "Par\\u0000is"), "subject kept: %s", r.subj); ct_row_free(&r); }
+#undef ROW
+}
+
 int main(void)
 {
     TEST_BEGIN();
     fault4_shapes();
     fault5_overflows();
+    fault7_nul();
     return TEST_END();
 }
