@@ -170,11 +170,72 @@ static void fault7_nul(void)
 #undef ROW
 }
 
+/* Valid UTF-8 throughout (no byte of an invalid sequence). */
+static int valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0) return 0;
+        p++;
+        for (int i = 0; i < n; i++, p++) if ((*p & 0xc0) != 0x80) return 0;
+    }
+    return 1;
+}
+
+/* Fault 8: errors.jsonl (and summary.jsonl) copied invalid UTF-8 from the
+ * dataset raw, so Python's json could not read the line; and duplicate JSON
+ * keys took the first value where Python's json takes the last. */
+static void fault8_json(void)
+{
+    char *l = ct_error_line(3, 4, "d\xff.jsonl", "line 4: subject \"Zur\xc3\" not found in the passage");
+    CHECK(l && valid_utf8(l) && strstr(l, "Zur\\\\xC3") && strstr(l, "d\\\\xFF.jsonl"), "error line escaped: %s", l ? l : "(null)");
+    cJSON *j = l ? cJSON_Parse(l) : NULL;
+    CHECK(j && strstr(cJSON_GetObjectItem(j, "error")->valuestring, "\"Zur\\xC3\""), "error line parses back");
+    cJSON_Delete(j);
+    free(l);
+    char *toks[2] = {"a", "\xe6\x9d"};
+    ct_case_info ci = {.kind = "hidden", .row = 1, .answer = "Fran\xe7" "e", .cf = "\x80", .T = 2, .tokens = toks};
+    float ie[2] = {0.5f, 0.25f};
+    l = ct_summary_line(&ci, 1, ie, 0.9f, 0.1f, 0.8f);
+    CHECK(l && valid_utf8(l) && strstr(l, "Fran\\\\xE7e"), "summary line escaped: %s", l ? l : "(null)");
+    free(l);
+
+    /* duplicate keys: the last one, everywhere a JSON text is read */
+    const char *row = "{\"answers\":[\"x\"],\"answers\":[\"France\"],\"subj\":\"A\",\"obj\":\"Paris\",\"subj\":\"Paris\","
+                      "\"passages\":[{\"text\":\"no\",\"text\":\"Paris is in France.\"}]}";
+    ct_row r;
+    ct_err err = {{0}};
+    CHECK_OK(ct_row_parse(&r, row, strlen(row), 1, &err), &err);
+    if (!err.msg[0]) {
+        CHECK(!strcmp(r.subj, "Paris") && !strcmp(r.answers[0], "France") && !strcmp(r.context, "Paris is in France."),
+              "row: the last of duplicate keys (subj %s, answer %s, text %s)", r.subj, r.answers[0], r.context);
+        ct_row_free(&r);
+    }
+    struct ct_config cfg;
+    CHECK_OK(ct_config_parse(&cfg, "{\"model_type\":\"gpt2\",\"n_layer\":2,\"n_embd\":64,\"n_head\":2,\"n_layer\":3}",
+                             "config.json", &err), &err);
+    CHECK(cfg.n_layers == 3, "config: the last n_layer: %d", cfg.n_layers);
+    /* safetensors: a duplicate tensor name and a duplicate __metadata__ (which leaked) */
+    const char *p = tmp("dup.safetensors");
+    write_st_raw(p, "{\"__metadata__\":{\"a\":\"1\"},\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                    "\"__metadata__\":{\"a\":\"2\"},\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12);
+    ct_st_file f;
+    CHECK_OK(ct_st_open(&f, p, &err), &err);
+    if (!err.msg[0]) {
+        const ct_tensor_view *x = ct_st_find(&f, "x");
+        CHECK(f.n == 1 && x && x->shape[0] == 2, "safetensors: one tensor x, the last one (n %d)", f.n);
+        CHECK(f.metadata && strstr(f.metadata, "\"2\""), "safetensors: the last __metadata__: %s", f.metadata ? f.metadata : "");
+        ct_st_close(&f);
+    }
+}
+
 int main(void)
 {
     TEST_BEGIN();
     fault4_shapes();
     fault5_overflows();
     fault7_nul();
+    fault8_json();
     return TEST_END();
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "ctrace.h"
+#include "common/json.h"
 
 void ct_row_free(ct_row *r)
 {
@@ -99,7 +100,7 @@ int ct_row_parse(ct_row *r, const char *text, size_t len, int line, ct_err *err)
 {
     memset(r, 0, sizeof *r);
     r->line = line;
-    cJSON *o = cJSON_ParseWithLength(text, len);
+    cJSON *o = ct_json_parse(text, len);   /* duplicate keys: the last, as the seed tool reads it */
     if (!o) return ct_fail(err, "line %d: malformed JSON", line);
     char key[80] = "";
     if (nul_escape_key(text, len, key, sizeof key)) {

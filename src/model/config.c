@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "ctrace.h"
+#include "common/json.h"
 
 /* Any model width or count above this is refused (the largest models of
  * 2024 stay below 2^18): widths derived from them fit an int. */
@@ -369,7 +370,7 @@ static int check_sizes(const struct ct_config *c, const char *path, ct_err *err)
 int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *path, ct_err *err)
 {
     memset(cfg, 0, sizeof *cfg);
-    cJSON *root = cJSON_Parse(json_text);
+    cJSON *root = ct_json_parse(json_text, strlen(json_text));   /* duplicate keys: the last, as transformers */
     if (!root) return ct_fail(err, "%s: malformed JSON", path);
     int rc = -1;
     jctx j = {root, path, err};

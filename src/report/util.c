@@ -90,6 +90,22 @@ char *ct__printable_utf8(const char *s, size_t n)
     return out;
 }
 
+char *ct__utf8_escaped(const char *s)
+{
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *out = malloc(4 * n + 1), *o = out;
+    if (!out) return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n; ) {
+        int l = utf8_len(p + i, n - i);
+        if (l == 0) { o += sprintf(o, "\\x%02X", p[i]); i++; continue; }
+        memcpy(o, p + i, (size_t)l); o += l; i += (size_t)l;
+    }
+    *o = 0;
+    return out;
+}
+
 int ct__tmp_path(char *buf, size_t cap, const char *path)
 {
     return snprintf(buf, cap, "%s.tmp.%ld", path, (long)getpid()) < (int)cap ? 0 : -1;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "ctrace.h"
+#include "common/json.h"
 
 static const char *const dtype_names[CT_DTYPE_COUNT] = {
     "F32", "F16", "BF16", "F64", "I32", "I64", "U8", "I8", "BOOL"};
@@ -62,7 +63,7 @@ void ct_st_close(ct_st_file *f)
 static int parse_header(ct_st_file *f, const char *json, size_t hlen, ct_err *err)
 {
     const char *path = f->path;
-    cJSON *root = cJSON_ParseWithLength(json, hlen);
+    cJSON *root = ct_json_parse(json, hlen);   /* duplicate names: the last, as Python's json */
     if (!root) return ct_fail(err, "%s: safetensors header is not valid JSON", path);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);

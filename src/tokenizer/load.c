@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "tokenizer/tok.h"
+#include "common/json.h"
 
 OnigRegex tk_gpt2_regex(ct_err *err);
 
@@ -463,7 +464,7 @@ static int has_invalid_utf8(const cJSON *j, const char **where)
 
 int tk_load_json(ct_tokenizer *t, const char *json, size_t len, const char *path, ct_err *err)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = ct_json_parse(json, len);   /* duplicate keys: the last, as Python's json */
     if (!root) {
         const char *e = cJSON_GetErrorPtr();
         long at = (e && e >= json && e <= json + len) ? (long)(e - json) : -1;
