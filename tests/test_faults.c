@@ -230,6 +230,100 @@ static void fault8_json(void)
     }
 }
 
+static int copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    char buf[65536];
+    size_t n;
+    int ok = a && b;
+    while (ok && (n = fread(buf, 1, sizeof buf, a)) > 0) ok = fwrite(buf, 1, n, b) == n;
+    if (a) fclose(a);
+    if (b && fclose(b)) ok = 0;
+    return ok ? 0 : -1;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    if (b) b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+/* The first row of data/demo.jsonl as a one-row dataset. */
+static const char *demo_row_dataset(const char *name)
+{
+    char *all = slurp("data/demo.jsonl");
+    const char *p = tmp(name);
+    FILE *o = fopen(p, "wb");
+    if (all && o) { char *nl = strchr(all, '\n'); fwrite(all, 1, nl ? (size_t)(nl - all + 1) : strlen(all), o); }
+    if (o) fclose(o);
+    free(all);
+    return p;
+}
+
+static void run_settings(ct_run_settings *s, const char *model, const char *data, const char *out)
+{
+    ct_run_settings_default(s);
+    s->model_dir = model;
+    s->data_path = data;
+    s->output_dir = out;
+    s->kinds = 1u << CT_KIND_HIDDEN;
+    s->plots = 0;
+    s->max_cf = 0;
+    s->trace.samples = 2;
+}
+
+/* Fault 6: NaN weights gave a run that "succeeded" with p_clean null: the
+ * row is now reported in errors.jsonl and no case is written. */
+static void fault6_nan(void)
+{
+    const char *dir = tmp("nan_model");
+    mkdir(dir, 0777);
+    char a[1200], b[1200];
+    static const char *files[] = {"config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(a, sizeof a, "models/demo/%s", files[i]);
+        snprintf(b, sizeof b, "%s/%s", dir, files[i]);
+        CHECK(copy_file(a, b) == 0, "copy %s (run from the repository root)", a);
+    }
+    ct_st_file f;
+    ct_err err = {{0}};
+    if (ct_st_open(&f, "models/demo/model.safetensors", &err)) { CHECK(0, "%s", err.msg); return; }
+    const ct_tensor_view *t = ct_st_find(&f, "model.norm.weight");
+    CHECK(t && t->dtype == CT_F32, "demo model has an F32 model.norm.weight");
+    long off = t ? (long)((const char *)t->data - (const char *)f.map) : -1;
+    ct_st_close(&f);
+    if (off < 0) return;
+    float nan = NAN;
+    int fd = open(b, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, &nan, 4, off) == 4, "poison %s", b);
+    close(fd);
+
+    ct_run_settings s;
+    const char *out = tmp("nan_run");
+    run_settings(&s, dir, demo_row_dataset("nan_row.jsonl"), out);
+    ct_run_progress pr;
+    CHECK_OK(ct_run(&s, &pr, &err), &err);
+    CHECK(pr.rows_ok == 0 && pr.rows_skipped == 1 && pr.cases_written == 0,
+          "NaN weights: the row is skipped, not succeeded (ok %d, skipped %d, cases %d)", pr.rows_ok, pr.rows_skipped,
+          pr.cases_written);
+    snprintf(a, sizeof a, "%s/errors.jsonl", out);
+    char *e = slurp(a);
+    CHECK(e && strstr(e, "non-finite") && strstr(e, "p_clean") && strstr(e, "line 1"), "errors.jsonl says why: %s", e ? e : "(none)");
+    free(e);
+    snprintf(a, sizeof a, "%s/summary.jsonl", out);
+    e = slurp(a);
+    CHECK(e && !*e, "no summary line: %s", e ? e : "(no file)");
+    free(e);
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -237,5 +331,6 @@ int main(void)
     fault5_overflows();
     fault7_nul();
     fault8_json();
+    fault6_nan();
     return TEST_END();
 }

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,30 @@ static int same_trace(const char *path, const ct_trace_input *in, const ct_trace
                    path, what);
 }
 
+/* A case whose numbers are not all finite (NaN/Inf weights, or logits that
+ * overflow) is not a result: it would read as "succeeded" with p_clean null.
+ * 0 when finite; else 1 with msg saying what is not. */
+static int nonfinite(const ct_trace_result *r, const char *kname, int line, char *msg, size_t cap)
+{
+    const char *what = NULL;
+    double v = 0;
+    for (int c = 0; !what && c < r->n_targets; c++) {
+        const ct_trace_target *t = &r->targets[c];
+        if (!isfinite(t->high_score)) { what = c ? "the clean score of a counterfactual" : "p_clean"; v = t->high_score; }
+        else if (!isfinite(t->low_score)) { what = c ? "the corrupted score of a counterfactual" : "p_corrupt"; v = t->low_score; }
+    }
+    if (!what && !isfinite(r->te)) { what = "te"; v = r->te; }
+    long bad = 0, n = (long)r->T * r->L;
+    for (long i = 0; r->ie && i < n; i++) if (!isfinite(r->ie[i])) { if (!bad) v = r->ie[i]; bad++; }
+    if (!what && !bad) return 0;
+    if (what)
+        snprintf(msg, cap, "line %d: %s: %s is %g: the model gives non-finite logits (NaN or Inf weights?)", line, kname, what, v);
+    else
+        snprintf(msg, cap, "line %d: %s: %ld of the %ld restored cells are %g: the model gives non-finite logits (NaN or Inf weights?)",
+                 line, kname, bad, n, v);
+    return 1;
+}
+
 /* One case.  0 done, 1 a row problem (logged), -1 fatal. */
 static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, ct_kind kind, ct_err *err)
 {
@@ -189,8 +214,18 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     if (access(path, F_OK) == 0) {              /* finished by an earlier run */
         ct_case cs;
         if (ct_case_load(&cs, path, &e2)) { ct_fail(err, "%s; delete it to trace it again", e2.msg); goto out; }
-        if (same_case(&cs, &ci, path, err) || same_trace(path, &in, &ts, err) ||
-            put_summary(c, &cs.info, cs.L, cs.ie, cs.high_score, cs.low_score, cs.te, err) ||
+        if (same_case(&cs, &ci, path, err) || same_trace(path, &in, &ts, err)) { ct_case_free(&cs); goto out; }
+        if (!isfinite(cs.high_score) || !isfinite(cs.low_score) || !isfinite(cs.te)) {
+            /* written before non-finite results were refused: not a result either */
+            char msg[4600];
+            snprintf(msg, sizeof msg, "line %d: %s: %s holds non-finite scores (p_clean %g, p_corrupt %g): delete it to trace it again",
+                     row->line, kname, path, cs.high_score, cs.low_score);
+            log_error(c, row_index, row->line, msg);
+            ct_case_free(&cs);
+            rc = 1;
+            goto out;
+        }
+        if (put_summary(c, &cs.info, cs.L, cs.ie, cs.high_score, cs.low_score, cs.te, err) ||
             plot_case(c, &cs, pdf, err)) { ct_case_free(&cs); goto out; }
         ct_case_free(&cs);
         c->prog->cases_reused++;
@@ -205,6 +240,13 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
         char msg[1200];
         snprintf(msg, sizeof msg, "line %d: %s: %s", row->line, kname, e2.msg);
         log_error(c, row_index, row->line, msg);
+        rc = 1;
+        goto out;
+    }
+    char bad[400];
+    if (nonfinite(&r, kname, row->line, bad, sizeof bad)) {
+        log_error(c, row_index, row->line, bad);
+        ct_trace_result_free(&r);
         rc = 1;
         goto out;
     }
