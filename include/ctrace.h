@@ -847,7 +847,9 @@ char *ct_run_json(const ct_run_record *r);
  * ct_case_name -> "{row}_{kind}_{obj}.bin" and ct_pdf_name ->
  * "{answer}_{row}_{kind}.{ext}" (with cf != NULL: "{answer}_{row}_{kind}_{cf}.{ext}"),
  * where spaces and '_' in obj/cf become '-' (the seed's rule), answers are
- * trimmed, and '/', NUL-unsafe and control bytes become '-'.  0, or -1 when cap is too small. */
+ * trimmed, and '/', NUL-unsafe and control bytes become '-'.  A name past 200 bytes has its
+ * obj/answer/cf cut to a prefix + "~" + 16 hex digits of their hash (docs/run-output.md).
+ * 0, or -1 when cap is too small. */
 int ct_case_name(char *buf, size_t cap, int row, const char *kind, const char *obj);
 int ct_pdf_name(char *buf, size_t cap, const char *answer, int row, const char *kind, const char *cf, const char *ext);
 

@@ -324,6 +324,69 @@ static void fault6_nan(void)
     free(e);
 }
 
+/* s with every "from" replaced by "to" (caller frees). */
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+    size_t nf = strlen(from), nt = strlen(to), cnt = 0;
+    for (const char *p = s; (p = strstr(p, from)); p += nf) cnt++;
+    char *out = malloc(strlen(s) + cnt * nt + 1), *o = out;
+    for (const char *p = s, *q; ; p = q + nf) {
+        q = strstr(p, from);
+        if (!q) { strcpy(o, p); break; }
+        memcpy(o, p, (size_t)(q - p)); o += q - p;
+        memcpy(o, to, nt); o += nt;
+    }
+    return out;
+}
+
+/* Fault 3: a row whose answer or object (about 300 bytes) makes a file name
+ * longer than NAME_MAX stopped the whole run ("File name too long").  Names
+ * are now shortened, stay distinct, and the row is traced. */
+static void fault3_long_names(void)
+{
+    char a[300], b[300], name1[1024], name2[1024], pdf[1024];
+    memset(a, 'x', 299); a[299] = 0;
+    memcpy(b, a, 300); b[298] = 'y';
+    CHECK(ct_case_name(name1, sizeof name1, 7, "attention", a) == 0 && strlen(name1) <= 200, "case name shortened: %zu bytes", strlen(name1));
+    CHECK(ct_case_name(name2, sizeof name2, 7, "attention", b) == 0 && strcmp(name1, name2), "shortened names stay distinct");
+    CHECK(!strncmp(name1, "7_attention_xxxx", 16) && strstr(name1, "~") && strstr(name1, ".bin"), "shortened name: %s", name1);
+    CHECK(ct_pdf_name(pdf, sizeof pdf, a, 7, "mlp", b, "pdf") == 0 && strlen(pdf) <= 200 && strstr(pdf, "_7_mlp_"),
+          "pdf name with long answer and cf: %s", pdf);
+    CHECK(ct_case_name(name1, sizeof name1, 7, "mlp", "Paris is big") == 0 && !strcmp(name1, "7_mlp_Paris-is-big.bin"),
+          "short names unchanged: %s", name1);
+    /* multi-byte characters are not cut in the middle */
+    char u[400] = "";
+    for (int i = 0; i < 130; i++) strcat(u, "\xc3\xa9");
+    CHECK(ct_case_name(name1, sizeof name1, 0, "hidden", u) == 0, "utf-8 name");
+    char *tl = strchr(name1, '~');
+    CHECK(tl && (((unsigned char)tl[-1] & 0xc0) != 0xc0), "no half character before '~': %s", name1);
+
+    /* end to end: the demo's first row with a 277-byte object and a 255-byte
+     * answer (as many tokens as the demo model's 256 positions allow) */
+    char obj[400] = "Lorimel", ans[400] = "Lorimel";
+    for (int i = 0; i < 45; i++) strcat(obj, "-north");
+    for (int i = 0; i < 62; i++) strcat(ans, " and");
+    char *row = slurp(demo_row_dataset("long_src.jsonl"));
+    char *r1 = row ? replace_all(row, "[\"Lorimel\"]", "[\"@ANSWER@\"]") : NULL;
+    char *r2 = r1 ? replace_all(r1, "Lorimel", obj) : NULL;
+    char *lrow = r2 ? replace_all(r2, "@ANSWER@", ans) : NULL;
+    free(r1); free(r2);
+    const char *data = tmp("long_row.jsonl");
+    FILE *o = fopen(data, "wb");
+    if (o && lrow) fputs(lrow, o);
+    if (o) fclose(o);
+    free(row); free(lrow);
+    ct_run_settings s;
+    run_settings(&s, "models/demo", data, tmp("long_run"));
+    s.plots = 1;
+    ct_run_progress pr;
+    ct_err err = {{0}};
+    CHECK_OK(ct_run(&s, &pr, &err), &err);
+    CHECK(pr.rows_ok == 1 && pr.cases_written == 1, "the long row is traced (ok %d, cases %d)", pr.rows_ok, pr.cases_written);
+    CHECK_OK(ct_run(&s, &pr, &err), &err);
+    CHECK(pr.rows_ok == 1 && pr.cases_reused == 1, "and found again on a rerun (ok %d, reused %d)", pr.rows_ok, pr.cases_reused);
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -332,5 +395,6 @@ int main(void)
     fault7_nul();
     fault8_json();
     fault6_nan();
+    fault3_long_names();
     return TEST_END();
 }
