@@ -921,6 +921,16 @@ void ct_run_settings_default(ct_run_settings *s);
  * errors.jsonl). */
 int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err);
 
+/* A sharded run (shard_n > 1) writes summary.shard-K-of-N.jsonl,
+ * errors.shard-K-of-N.jsonl and run.shard-K-of-N.json, so that the shards of
+ * a job array may share one output directory (each shard holds a lock, so a
+ * second process on the same shard is refused).  This joins the shards'
+ * files of DIR into DIR/summary.jsonl and DIR/errors.jsonl in row order,
+ * unless summary.jsonl is newer than all of them (an unsharded run, which
+ * writes both from every case, or an earlier merge).  *found: shards with a
+ * summary file, *of_n: N (0 when DIR has none).  0, or -1 with err set. */
+int ct_run_merge_shards(const char *dir, int *found, int *of_n, ct_err *err);
+
 #ifdef __cplusplus
 }
 #endif
