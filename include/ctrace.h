@@ -747,9 +747,15 @@ typedef struct ct_heatmap {
 } ct_heatmap;
 
 /* Draws n panels side by side (row labels on each panel) into path, written
- * to a temporary name and renamed.  Height grows with rows (0.15 in a row,
+ * to a temporary name, flushed, fsynced and closed with every step checked
+ * (a full disk fails the call), then renamed.  Height grows with rows (0.15 in a row,
  * like the seed's ratio), so 150-token prompts stay readable. */
 int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err);
+
+/* 1 when path holds a whole figure of that format (PDF: "%PDF-" ... "%%EOF";
+ * PNG: signature ... IEND; SVG: ... "</svg>"), 0 when absent or cut short
+ * (a disk that filled up under an older ctrace): `ctrace run` redraws it. */
+int ct_figure_complete(const char *path, ct_plot_format fmt);
 
 /* The seed's/ROME's text for a case: title "Impact of restoring state after
  * corrupted input", xlabel "single restored layer" or "center of interval of

@@ -3,7 +3,9 @@
  * and checks that it is now refused with a message, or survived. */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ctrace.h"
@@ -387,6 +389,65 @@ static void fault3_long_names(void)
     CHECK(pr.rows_ok == 1 && pr.cases_reused == 1, "and found again on a rerun (ok %d, reused %d)", pr.rows_ok, pr.cases_reused);
 }
 
+static long file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) ? -1 : (long)st.st_size;
+}
+
+/* Fault 1: a full disk left a truncated figure under its final name, and a
+ * rerun never redrew it.  The full disk is simulated with RLIMIT_FSIZE (no
+ * root or tmpfs needed): a write past the limit fails with EFBIG. */
+static void fault1_disk_full(void)
+{
+    ct_case c;
+    ct_err err = {{0}};
+    const char *src = "tests/fixtures/report/shard0/cases/0_mlp_Australia.bin";
+    if (ct_case_load(&c, src, &err)) { CHECK(0, "%s (run from the repository root)", err.msg); return; }
+    ct_case_figure fig;
+    CHECK_OK(ct_case_figure_of(&fig, &c, &err), &err);
+    static const ct_plot_format fmts[3] = {CT_PLOT_PDF, CT_PLOT_PNG, CT_PLOT_SVG};
+    static const char *names[3] = {"full.pdf", "full.png", "full.svg"};
+    struct rlimit old;
+    getrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_IGN);
+    for (int i = 0; i < 3; i++) {
+        const char *p = tmp(names[i]);
+        struct rlimit lim = {4096, old.rlim_max};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        err.msg[0] = 0;
+        int rc = ct_heatmap_write(&fig.h, 1, p, fmts[i], &err);
+        setrlimit(RLIMIT_FSIZE, &old);
+        CHECK(rc == -1 && strstr(err.msg, p) && strstr(err.msg, "write failed"), "%s on a full disk: an error naming it: %s",
+              names[i], rc ? err.msg : "(succeeded)");
+        CHECK(file_size(p) < 0, "%s: nothing under the final name (%ld bytes)", names[i], file_size(p));
+        char t[1100];
+        snprintf(t, sizeof t, "%s.tmp.%ld", p, (long)getpid());
+        CHECK(file_size(t) < 0, "%s: no temporary left", names[i]);
+        CHECK_OK(ct_heatmap_write(&fig.h, 1, p, fmts[i], &err), &err);
+        CHECK(ct_figure_complete(p, fmts[i]), "%s: complete once there is room", names[i]);
+        truncate(p, file_size(p) / 2);
+        CHECK(!ct_figure_complete(p, fmts[i]), "%s cut in half: seen as incomplete", names[i]);
+    }
+    ct_case_figure_free(&fig);
+    ct_case_free(&c);
+
+    /* a rerun redraws a figure that was cut short */
+    ct_run_settings s;
+    run_settings(&s, "models/demo", demo_row_dataset("fig_row.jsonl"), tmp("fig_run"));
+    s.plots = 1;
+    ct_run_progress pr;
+    CHECK_OK(ct_run(&s, &pr, &err), &err);
+    char pdf[1200];
+    snprintf(pdf, sizeof pdf, "%s/pdfs/Lorimel_0_hidden.pdf", tmp("fig_run"));
+    long full = file_size(pdf);
+    CHECK(full > 1000 && ct_figure_complete(pdf, CT_PLOT_PDF), "first run's figure %s: %ld bytes", pdf, full);
+    truncate(pdf, 8192 < full ? 8192 : full / 2);
+    CHECK_OK(ct_run(&s, &pr, &err), &err);
+    CHECK(pr.cases_reused == 1 && ct_figure_complete(pdf, CT_PLOT_PDF) && file_size(pdf) == full,
+          "rerun redrew the truncated figure (%ld bytes, want %ld)", file_size(pdf), full);
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -396,5 +457,6 @@ int main(void)
     fault8_json();
     fault6_nan();
     fault3_long_names();
+    fault1_disk_full();
     return TEST_END();
 }

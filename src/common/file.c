@@ -7,6 +7,7 @@
 int ct_atomic_name(ct_atomic *a, const char *path, ct_err *err)
 {
     a->f = NULL;
+    a->err = 0;
     if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path ||
         snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof a->tmp)
         return ct_fail(err, "%s: path too long", path);
@@ -22,11 +23,11 @@ int ct_atomic_open(ct_atomic *a, const char *path, ct_err *err)
 
 int ct_atomic_commit(ct_atomic *a, ct_err *err)
 {
-    int e = 0;
+    int e = a->err;
     if (a->f) {
         /* a full disk shows only here: buffered data fails at the flush, the
          * file system's delayed allocation at fsync or close */
-        if (ferror(a->f)) e = EIO;
+        if (!e && ferror(a->f)) e = EIO;
         if (!e && fflush(a->f)) e = errno;
         if (!e && fsync(fileno(a->f))) e = errno;
         if (fclose(a->f) && !e) e = errno;

@@ -10,6 +10,7 @@ typedef struct ct_atomic {
     FILE *f;                    /* write here (or to tmp by name, then ct_atomic_commit with f == NULL) */
     char tmp[4200];             /* PATH.tmp.<pid>: unique per process, so concurrent writers never share it */
     char path[4200];
+    int err;                    /* errno of a failed write, set by writers that see it (0: none) */
 } ct_atomic;
 
 /* Names the temporary of path (no file opened).  -1 when the path is too long. */

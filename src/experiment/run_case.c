@@ -51,10 +51,11 @@ static int put_summary(ct_run_ctx *c, const ct_case_info *ci, int L, const float
     return 0;
 }
 
-/* The figure of a case in memory or read back: written unless it exists. */
+/* The figure of a case in memory or read back: written unless a whole one
+ * exists (one cut short by a full disk is drawn again). */
 static int plot_case(ct_run_ctx *c, const ct_case *cs, const char *pdf, ct_err *err)
 {
-    if (!c->s->plots || access(pdf, F_OK) == 0) return 0;
+    if (!c->s->plots || ct_figure_complete(pdf, c->s->plot_format)) return 0;
     ct_case_figure fig;
     ct_err e2;
     if (ct_case_figure_of(&fig, cs, &e2)) return ct_fail(err, "%s: %s", pdf, e2.msg);

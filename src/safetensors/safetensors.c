@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "ctrace.h"
+#include "common/file.h"
 #include "common/json.h"
 
 static const char *const dtype_names[CT_DTYPE_COUNT] = {
@@ -241,10 +242,9 @@ int ct_st_write(const char *path, const ct_st_out *tensors, int n, const char *m
     cJSON_Delete(root);
     if (!hdr) return ct_fail(err, "%s: out of memory", path);
     size_t hlen = strlen(hdr), padded = (hlen + 7) & ~(size_t)7;   /* keep data 8-byte aligned */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) { free(hdr); return ct_fail(err, "%s: cannot write: %s", tmp, strerror(errno)); }
+    ct_atomic out;
+    if (ct_atomic_open(&out, path, err)) { free(hdr); return -1; }
+    FILE *fp = out.f;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     int ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(hdr, 1, hlen, fp) == hlen;
@@ -256,12 +256,6 @@ int ct_st_write(const char *path, const ct_st_out *tensors, int n, const char *m
         size_t nb = (size_t)numel * ct_dtype_size(tensors[i].dtype);
         ok = nb == 0 || fwrite(tensors[i].data, 1, nb, fp) == nb;
     }
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    if (fclose(fp) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ct_fail(err, "%s: write failed: %s", path, strerror(e));
-    }
-    return 0;
+    if (!ok) out.err = errno ? errno : EIO;
+    return ct_atomic_commit(&out, err);   /* flush, fsync, close checked; then the rename */
 }
