@@ -448,6 +448,54 @@ static void fault1_disk_full(void)
           "rerun redrew the truncated figure (%ld bytes, want %ld)", file_size(pdf), full);
 }
 
+/* tokenizer.json from tests/fuzz/seeds_json/spm.json with `from` replaced by `to`. */
+static const char *spm_variant(const char *name, const char *from, const char *to)
+{
+    char *src = slurp("tests/fuzz/seeds_json/spm.json");
+    char *v = src ? replace_all(src, from, to) : NULL;
+    const char *p = tmp(name);
+    FILE *o = fopen(p, "wb");
+    if (o && v) fputs(v, o);
+    if (o) fclose(o);
+    free(src); free(v);
+    return p;
+}
+
+/* Fault 9: messages that said the wrong thing. */
+static void fault9_messages(void)
+{
+    ct_tokenizer *tk = NULL;
+    ct_err err = {{0}};
+    /* an added token whose id is out of range: say so, with the number */
+    const char *p = spm_variant("added_id.json", "{\"id\":1,\"content\":\"<s>\"", "{\"id\":1e12,\"content\":\"<s>\"");
+    int rc = ct_tokenizer_load(&tk, p, &err);
+    CHECK(rc == -1 && strstr(err.msg, "out of range") && strstr(err.msg, "1000000000000") && strstr(err.msg, "<s>"),
+          "added token id 1e12: %s", rc ? err.msg : "(loaded)");
+    if (!rc) ct_tokenizer_free(tk);
+    /* Oniguruma's match limit is not "out of memory" */
+    p = spm_variant("onig_limit.json", "\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"first\",\"split\":true}",
+                    "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(a|a)+b\"},\"behavior\":\"Isolated\",\"invert\":false}");
+    err.msg[0] = 0;
+    CHECK_OK(ct_tokenizer_load(&tk, p, &err), &err);
+    if (!err.msg[0]) {
+        char text[64];
+        memset(text, 'a', 40); text[40] = 0;
+        ct_encoding e;
+        rc = ct_encode(tk, text, strlen(text), 0, &e, &err);
+        CHECK(rc == -1 && strstr(err.msg, "match limit") && !strstr(err.msg, "out of memory"), "pathological regex: %s",
+              rc ? err.msg : "(encoded)");
+        if (!rc) ct_encoding_free(&e);
+        ct_tokenizer_free(tk);
+    }
+    /* --shard K/N is 0-based: say so */
+    ct_run_settings s;
+    run_settings(&s, "models/demo", "data/demo.jsonl", tmp("shard_run"));
+    s.shard_k = 2; s.shard_n = 2;
+    ct_run_progress pr;
+    rc = ct_run(&s, &pr, &err);
+    CHECK(rc == -1 && strstr(err.msg, "0-based") && strstr(err.msg, "1/2"), "shard 2/2: %s", rc ? err.msg : "(ran)");
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -458,5 +506,6 @@ int main(void)
     fault6_nan();
     fault3_long_names();
     fault1_disk_full();
+    fault9_messages();
     return TEST_END();
 }

@@ -58,7 +58,7 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
     if (ncf > 0) {
         p->cf = calloc((size_t)ncf, sizeof *p->cf);
         p->cf_len = calloc((size_t)ncf, sizeof *p->cf_len);
-        if (!p->cf || !p->cf_len) { ct_fail(err, "out of memory"); goto fail; }
+        if (!p->cf || !p->cf_len) { ct_fail(err, "line %d: out of memory", row->line); goto fail; }
         for (int c = 0; c < ncf; c++) {
             p->n_cf = c + 1;
             if (ct_encode_continuation(tk, p->prompt.text, row->obj_cf[c], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
@@ -69,14 +69,14 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
     }
     /* token texts for the figures */
     p->tokens = calloc((size_t)(p->enc.n ? p->enc.n : 1), sizeof *p->tokens);
-    if (!p->tokens) { ct_fail(err, "out of memory"); goto fail; }
+    if (!p->tokens) { ct_fail(err, "line %d: out of memory", row->line); goto fail; }
     for (int t = 0; t < p->enc.n; t++) {
         char *txt = NULL;
         if (ct_decode(tk, &p->enc.ids[t], 1, 0, &txt, &e2)) {
             const char *piece = ct_id_to_token(tk, p->enc.ids[t]);
             txt = strdup(piece ? piece : "?");
         }
-        if (!txt) { ct_fail(err, "out of memory"); goto fail; }
+        if (!txt) { ct_fail(err, "line %d: out of memory", row->line); goto fail; }
         p->tokens[t] = txt;
     }
     return 0;
@@ -103,10 +103,10 @@ int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index
     ci->tokens = calloc((size_t)(ci->T ? ci->T : 1), sizeof *ci->tokens);
     if (!ci->answer || !ci->metric || !ci->text || !ci->tokens || (p->prompt.cf && !ci->cf)) {
         ct_case_info_free(ci);
-        return ct_fail(err, "out of memory");
+        return ct_fail(err, "line %d: out of memory", row->line);
     }
     for (int t = 0; t < ci->T; t++)
-        if (!(ci->tokens[t] = strdup(p->tokens[t]))) { ct_case_info_free(ci); return ct_fail(err, "out of memory"); }
+        if (!(ci->tokens[t] = strdup(p->tokens[t]))) { ct_case_info_free(ci); return ct_fail(err, "line %d: out of memory", row->line); }
     ci->spans = p->spans;
     return 0;
 }

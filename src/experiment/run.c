@@ -201,7 +201,7 @@ static int write_run_json(const ct_run_settings *s, const ct_run_progress *p, do
                        .cases_written = p->cases_written, .cases_reused = p->cases_reused};
     char *js = ct_run_json(&r);
     free(st);
-    if (!js) return ct_fail(err, "out of memory");
+    if (!js) return ct_fail(err, "%s: out of memory writing run.json", s->output_dir);
     char path[4300];
     run_file_name(path, sizeof path, s, "run", "json");
     ct_atomic a;

@@ -45,7 +45,7 @@ static int put_summary(ct_run_ctx *c, const ct_case_info *ci, int L, const float
                        ct_err *err)
 {
     char *l = ct_summary_line(ci, L, ie, hi, lo, te);
-    if (!l) return ct_fail(err, "out of memory");
+    if (!l) return ct_fail(err, "line %d: out of memory for its summary line", ci->line);
     fprintf(c->summary, "%s\n", l);
     free(l);
     return 0;
@@ -252,7 +252,7 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
         goto out;
     }
     char *extra = ct_case_extra_json(&ci);
-    if (!extra) { ct_fail(err, "out of memory"); ct_trace_result_free(&r); goto out; }
+    if (!extra) { ct_fail(err, "%s: out of memory", path); ct_trace_result_free(&r); goto out; }
     int werr = ct_case_write(path, &in, &ts, &r, s->model_dir, extra, &e2);
     free(extra);
     if (werr) { ct_fail(err, "%s", e2.msg); ct_trace_result_free(&r); goto out; }

@@ -387,8 +387,11 @@ static int load_added(ct_tokenizer *t, const cJSON *arr, const char *path, ct_er
     if (n) cJSON_ArrayForEach(it, arr) {
         const char *c = jstr(it, "content");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-        if (!c || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > MAX_ID)
+        if (!c || !cJSON_IsNumber(id))
             return ct_fail(err, "%s: added_tokens[%d] needs \"id\" and \"content\"", path, row);
+        if (!(id->valuedouble >= 0 && id->valuedouble <= MAX_ID))
+            return ct_fail(err, "%s: added_tokens[%d] (\"%.40s\"): id %.0f is out of range (0 to %d)", path, row, c,
+                           id->valuedouble, (int)MAX_ID);
         row++;
         int32_t len = (int32_t)strlen(c);
         if (len == 0) continue;                 /* HF ignores empty added tokens */
