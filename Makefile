@@ -26,7 +26,26 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := $(wildcard include/*.h src/*/*.h tests/*.h)
 
-.PHONY: all test check asan deps demo bench clean
+# Fuzz targets (tests/fuzz/fuzz_*.c): libFuzzer builds with clang under
+# $(BUILD)/fuzz (`make fuzz`), and replay builds (a small main feeding the seed
+# corpus once) with $(CC) under $(BUILD)/fuzz-replay, which `make test` runs.
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_CC     ?= clang
+FUZZ_FLAGS   = -g -O1 -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+REPLAY_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
+FUZZ_SECONDS ?= 600
+# `make check` also builds the libFuzzer targets, so that tests/cli/fuzz_smoke.sh
+# fuzzes each for a few seconds, when clang's -fsanitize=fuzzer works (probed
+# only for check/test); FUZZ_SMOKE=0 leaves it at replaying the seeds.
+ifneq ($(filter check test,$(MAKECMDGOALS)),)
+FUZZ_SMOKE ?= $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
+    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null && echo 1)
+endif
+SMOKE_BIN   := $(if $(filter 1,$(FUZZ_SMOKE)),$(FUZZ_BIN))
+
+.PHONY: all test check asan deps demo bench clean fuzz fuzz-build
 all: $(BUILD)/ctrace
 
 deps:
@@ -51,8 +70,29 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libctrace.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
 
-# The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh.
-check: $(BUILD)/ctrace $(TEST_BIN)
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libctrace.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libctrace.a $(LDLIBS)
+
+$(BUILD)/fuzz/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(filter-out -march=native -O2,$(CFLAGS)) -c $< -o $@
+
+$(BUILD)/fuzz/libctrace.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libctrace.a $(HEADERS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(filter-out -march=native -O2,$(CFLAGS)) -o $@ $< $(BUILD)/fuzz/libctrace.a $(LDLIBS)
+
+# The libFuzzer targets, each run for FUZZ_SECONDS (default 600) on its seeds.
+fuzz-build: $(FUZZ_BIN)
+fuzz: deps fuzz-build
+	@FUZZ_OUT=$(BUILD)/fuzz CTRACE_SHARED=$(SHARED) tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh
+# (tests/cli/fuzz_smoke.sh replays the fuzz seeds through $(REPLAY_BIN)).
+check: $(BUILD)/ctrace $(TEST_BIN) $(REPLAY_BIN) $(SMOKE_BIN)
 	@CTRACE_SHARED=$(SHARED) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/run.sh $(BUILD)
 
 test: deps
