@@ -72,7 +72,7 @@ static int merge_stem(const char *dir, const char *stem, const unsigned char *ha
         free(line);
         fclose(f);
     }
-    qsort(v, nv, sizeof *v, cmp_mline);
+    if (nv) qsort(v, nv, sizeof *v, cmp_mline);   /* v is NULL when no line was read: qsort wants non-NULL */
     snprintf(path, sizeof path, "%s/%s.jsonl", dir, stem);
     ct_atomic a;
     if (ct_atomic_open(&a, path, err)) goto out;
