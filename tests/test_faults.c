@@ -324,6 +324,23 @@ static void fault6_nan(void)
     e = slurp(a);
     CHECK(e && !*e, "no summary line: %s", e ? e : "(no file)");
     free(e);
+
+    /* and `ctrace info --check_weights 1` finds the tensor */
+    const char *bin = getenv("CTRACE_BIN") ? getenv("CTRACE_BIN") : "build/ctrace";
+    snprintf(a, sizeof a, "%s info --model_name %s --check_weights 1 2>&1", bin, dir);
+    FILE *pp = popen(a, "r");
+    char outb[8192] = "";
+    size_t got = pp ? fread(outb, 1, sizeof outb - 1, pp) : 0;
+    outb[got] = 0;
+    int st = pp ? pclose(pp) : -1;
+    CHECK(st != 0 && strstr(outb, "\"model.norm.weight\": 1 of 192 values are NaN or Inf"),
+          "info --check_weights on the NaN model (status %d): %s", st, outb);
+    snprintf(a, sizeof a, "%s info --model_name models/demo --check_weights 1 2>&1", bin);
+    pp = popen(a, "r");
+    got = pp ? fread(outb, 1, sizeof outb - 1, pp) : 0;
+    outb[got] = 0;
+    st = pp ? pclose(pp) : -1;
+    CHECK(st == 0 && strstr(outb, "all finite"), "info --check_weights on the demo model (status %d): %s", st, outb);
 }
 
 /* s with every "from" replaced by "to" (caller frees). */

@@ -211,6 +211,23 @@ float *ct_tensor_to_f32(const ct_tensor_view *t)
     return out;
 }
 
+int64_t ct_tensor_count_nonfinite(const ct_tensor_view *t)
+{
+    const unsigned char *d = t->data;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        switch (t->dtype) {
+        /* by exponent bits: all ones is Inf or NaN, whatever the width */
+        case CT_F32: { uint32_t v; memcpy(&v, d + 4 * i, 4); bad += (v & 0x7f800000u) == 0x7f800000u; break; }
+        case CT_F16: { uint16_t h; memcpy(&h, d + 2 * i, 2); bad += (h & 0x7c00u) == 0x7c00u; break; }
+        case CT_BF16: { uint16_t h; memcpy(&h, d + 2 * i, 2); bad += (h & 0x7f80u) == 0x7f80u; break; }
+        case CT_F64: { uint64_t v; memcpy(&v, d + 8 * i, 8); bad += (v & 0x7ff0000000000000ull) == 0x7ff0000000000000ull; break; }
+        default: return 0;
+        }
+    }
+    return bad;
+}
+
 int ct_st_write(const char *path, const ct_st_out *tensors, int n, const char *metadata_json, ct_err *err)
 {
     cJSON *root = cJSON_CreateObject();
