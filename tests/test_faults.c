@@ -524,5 +524,8 @@ int main(void)
     fault3_long_names();
     fault1_disk_full();
     fault9_messages();
+    char rm[400];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", tmpdir());
+    if (system(rm)) printf("note: could not remove %s\n", tmpdir());
     return TEST_END();
 }
