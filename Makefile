@@ -18,7 +18,11 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers 
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 CORE_LIBS = -lopenblas -lcjson -lonig -lutf8proc -lm -lpthread -fopenmp
 LDLIBS  += $(CORE_LIBS) -lcairo
-SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# The sanitizer build uses clang when it is installed: its float-cast-overflow
+# check reports out-of-range float->int casts (1e20 -> int) that gcc's misses.
+ASAN_CC  ?= $(shell command -v clang >/dev/null 2>&1 && echo clang || echo $(CC))
+SAN_FLAGS = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined,float-cast-overflow
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 APP_DIRS := experiment report
@@ -36,7 +40,26 @@ HEADERS  := $(wildcard include/*.h src/*/*.h tests/*.h)
 FIX_SRC  := $(filter-out tests/fixtures/MANIFEST.md,$(shell find tests/fixtures -type f))
 FIX_OUT  := $(patsubst tests/fixtures/%,$(BUILD)/fixtures/%,$(FIX_SRC:.xz=))
 
-.PHONY: all test check asan deps demo bench clean fixtures
+# Fuzz targets (tests/fuzz/fuzz_*.c): libFuzzer builds with clang under
+# $(BUILD)/fuzz (`make fuzz`), and replay builds (a small main feeding the seed
+# corpus once) with $(CC) under $(BUILD)/fuzz-replay, which `make test` runs.
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_CC     ?= clang
+FUZZ_FLAGS   = -g -O1 -Wno-pass-failed -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+REPLAY_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
+FUZZ_SECONDS ?= 600
+# `make check` also builds the libFuzzer targets, so that tests/cli/fuzz_smoke.sh
+# fuzzes each for a few seconds, when clang's -fsanitize=fuzzer works (probed
+# only for check/test); FUZZ_SMOKE=0 leaves it at replaying the seeds.
+ifneq ($(filter check test,$(MAKECMDGOALS)),)
+FUZZ_SMOKE ?= $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
+    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null && echo 1)
+endif
+SMOKE_BIN   := $(if $(filter 1,$(FUZZ_SMOKE)),$(FUZZ_BIN))
+
+.PHONY: all test check asan deps demo bench clean fixtures fuzz fuzz-build
 all: $(BUILD)/ctrace $(BUILD)/libctrace.so
 
 deps:
@@ -83,17 +106,40 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libctrace.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
 
-# The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh.
-check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(TEST_BIN) fixtures
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libctrace.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libctrace.a $(LDLIBS)
+
+$(BUILD)/fuzz/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(filter-out -march=native -O2,$(CFLAGS)) -c $< -o $@
+
+$(BUILD)/fuzz/libctrace.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libctrace.a $(HEADERS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(filter-out -march=native -O2,$(CFLAGS)) -o $@ $< $(BUILD)/fuzz/libctrace.a $(LDLIBS)
+
+# The libFuzzer targets, each run for FUZZ_SECONDS (default 600) on its seeds.
+fuzz-build: $(FUZZ_BIN)
+fuzz: deps fuzz-build fixtures
+	@FUZZ_OUT=$(BUILD)/fuzz CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh
+# (tests/cli/fuzz_smoke.sh replays the fuzz seeds through $(REPLAY_BIN)).
+check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(TEST_BIN) $(REPLAY_BIN) $(SMOKE_BIN) fixtures
 	@CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/run.sh $(BUILD)
 
 test: deps
 	@$(MAKE) --no-print-directory check
 
-# The same suite under AddressSanitizer + UBSan, in its own build folder.
+# The same suite under AddressSanitizer + UBSan (+ float-cast-overflow), in its own build folder.
+# (print_suppressions=0: LeakSanitizer's report of the fontconfig suppression
+# would land in the output the CLI tests read.)
 asan: deps
-	@$(MAKE) --no-print-directory check BUILD=build-asan OPT="-O1" \
-	    CC="$(CC) $(SAN_FLAGS)"
+	@LSAN_OPTIONS=print_suppressions=0:$$LSAN_OPTIONS $(MAKE) --no-print-directory check BUILD=build-asan OPT="-O1" \
+	    CC="$(ASAN_CC) $(SAN_FLAGS)"
 
 bench: deps $(BUILD)/ctrace $(BENCH_BIN) fixtures
 	@for b in $(BENCH_BIN); do echo "== $$b"; CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) $$b || exit 1; done

@@ -140,6 +140,9 @@ CT_API const ct_tensor_view *ct_st_find(const ct_st_file *f, const char *name);
 
 /* Converts any float or integer tensor to a new float32 array (caller frees). */
 CT_API float *ct_tensor_to_f32(const ct_tensor_view *t);
+/* How many values of a float tensor (F32, F16, BF16, F64) are NaN or ±Inf;
+ * 0 for integer tensors.  Reads the mapped data in place (no copy). */
+CT_API int64_t ct_tensor_count_nonfinite(const ct_tensor_view *t);
 
 /* One tensor to write. */
 typedef struct ct_st_out {

@@ -265,9 +265,15 @@ typedef struct ct_heatmap {
 } ct_heatmap;
 
 /* Draws n panels side by side (row labels on each panel) into path, written
- * to a temporary name and renamed.  Height grows with rows (0.15 in a row,
+ * to a temporary name, flushed, fsynced and closed with every step checked
+ * (a full disk fails the call), then renamed.  Height grows with rows (0.15 in a row,
  * like the seed's ratio), so 150-token prompts stay readable. */
 CT_API int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err);
+
+/* 1 when path holds a whole figure of that format (PDF: "%PDF-" ... "%%EOF";
+ * PNG: signature ... IEND; SVG: ... "</svg>"), 0 when absent or cut short
+ * (a disk that filled up under an older ctrace): `ctrace run` redraws it. */
+CT_API int ct_figure_complete(const char *path, ct_plot_format fmt);
 
 /* The figure of a head trace (docs/heads.md): ie [T, L, H] as two layer × head
  * panels, IE at the last token and at last_corrupted (-1: none, the last token
@@ -444,7 +450,9 @@ CT_API char *ct_run_json(const ct_run_record *r);
  * ct_case_name -> "{row}_{kind}_{obj}.bin" and ct_pdf_name ->
  * "{answer}_{row}_{kind}.{ext}" (with cf != NULL: "{answer}_{row}_{kind}_{cf}.{ext}"),
  * where spaces and '_' in obj/cf become '-' (the seed's rule), answers are
- * trimmed, and '/', NUL-unsafe and control bytes become '-'.  0, or -1 when cap is too small. */
+ * trimmed, and '/', NUL-unsafe and control bytes become '-'.  A name past 200 bytes has its
+ * obj/answer/cf cut to a prefix + "~" + 16 hex digits of their hash (docs/run-output.md).
+ * 0, or -1 when cap is too small. */
 CT_API int ct_case_name(char *buf, size_t cap, int row, const char *kind, const char *obj);
 CT_API int ct_pdf_name(char *buf, size_t cap, const char *answer, int row, const char *kind, const char *cf, const char *ext);
 
@@ -520,6 +528,16 @@ CT_API void ct_run_settings_default(ct_run_settings *s);
  * counterfactual ids differ).  Per-row problems are not errors (they go to
  * errors.jsonl). */
 CT_API int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err);
+
+/* A sharded run (shard_n > 1) writes summary.shard-K-of-N.jsonl,
+ * errors.shard-K-of-N.jsonl and run.shard-K-of-N.json, so that the shards of
+ * a job array may share one output directory (each shard holds a lock, so a
+ * second process on the same shard is refused).  This joins the shards'
+ * files of DIR into DIR/summary.jsonl and DIR/errors.jsonl in row order,
+ * unless summary.jsonl is newer than all of them (an unsharded run, which
+ * writes both from every case, or an earlier merge).  *found: shards with a
+ * summary file, *of_n: N (0 when DIR has none).  0, or -1 with err set. */
+CT_API int ct_run_merge_shards(const char *dir, int *found, int *of_n, ct_err *err);
 
 #ifdef __cplusplus
 }

@@ -26,7 +26,9 @@ static void average_usage(FILE *o)
                "  --aggregate case (default): mean over cases of per-case segment means;\n"
                "  pooled: mean over all tokens of a segment.\n"
                "  --contexts original / cf: only the cases traced on the row's own passage /\n"
-               "  on a counterfactual context (--cf_context 1); default all (one kind must be present).\n");
+               "  on a counterfactual context (--cf_context 1); default all (one kind must be present).\n"
+               "  A RUN_DIR shared by the shards of a job array (--shard K/N) also gets its\n"
+               "  summary.jsonl / errors.jsonl: the shards' per-shard files joined in row order.\n");
 }
 
 int cmd_average(int argc, char **argv)
@@ -60,9 +62,16 @@ int cmd_average(int argc, char **argv)
     char outbuf[4096];
     if (!out) { snprintf(outbuf, sizeof outbuf, "%s/average", dirs[0]); out = outbuf; }
 
+    ct_err err, first_skip = {""};
+    /* shards of a job array that shared a run directory: their summaries joined */
+    for (int d = 0; d < n_dirs; d++) {
+        int found, of_n;
+        if (ct_run_merge_shards(dirs[d], &found, &of_n, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); return 1; }
+        if (of_n && found < of_n)
+            fprintf(stderr, "ctrace: warning: %s: only %d of the %d shards have written their summary so far\n", dirs[d], found, of_n);
+    }
     ct_average avg[3];
     for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
-    ct_err err, first_skip = {""};
     int skipped = 0;
     if (ct_average_dirs(avg, dirs, n_dirs, contexts, &skipped, &first_skip, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     if (skipped) fprintf(stderr, "ctrace: warning: skipped %d case file(s); first: %s\n", skipped, first_skip.msg);

@@ -1,6 +1,7 @@
 /* cmd_logits.c — `ctrace logits`: one forward pass of given token ids, written
  * as safetensors (logits [T, V], resid [L+1, T, D]) for checking a model
  * against transformers, and `ctrace info`: the architecture summary. */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,16 +57,50 @@ done:
     return rc;
 }
 
+/* NaN/Inf weights load silently and make every trace non-finite: look for
+ * them on request, tensor by tensor, in every .safetensors file of DIR. */
+static int check_weights(const char *dir)
+{
+    char pat[4200];
+    snprintf(pat, sizeof pat, "%s/*.safetensors", dir);
+    glob_t g;
+    if (glob(pat, 0, NULL, &g)) { fprintf(stderr, "ctrace: %s: no *.safetensors files\n", dir); return 1; }
+    long tensors = 0, bad_tensors = 0;
+    int rc = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        ct_st_file f;
+        ct_err err;
+        if (ct_st_open(&f, g.gl_pathv[i], &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); rc = 1; continue; }
+        for (int k = 0; k < f.n; k++) {
+            int64_t bad = ct_tensor_count_nonfinite(&f.t[k]);
+            tensors++;
+            if (!bad) continue;
+            bad_tensors++;
+            printf("non-finite:   %s: tensor \"%s\": %lld of %lld values are NaN or Inf\n", g.gl_pathv[i], f.t[k].name,
+                   (long long)bad, (long long)f.t[k].numel);
+        }
+        ct_st_close(&f);
+    }
+    globfree(&g);
+    printf("check:        %ld tensors checked, %s\n", tensors, bad_tensors ? "some hold NaN/Inf (above)" : "all finite");
+    return rc || bad_tensors ? 1 : 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
-    static const char *const FLAGS[] = {"model_name", NULL};
+    static const char *const FLAGS[] = {"model_name", "check_weights", NULL};
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
     if (a.help) {
-        printf("usage: ctrace info --model_name DIR|ORG/NAME[@REV]\n  prints the model's architecture summary\n"
-               "  ORG/NAME: a model in the local Hugging Face cache (never downloaded)\n");
+        printf("usage: ctrace info --model_name DIR|ORG/NAME[@REV] [--check_weights 1]\n"
+               "  prints the model's architecture summary and memory;\n"
+               "  ORG/NAME: a model in the local Hugging Face cache (never downloaded);\n"
+               "  --check_weights 1 also reads every float tensor of DIR/*.safetensors and reports NaN/Inf values\n"
+               "  (exit status 1 when there are any)\n");
         return 0;
     }
+    int check;
+    if (ct_args_int(&a, "check_weights", 0, 0, 1, &check)) return 2;
     const char *model = ct_args_str(&a, "model_name", NULL);
     if (!model) { fprintf(stderr, "ctrace: info needs --model_name DIR\n"); return 2; }
     char dir[4096];
@@ -88,5 +123,5 @@ int cmd_info(int argc, char **argv)
     printf("resident:     %.1f MiB when loaded (%.1f MiB packed in the stored dtype + %.1f MiB used in place from the "
            "mapped file)\n", (owned + mapped) / 1048576.0, owned / 1048576.0, mapped / 1048576.0);
     printf("backend:      cpu: %s\n", ct_backend_description());
-    return 0;
+    return check ? check_weights(model) : 0;
 }

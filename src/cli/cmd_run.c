@@ -26,7 +26,9 @@ static void run_usage(FILE *o)
         "  default 3 x std of the token-embedding matrix.  --cf_context 1: also trace each\n"
         "  counterfactual passage (obj_cf) as its own case.  Rerunning skips finished cases.\n"
         "  Writes DIR/cases/{i}_{kind}_{obj}.bin, DIR/pdfs/{answer}_{i}_{kind}.pdf, summary.jsonl,\n"
-        "  errors.jsonl, run.json (docs/run.md).  ORG/NAME[@REV] (--model_name, --tokenizer): a model in\n"
+        "  errors.jsonl, run.json (docs/run.md); with --shard K/N (K is 0-based) summary.shard-K-of-N.jsonl,\n"
+        "  errors.shard-K-of-N.jsonl and run.shard-K-of-N.json, so shards may share DIR (`ctrace average DIR`\n"
+        "  joins them); one process per shard and DIR.  ORG/NAME[@REV] (--model_name, --tokenizer): a model in\n"
         "  the local Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub); never downloaded.\n", CT_PROMPT_FORMAT_DEFAULT);
 }
 
@@ -183,7 +185,7 @@ int cmd_run(int argc, char **argv)
         }
     }
     if ((v = ct_args_str(&a, "shard", NULL)) && parse_shard(v, &s.shard_k, &s.shard_n)) {
-        fprintf(stderr, "ctrace: run: --shard must be K/N with 0 <= K < N, not '%s'\n", v);
+        fprintf(stderr, "ctrace: run: --shard must be K/N with 0 <= K < N (K is 0-based: 0/4 .. 3/4), not '%s'\n", v);
         goto out;
     }
     if ((v = ct_args_str(&a, "kinds", NULL)) && parse_kinds(v, &s.kinds)) {

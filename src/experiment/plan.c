@@ -58,7 +58,7 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
     if (ncf > 0) {
         p->cf = calloc((size_t)ncf, sizeof *p->cf);
         p->cf_len = calloc((size_t)ncf, sizeof *p->cf_len);
-        if (!p->cf || !p->cf_len) { ct_fail(err, "out of memory"); goto fail; }
+        if (!p->cf || !p->cf_len) { ct_fail_code(err, CT_ERR_NOMEM, "line %d: out of memory", row->line); goto fail; }
         /* In a counterfactual context the counterfactual that passage asserts
          * is scored first, so that --metric logratio (which uses the first)
          * compares the answer with it, as the seed does; the others follow in
@@ -76,7 +76,7 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
     }
     /* token texts for the figures */
     p->tokens = calloc((size_t)(p->enc.n ? p->enc.n : 1), sizeof *p->tokens);
-    if (!p->tokens) { ct_fail(err, "out of memory"); goto fail; }
+    if (!p->tokens) { ct_fail_code(err, CT_ERR_NOMEM, "line %d: out of memory", row->line); goto fail; }
     /* Each token's text is its part of the decoded prompt: the decoding of
      * ids[0..t] beyond that of ids[0..t-1].  SentencePiece decoders drop the
      * word-initial space of a token decoded alone ("\xe2\x96\x81St" -> "St"); in context
@@ -99,7 +99,7 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
             const char *piece = ct_id_to_token(tk, p->enc.ids[t]);
             txt = strdup(piece ? piece : "?");
         }
-        if (!txt) { free(prev); ct_fail(err, "out of memory"); goto fail; }
+        if (!txt) { free(prev); ct_fail_code(err, CT_ERR_NOMEM, "line %d: out of memory", row->line); goto fail; }
         p->tokens[t] = txt;
     }
     free(prev);
@@ -128,10 +128,10 @@ int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index
     ci->tokens = calloc((size_t)(ci->T ? ci->T : 1), sizeof *ci->tokens);
     if (!ci->answer || !ci->metric || !ci->text || !ci->tokens || (p->prompt.cf && !ci->cf)) {
         ct_case_info_free(ci);
-        return ct_fail(err, "out of memory");
+        return ct_fail(err, "line %d: out of memory", row->line);
     }
     for (int t = 0; t < ci->T; t++)
-        if (!(ci->tokens[t] = strdup(p->tokens[t]))) { ct_case_info_free(ci); return ct_fail(err, "out of memory"); }
+        if (!(ci->tokens[t] = strdup(p->tokens[t]))) { ct_case_info_free(ci); return ct_fail(err, "line %d: out of memory", row->line); }
     ci->spans = p->spans;
     return 0;
 }

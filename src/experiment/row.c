@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "ctrace_app.h"
+#include "common/json.h"
 
 void ct_row_free(ct_row *r)
 {
@@ -59,12 +60,54 @@ static int get_str_list(const cJSON *o, const char *key, int required, char ***o
     return 0;
 }
 
+/* The top-level key under which the JSON text holds a string with the escape
+ * \u0000, or NULL when none does.  C strings end at a NUL, so cJSON's value
+ * would silently stop there (a truncated answer or subject): such a row is
+ * refused instead.  A raw scan, since the parsed value no longer shows it;
+ * "\\u0000" (an escaped backslash, then "u0000") is not a NUL. */
+static const char *nul_escape_key(const char *s, size_t n, char *key, size_t cap)
+{
+    int depth = 0, in_str = 0, is_key = 0, expect_key = 0;
+    size_t kb = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\') {
+                if (i + 5 < n && s[i + 1] == 'u' && !memcmp(s + i + 2, "0000", 4)) {
+                    if (is_key) snprintf(key, cap, "a key");
+                    return key;
+                }
+                i++;            /* skip the escaped character */
+            } else if (ch == '"') {
+                in_str = 0;
+                if (is_key) snprintf(key, cap, "\"%.*s\"", (int)(i - kb > 60 ? 60 : i - kb), s + kb);
+            }
+            continue;
+        }
+        if (ch == '"') {
+            in_str = 1;
+            is_key = depth == 1 && expect_key;
+            if (is_key) kb = i + 1;
+            expect_key = 0;
+        } else if (ch == '{' || ch == '[') { depth++; expect_key = ch == '{' && depth == 1; }
+        else if (ch == '}' || ch == ']') depth--;
+        else if (ch == ',' && depth == 1) expect_key = 1;
+    }
+    return NULL;
+}
+
 int ct_row_parse(ct_row *r, const char *text, size_t len, int line, ct_err *err)
 {
     memset(r, 0, sizeof *r);
     r->line = line;
-    cJSON *o = cJSON_ParseWithLength(text, len);
+    cJSON *o = ct_json_parse(text, len);   /* duplicate keys: the last, as the seed tool reads it */
     if (!o) return ct_fail(err, "line %d: malformed JSON", line);
+    char key[80] = "";
+    if (nul_escape_key(text, len, key, sizeof key)) {
+        cJSON_Delete(o);
+        return ct_fail(err, "line %d: field %s holds \\u0000 (a NUL character), which ctrace cannot pass on; remove it",
+                       line, key[0] ? key : "(unknown)");
+    }
     int rc = -1;
     if (!cJSON_IsObject(o)) { ct_fail(err, "line %d: not a JSON object", line); goto out; }
     if (get_str_list(o, "answers", 1, &r->answers, &r->n_answers, line, err)) goto out;

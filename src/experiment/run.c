@@ -8,9 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "ctrace_app.h"
+#include "common/file.h"
 #include "trace/settings_json.h"
 #include "experiment/run_internal.h"
 
@@ -125,7 +129,8 @@ static int check_settings(const ct_run_settings *s, ct_err *err)
         return ct_fail(err, "experiment type %d: must be 1 (subject), 2 (object) or 3 (relation)", s->experiment);
     if (!(s->kinds & 15u)) return ct_fail(err, "no kind to trace");
     if (s->shard_n < 1 || s->shard_k < 0 || s->shard_k >= s->shard_n)
-        return ct_fail(err, "shard %d/%d: need 0 <= K < N", s->shard_k, s->shard_n);
+        return ct_fail(err, "shard %d/%d: need 0 <= K < N (K is 0-based: 0/%d .. %d/%d)", s->shard_k, s->shard_n,
+                       s->shard_n > 0 ? s->shard_n : 1, s->shard_n > 0 ? s->shard_n - 1 : 0, s->shard_n > 0 ? s->shard_n : 1);
     if (s->max_datapoints < 0) return ct_fail(err, "max_datapoints %d: must be >= 0", s->max_datapoints);
     if (s->trace.samples < 1) return ct_fail(err, "samples %d: must be >= 1", s->trace.samples);
     if (s->trace.window < 1) return ct_fail(err, "window %d: must be >= 1", s->trace.window);
@@ -148,25 +153,46 @@ static int check_settings(const ct_run_settings *s, ct_err *err)
     return 0;
 }
 
-/* A file written next to its final name and renamed at the end of the run,
- * so summary.jsonl / errors.jsonl are always whole (the earlier run's, or
- * this one's). */
-static FILE *open_tmp(const char *dir, const char *name, char *tmp, size_t cap, ct_err *err)
+/* The run's own files.  A sharded run (N > 1) writes summary.shard-K-of-N.jsonl,
+ * errors.shard-K-of-N.jsonl and run.shard-K-of-N.json, so that the shards of
+ * a job array can share one output directory; ct_run_merge_shards (called by
+ * `ctrace average`) joins them into summary.jsonl / errors.jsonl.  An unsharded
+ * run writes those itself, from every case (reusing what the shards traced). */
+static void run_file_name(char *buf, size_t cap, const ct_run_settings *s, const char *stem, const char *ext)
 {
-    snprintf(tmp, cap, "%s/%s.tmp", dir, name);
-    FILE *f = fopen(tmp, "w");
-    if (!f) ct_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
-    return f;
+    if (s->shard_n > 1) snprintf(buf, cap, "%s/%s.shard-%d-of-%d.%s", s->output_dir, stem, s->shard_k, s->shard_n, ext);
+    else snprintf(buf, cap, "%s/%s.%s", s->output_dir, stem, ext);
 }
 
-static int finish_tmp(FILE *f, const char *tmp, const char *dir, const char *name, ct_err *err)
+/* One process per (output directory, shard): a second one would interleave
+ * the same summary lines.  flock, so that a killed run's lock goes with it;
+ * the file holds the owner's pid for the message.  Returns the fd (kept open
+ * for the whole run), -1 with err set. */
+static int lock_shard(const ct_run_settings *s, ct_err *err)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int bad = ferror(f);
-    if (fclose(f) || bad) { remove(tmp); return ct_fail(err, "%s: write failed", tmp); }
-    if (rename(tmp, path)) return ct_fail(err, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    return 0;
+    char path[4300];
+    if (s->shard_n > 1) snprintf(path, sizeof path, "%s/.lock.shard-%d-of-%d", s->output_dir, s->shard_k, s->shard_n);
+    else snprintf(path, sizeof path, "%s/.lock", s->output_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return ct_fail(err, "%s: cannot create the lock file: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(fd);
+        if (e != EWOULDBLOCK) return ct_fail(err, "%s: cannot lock: %s", path, strerror(e));
+        char shard[64] = "";
+        if (s->shard_n > 1) snprintf(shard, sizeof shard, " (shard %d/%d)", s->shard_k, s->shard_n);
+        return ct_fail(err, "%s: another ctrace run%s%s%s is already writing to this output directory%s: "
+                       "wait for it to finish, or give this run another --output_dir or --shard",
+                       s->output_dir, *pid ? " (pid " : "", pid, *pid ? ")" : "", shard);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n) { /* only the message loses the pid */ }
+    return fd;
 }
 
 static int write_run_json(const ct_run_settings *s, const ct_run_progress *p, double started, ct_err *err)
@@ -179,14 +205,15 @@ static int write_run_json(const ct_run_settings *s, const ct_run_progress *p, do
                        .cases_written = p->cases_written, .cases_reused = p->cases_reused};
     char *js = ct_run_json(&r);
     free(st);
-    if (!js) return ct_fail(err, "out of memory");
-    char tmp[4200];
-    FILE *f = open_tmp(s->output_dir, "run.json", tmp, sizeof tmp, err);
-    if (!f) { free(js); return -1; }
-    fputs(js, f);
-    fputc('\n', f);
+    if (!js) return ct_fail(err, "%s: out of memory writing run.json", s->output_dir);
+    char path[4300];
+    run_file_name(path, sizeof path, s, "run", "json");
+    ct_atomic a;
+    if (ct_atomic_open(&a, path, err)) { free(js); return -1; }
+    fputs(js, a.f);
+    fputc('\n', a.f);
     free(js);
-    return finish_tmp(f, tmp, s->output_dir, "run.json", err);
+    return ct_atomic_commit(&a, err);
 }
 
 int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
@@ -215,15 +242,17 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
     }
     prog.rows_total = count_rows(data, s);
 
-    int rc = -1;
+    int rc = -1, lock = -1;
     ct_model *m = NULL;
-    FILE *sum = NULL, *errs = NULL;
-    char sum_tmp[4200], err_tmp[4200], dir[4200];
+    ct_atomic sum = {0}, errs = {0};
+    char dir[4200], path[4300];
     char *line = NULL;
     size_t cap = 0;
     ct_run_ctx rc_ctx = {0};
 
     if (make_dir(s->output_dir, err)) goto done;
+    if ((lock = lock_shard(s, err)) < 0) goto done;
+    ct__remove_stale_tmp(s->output_dir);
     snprintf(dir, sizeof dir, "%s/cases", s->output_dir);
     if (make_dir(dir, err)) goto done;
     ct__remove_stale_tmp(dir);
@@ -238,10 +267,12 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
         ct__remove_stale_tmp(dir);
     }
     if (ct_model_load(&m, s->model_dir, &e2)) { ct_fail(err, "model: %s", e2.msg); goto done; }
-    if (!(sum = open_tmp(s->output_dir, "summary.jsonl", sum_tmp, sizeof sum_tmp, err))) goto done;
-    if (!(errs = open_tmp(s->output_dir, "errors.jsonl", err_tmp, sizeof err_tmp, err))) goto done;
+    run_file_name(path, sizeof path, s, "summary", "jsonl");
+    if (ct_atomic_open(&sum, path, err)) goto done;
+    run_file_name(path, sizeof path, s, "errors", "jsonl");
+    if (ct_atomic_open(&errs, path, err)) goto done;
 
-    rc_ctx = (ct_run_ctx){.s = s, .m = m, .tk = tk, .summary = sum, .errors = errs, .prog = &prog, .started = started};
+    rc_ctx = (ct_run_ctx){.s = s, .m = m, .tk = tk, .summary = sum.f, .errors = errs.f, .prog = &prog, .started = started};
     ssize_t n;
     int i = 0, line_no = 0;
     while ((n = getline(&line, &cap, data)) >= 0) {
@@ -258,18 +289,14 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
         if (s->progress) s->progress(s->progress_ctx, &prog);
     }
     if (ferror(data)) { ct_fail(err, "%s: read error", s->data_path); goto done; }
-    int bad = finish_tmp(sum, sum_tmp, s->output_dir, "summary.jsonl", err);
-    sum = NULL;
-    if (bad) goto done;
-    bad = finish_tmp(errs, err_tmp, s->output_dir, "errors.jsonl", err);
-    errs = NULL;
-    if (bad) goto done;
+    if (ct_atomic_commit(&sum, err) || ct_atomic_commit(&errs, err)) goto done;
     prog.seconds = ct__now() - started;
     if (write_run_json(s, &prog, started, err)) goto done;
     rc = 0;
 done:
-    if (sum) { fclose(sum); remove(sum_tmp); }
-    if (errs) { fclose(errs); remove(err_tmp); }
+    if (sum.f) ct_atomic_abort(&sum);
+    if (errs.f) ct_atomic_abort(&errs);
+    if (lock >= 0) close(lock);       /* releases the flock */
     free(line);
     fclose(data);
     ct_model_free(m);

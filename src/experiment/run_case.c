@@ -46,7 +46,7 @@ static int put_summary(ct_run_ctx *c, const ct_case_info *ci, int L, const float
                        ct_err *err)
 {
     char *l = ct_summary_line(ci, L, ie, hi, lo, te);
-    if (!l) return ct_fail(err, "out of memory");
+    if (!l) return ct_fail(err, "line %d: out of memory for its summary line", ci->line);
     fprintf(c->summary, "%s\n", l);
     free(l);
     return 0;
@@ -129,17 +129,18 @@ static int load_head_case(const char *path, const ct_case_info *want, int L, int
 static int plot_heads_case(ct_run_ctx *c, const float *ie, int T, int L, int H, const ct_trace_input *in, const char *pdf,
                            ct_err *err)
 {
-    if (!c->s->plots || access(pdf, F_OK) == 0) return 0;
+    if (!c->s->plots || ct_figure_complete(pdf, c->s->plot_format)) return 0;
     int last = -1;                              /* the last corrupted token */
     for (int r = 0; r < in->n_ranges; r++) last = in->ranges[2 * r + 1] - 1 > last ? in->ranges[2 * r + 1] - 1 : last;
     ct_err e2;
     return ct_head_figure_write(ie, T, L, H, last, pdf, c->s->plot_format, &e2) ? ct_fail(err, "%s", e2.msg) : 0;
 }
 
-/* The figure of a case in memory or read back: written unless it exists. */
+/* The figure of a case in memory or read back: written unless a whole one
+ * exists (one cut short by a full disk is drawn again). */
 static int plot_case(ct_run_ctx *c, const ct_case *cs, const char *pdf, ct_err *err)
 {
-    if (!c->s->plots || access(pdf, F_OK) == 0) return 0;
+    if (!c->s->plots || ct_figure_complete(pdf, c->s->plot_format)) return 0;
     ct_case_figure fig;
     ct_err e2;
     if (ct_case_figure_of(&fig, cs, &e2)) return ct_fail(err, "%s: %s", pdf, e2.msg);
@@ -247,6 +248,30 @@ static int same_trace(const char *path, const ct_trace_input *in, const ct_trace
                    path, what);
 }
 
+/* A case whose numbers are not all finite (NaN/Inf weights, or logits that
+ * overflow) is not a result: it would read as "succeeded" with p_clean null.
+ * 0 when finite; else 1 with msg saying what is not. */
+static int nonfinite(const ct_trace_result *r, const char *kname, int line, char *msg, size_t cap)
+{
+    const char *what = NULL;
+    double v = 0;
+    for (int c = 0; !what && c < r->n_targets; c++) {
+        const ct_trace_target *t = &r->targets[c];
+        if (!isfinite(t->high_score)) { what = c ? "the clean score of a counterfactual" : "p_clean"; v = t->high_score; }
+        else if (!isfinite(t->low_score)) { what = c ? "the corrupted score of a counterfactual" : "p_corrupt"; v = t->low_score; }
+    }
+    if (!what && !isfinite(r->te)) { what = "te"; v = r->te; }
+    long bad = 0, n = (long)r->T * r->L * (r->H > 0 ? r->H : 1);   /* ie [T, L] or [T, L, H] */
+    for (long i = 0; r->ie && i < n; i++) if (!isfinite(r->ie[i])) { if (!bad) v = r->ie[i]; bad++; }
+    if (!what && !bad) return 0;
+    if (what)
+        snprintf(msg, cap, "line %d: %s: %s is %g: the model gives non-finite logits (NaN or Inf weights?)", line, kname, what, v);
+    else
+        snprintf(msg, cap, "line %d: %s: %ld of the %ld restored cells are %g: the model gives non-finite logits (NaN or Inf weights?)",
+                 line, kname, bad, n, v);
+    return 1;
+}
+
 /* One case.  0 done, 1 a row problem (logged), -1 fatal. */
 static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, ct_kind kind, ct_err *err)
 {
@@ -301,8 +326,18 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     if (access(path, F_OK) == 0) {              /* finished by an earlier run */
         ct_case cs;
         if (ct_case_load(&cs, path, &e2)) { ct_fail(err, "%s; delete it to trace it again", e2.msg); goto out; }
-        if (same_case(&cs, &ci, path, err) || same_trace(path, &in, &ts, err) ||
-            put_summary(c, &cs.info, cs.L, cs.ie, cs.high_score, cs.low_score, cs.te, err) ||
+        if (same_case(&cs, &ci, path, err) || same_trace(path, &in, &ts, err)) { ct_case_free(&cs); goto out; }
+        if (!isfinite(cs.high_score) || !isfinite(cs.low_score) || !isfinite(cs.te)) {
+            /* written before non-finite results were refused: not a result either */
+            char msg[4600];
+            snprintf(msg, sizeof msg, "line %d: %s: %s holds non-finite scores (p_clean %g, p_corrupt %g): delete it to trace it again",
+                     row->line, kname, path, cs.high_score, cs.low_score);
+            log_error(c, row_index, row->line, msg);
+            ct_case_free(&cs);
+            rc = 1;
+            goto out;
+        }
+        if (put_summary(c, &cs.info, cs.L, cs.ie, cs.high_score, cs.low_score, cs.te, err) ||
             plot_case(c, &cs, pdf, err)) { ct_case_free(&cs); goto out; }
         ct_case_free(&cs);
         c->prog->cases_reused++;
@@ -327,6 +362,13 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
         rc = 1;
         goto out;
     }
+    char bad[400];
+    if (nonfinite(&r, kname, row->line, bad, sizeof bad)) {
+        log_error(c, row_index, row->line, bad);
+        ct_trace_result_free(&r);
+        rc = 1;
+        goto out;
+    }
     /* the top tokens of the clean and corrupted runs, from the engine's runs */
     ct__predictions(&r, c->tk, &ci.top_clean, &ci.top_corrupt);
     char *extra = ct_case_extra_json(&ci);
@@ -341,7 +383,7 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
         }
         cJSON_Delete(x);
     }
-    if (!extra) { ct_fail(err, "out of memory"); ct_trace_result_free(&r); goto out; }
+    if (!extra) { ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path); ct_trace_result_free(&r); goto out; }
     int werr = ct_case_write(path, &in, &ts, &r, s->model_dir, extra, &e2);
     free(extra);
     if (werr) { ct_fail(err, "%s", e2.msg); ct_trace_result_free(&r); goto out; }

@@ -9,8 +9,8 @@ typedef struct ct_run_ctx {
     const ct_run_settings *s;
     const ct_model *m;
     const ct_tokenizer *tk;
-    FILE *summary;              /* summary.jsonl.tmp: one line per case of the selected rows */
-    FILE *errors;               /* errors.jsonl.tmp: one line per problem */
+    FILE *summary;              /* summary[.shard-K-of-N].jsonl.tmp.<pid>: one line per case of the selected rows */
+    FILE *errors;               /* errors[.shard-K-of-N].jsonl.tmp.<pid>: one line per problem */
     ct_run_progress *prog;
     double started;
     double last_report;         /* when the progress callback last ran inside a case */

@@ -9,6 +9,11 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "ctrace.h"
+#include "common/json.h"
+
+/* Any model width or count above this is refused (the largest models of
+ * 2024 stay below 2^18): widths derived from them fit an int. */
+#define CT_CONFIG_MAX_DIM (1 << 24)
 
 typedef struct jctx {
     const cJSON *root;
@@ -27,9 +32,13 @@ static int get_int(const jctx *j, const char *k, int def, int *out)
 {
     const cJSON *v = key(j, k);
     if (!v) { *out = def; return 0; }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble ||
-        v->valuedouble < 0 || v->valuedouble > 1e9)
+    /* the range first: casting 1e20 to an integer type is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1e9) ||
+        v->valuedouble != floor(v->valuedouble)) {
+        if (cJSON_IsNumber(v) && v->valuedouble > 1e9)
+            return ct_fail(j->err, "%s: \"%s\" is %g: larger than ctrace supports (10^9)", j->path, k, v->valuedouble);
         return ct_fail(j->err, "%s: \"%s\" must be a non-negative integer", j->path, k);
+    }
     *out = (int)v->valuedouble;
     return 0;
 }
@@ -40,6 +49,26 @@ static int get_num(const jctx *j, const char *k, double def, double *out)
     if (!v) { *out = def; return 0; }
     if (!cJSON_IsNumber(v)) return ct_fail(j->err, "%s: \"%s\" must be a number", j->path, k);
     *out = v->valuedouble;
+    return 0;
+}
+
+/* A fraction in [0, 1] (rotary_pct, partial_rotary_factor): it scales
+ * head_dim into an int, so a value out of range must not reach the cast. */
+static int get_fraction(const jctx *j, const char *k, double def, double *out)
+{
+    if (get_num(j, k, def, out)) return -1;
+    if (!(*out >= 0 && *out <= 1)) return ct_fail(j->err, "%s: \"%s\" is %g: must be within [0, 1]", j->path, k, *out);
+    return 0;
+}
+
+/* The default MLP width 4 * n_embd (gpt2, gptj), without int overflow. */
+static int default_ff(const jctx *j, const char *k, int d_model, int inner, int *out)
+{
+    if (inner) { *out = inner; return 0; }
+    if (d_model > CT_CONFIG_MAX_DIM / 4)
+        return ct_fail(j->err, "%s: \"%s\" is %d: 4 × %s (the default n_inner) is larger than ctrace supports (%d)",
+                       j->path, k, d_model, k, CT_CONFIG_MAX_DIM);
+    *out = 4 * d_model;
     return 0;
 }
 
@@ -202,7 +231,7 @@ static int parse_gpt2(const jctx *j, struct ct_config *c)
     c->family = CT_FAM_GPT2;
     c->n_kv_heads = c->n_heads;
     c->head_dim = c->n_heads ? c->d_model / c->n_heads : 0;
-    c->d_ff = inner ? inner : 4 * c->d_model;
+    if (default_ff(j, "n_embd", c->d_model, inner, &c->d_ff)) return -1;
     c->norm = CT_NORM_LAYER;
     c->norm_eps = (float)eps;
     c->qkv_bias = c->o_bias = c->mlp_bias = 1;
@@ -228,7 +257,7 @@ static int parse_gptj(const jctx *j, struct ct_config *c)
     c->head_dim = c->n_heads ? c->d_model / c->n_heads : 0;
     if (get_int(j, "rotary_dim", 64, &c->rotary_dim)) return -1;
     if (!key(j, "rotary_dim") && cJSON_GetObjectItemCaseSensitive(j->root, "rotary_dim")) c->rotary_dim = c->head_dim;
-    c->d_ff = inner ? inner : 4 * c->d_model;
+    if (default_ff(j, "n_embd", c->d_model, inner, &c->d_ff)) return -1;
     c->norm = CT_NORM_LAYER;
     c->norm_eps = (float)eps;
     c->mlp_bias = c->lm_head_bias = 1;
@@ -249,7 +278,7 @@ static int parse_neox(const jctx *j, struct ct_config *c)
         get_int(j, "intermediate_size", 24576, &c->d_ff) ||
         get_int(j, "max_position_embeddings", 2048, &c->max_positions) ||
         get_num(j, "layer_norm_eps", 1e-5, &eps) ||
-        get_num(j, "rotary_pct", 0.25, &pct) ||
+        get_fraction(j, "rotary_pct", 0.25, &pct) ||
         get_num(j, "rotary_emb_base", 10000, &base) ||
         get_bool(j, "use_parallel_residual", 1, &c->parallel) ||
         get_bool(j, "attention_bias", 1, &c->qkv_bias) ||
@@ -281,7 +310,7 @@ static int parse_phi(const jctx *j, struct ct_config *c)
         get_int(j, "intermediate_size", 8192, &c->d_ff) ||
         get_int(j, "max_position_embeddings", 2048, &c->max_positions) ||
         get_num(j, "layer_norm_eps", 1e-5, &eps) ||
-        get_num(j, "partial_rotary_factor", 0.5, &prf) ||
+        get_fraction(j, "partial_rotary_factor", 0.5, &prf) ||
         get_num(j, "rope_theta", 10000, &c->rope_theta) ||
         get_bool(j, "qk_layernorm", 0, &qkln) ||
         get_bool(j, "tie_word_embeddings", 0, &c->tie_embeddings) ||
@@ -312,11 +341,23 @@ static int check_sizes(const struct ct_config *c, const char *path, ct_err *err)
                        c->vocab, c->max_positions);
     if (c->head_dim > 2048)
         return ct_fail(err, "%s: head dimension %d is larger than ctrace supports (2048)", path, c->head_dim);
+    /* the forward pass computes widths such as (heads + 2 kv heads) × head_dim
+     * and 2 × ff in int: bound every size so that none of them overflows */
+    const struct { const char *what; int64_t v; } big[] = {
+        {"hidden size", c->d_model}, {"MLP width (intermediate size)", (int64_t)c->d_ff * 2},
+        {"layer count", c->n_layers}, {"vocabulary size", c->vocab},
+        {"query width (heads × head_dim)", (int64_t)c->n_heads * c->head_dim},
+        {"fused QKV width ((heads + 2 kv heads) × head_dim)", ((int64_t)c->n_heads + 2 * (int64_t)c->n_kv_heads) * c->head_dim},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
+        if (big[i].v > CT_CONFIG_MAX_DIM)
+            return ct_fail(err, "%s: %s %lld is larger than ctrace supports (%d)", path, big[i].what,
+                           (long long)big[i].v, CT_CONFIG_MAX_DIM);
     if (c->n_heads % c->n_kv_heads)
         return ct_fail(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                        path, c->n_heads, c->n_kv_heads);
     if ((c->family == CT_FAM_GPT2 || c->family == CT_FAM_GPTJ || c->family == CT_FAM_NEOX ||
-         c->family == CT_FAM_PHI) && c->head_dim * c->n_heads != c->d_model)
+         c->family == CT_FAM_PHI) && (int64_t)c->head_dim * c->n_heads != c->d_model)
         return ct_fail(err, "%s: hidden size %d is not divisible by the %d heads", path, c->d_model, c->n_heads);
     if (c->rope != CT_ROPE_NONE && (c->rotary_dim < 2 || c->rotary_dim > c->head_dim || c->rotary_dim % 2))
         return ct_fail(err, "%s: rotary dimension %d must be even and within the head dimension %d",
@@ -329,7 +370,7 @@ static int check_sizes(const struct ct_config *c, const char *path, ct_err *err)
 int ct_config_parse(struct ct_config *cfg, const char *json_text, const char *path, ct_err *err)
 {
     memset(cfg, 0, sizeof *cfg);
-    cJSON *root = cJSON_Parse(json_text);
+    cJSON *root = ct_json_parse(json_text, strlen(json_text));   /* duplicate keys: the last, as transformers */
     if (!root) return ct_fail(err, "%s: malformed JSON", path);
     int rc = -1;
     jctx j = {root, path, err};

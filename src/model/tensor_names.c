@@ -200,7 +200,7 @@ int ct_gslot_present(const struct ct_config *c, ct_gslot s)
 
 static int64_t qkv_rows(const struct ct_config *c)
 {
-    return (int64_t)(c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
+    return ((int64_t)c->n_heads + 2 * (int64_t)c->n_kv_heads) * c->head_dim;   /* int64 before adding */
 }
 
 int64_t ct_slot_rows(const struct ct_config *c, ct_slot s)

@@ -29,6 +29,48 @@ static float scalar(const ct_st_file *f, const char *name)
     return (float)(s / (double)v->numel);
 }
 
+/* Far above any prompt or model (tokens, layers); keeps T and L, and the
+ * loops over them, in int range. */
+#define CASE_MAX_DIM (1 << 20)
+
+/* dims of tensor `name`, when present, must be want[0..n) (-1: any size). */
+static int shape_is(const ct_st_file *f, const char *name, int n, const int64_t *want, const char *what,
+                    const char *path, ct_err *err)
+{
+    const ct_tensor_view *v = ct_st_find(f, name);
+    if (!v) return 0;
+    int ok = v->ndim == n;
+    for (int i = 0; ok && i < n; i++) ok = want[i] < 0 || v->shape[i] == want[i];
+    if (ok) return 0;
+    char got[128] = "";
+    for (int i = 0, o = 0; i < v->ndim && o < (int)sizeof got - 24; i++)
+        o += snprintf(got + o, sizeof got - (size_t)o, "%s%lld", i ? ", " : "", (long long)v->shape[i]);
+    return ct_fail(err, "%s: \"%s\" is [%s] but must be %s", path, name, got, what);
+}
+
+/* The tensors of a case file against each other: T rows and L layers in the
+ * grid, so every tensor the report reads can be indexed by them. */
+static int check_shapes(const ct_st_file *f, int T, int L, const char *path, ct_err *err)
+{
+    char tl[64], stl[64], cstl[64], t1[64];
+    snprintf(tl, sizeof tl, "[%d, %d] (T, L)", T, L);
+    snprintf(stl, sizeof stl, "[S, %d, %d] (S, T, L)", T, L);
+    snprintf(cstl, sizeof cstl, "[C, S, %d, %d]", T, L);
+    snprintf(t1, sizeof t1, "[%d] (T)", T);
+    const int64_t w_tl[] = {T, L}, w_stl[] = {-1, T, L}, w_cstl[] = {-1, -1, T, L}, w_t[] = {T}, w_r[] = {-1, 2};
+    if (shape_is(f, "ie", 2, w_tl, tl, path, err) || shape_is(f, "scores", 2, w_tl, tl, path, err) ||
+        shape_is(f, "scores_samples", 3, w_stl, stl, path, err) ||
+        shape_is(f, "cf_scores", 3, w_stl, "[C, T, L]", path, err) ||
+        shape_is(f, "cf_scores_samples", 4, w_cstl, cstl, path, err) ||
+        shape_is(f, "input_ids", 1, w_t, t1, path, err) ||
+        shape_is(f, "target_ranges", 2, w_r, "[n, 2]", path, err))
+        return -1;
+    const ct_tensor_view *tr = ct_st_find(f, "target_ranges");
+    if (tr && tr->dtype != CT_I32)
+        return ct_fail(err, "%s: \"target_ranges\" is %s but must be I32", path, ct_dtype_name(tr->dtype));
+    return 0;
+}
+
 int ct_case_load(ct_case *c, const char *path, ct_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -43,21 +85,34 @@ int ct_case_load(ct_case *c, const char *path, ct_err *err)
     const ct_tensor_view *g = ie ? ie : sc;
     if (!g) { ct_fail(err, "%s: no \"ie\" or \"scores\" tensor", path); goto out; }
     if (g->ndim != 2 || g->shape[0] < 1 || g->shape[1] < 1) { ct_fail(err, "%s: \"%s\" is not [T, L]", path, g->name); goto out; }
+    /* T and L become ints indexing [T, L] grids: bound them before the cast */
+    if (g->shape[0] > CASE_MAX_DIM || g->shape[1] > CASE_MAX_DIM) {
+        ct_fail(err, "%s: \"%s\" is [%lld, %lld]: more tokens or layers than a case can have (%d)", path, g->name,
+                (long long)g->shape[0], (long long)g->shape[1], CASE_MAX_DIM);
+        goto out;
+    }
     if (!ie && isnan(c->low_score)) { ct_fail(err, "%s: \"scores\" without \"low_score\"", path); goto out; }
     c->T = (int)g->shape[0];
     c->L = (int)g->shape[1];
+    if (check_shapes(&f, c->T, c->L, path, err)) goto out;
     if (!(c->ie = ct_tensor_to_f32(g))) { ct_fail(err, "%s: cannot convert \"%s\"", path, g->name); goto out; }
     if (!ie) for (long i = 0; i < (long)c->T * c->L; i++) c->ie[i] -= c->low_score;
     if (isnan(c->te) && !isnan(c->high_score) && !isnan(c->low_score)) c->te = c->high_score - c->low_score;
 
     const ct_tensor_view *tr = ct_st_find(&f, "target_ranges");
-    if (tr && tr->ndim == 2 && tr->shape[1] == 2 && tr->numel > 0) {
-        float *x = ct_tensor_to_f32(tr);
+    if (tr && tr->numel > 0) {
+        /* read as I32 (check_shapes made sure): through float, values near
+         * 2^31 would round out of int range */
         c->targets = malloc((size_t)tr->numel * sizeof *c->targets);
-        if (!x || !c->targets) { free(x); ct_fail(err, "%s: out of memory", path); goto out; }
-        for (int64_t i = 0; i < tr->numel; i++) c->targets[i] = (int32_t)x[i];
+        if (!c->targets) { ct_fail(err, "%s: out of memory reading \"target_ranges\"", path); goto out; }
+        memcpy(c->targets, tr->data, (size_t)tr->numel * sizeof *c->targets);
         c->n_targets = (int)tr->shape[0];
-        free(x);
+        for (int i = 0; i < c->n_targets; i++)
+            if (c->targets[2 * i] < 0 || c->targets[2 * i + 1] < c->targets[2 * i] || c->targets[2 * i + 1] > c->T) {
+                ct_fail(err, "%s: \"target_ranges\"[%d] = [%d, %d) is not within the %d tokens of \"%s\"", path, i,
+                        (int)c->targets[2 * i], (int)c->targets[2 * i + 1], c->T, g->name);
+                goto out;
+            }
     }
 
     /* The metadata: the case description `ctrace run` records, either as the

@@ -67,13 +67,21 @@ cJSON *ct__spans_json(const ct_token_spans *s)
 cJSON *ct__tokens_json(char *const *tokens, int T)
 {
     cJSON *a = cJSON_CreateArray();
-    for (int t = 0; t < T; t++) cJSON_AddItemToArray(a, cJSON_CreateString(tokens && tokens[t] ? tokens[t] : ""));
+    for (int t = 0; t < T; t++) {
+        char *v = ct__utf8_escaped(tokens && tokens[t] ? tokens[t] : "");
+        cJSON_AddItemToArray(a, cJSON_CreateString(v ? v : ""));
+        free(v);
+    }
     return a;
 }
 
+/* Dataset text may hold invalid UTF-8: JSON readers (Python's safetensors
+ * and json) refuse it, so it is written escaped. */
 static void add_str_or_null(cJSON *o, const char *k, const char *v)
 {
-    if (v) cJSON_AddStringToObject(o, k, v); else cJSON_AddNullToObject(o, k);
+    char *e = ct__utf8_escaped(v);
+    if (e) cJSON_AddStringToObject(o, k, e); else cJSON_AddNullToObject(o, k);
+    free(e);
 }
 
 char *ct_case_info_json(const ct_case_info *ci)

@@ -5,6 +5,7 @@
  * Units are PostScript points (1/72 in).  A row is 11 pt (the seed uses
  * 0.15 in = 10.8 pt per token), so a figure grows with the prompt and a
  * 150-token prompt is still legible (about 23 in tall, as in the seed). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <cairo/cairo-pdf.h>
 #include <cairo/cairo-svg.h>
 #include "ctrace_app.h"
+#include "common/file.h"
 #include "report/report_internal.h"
 
 #define ROW_H      11.0    /* one token row */
@@ -294,6 +296,15 @@ static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, 
     text_at(cr, bx, hy + hm_h + TICK + PAD + FS_TICK * 0.45, p->cbar, 0);
 }
 
+/* cairo's output callback: a short write (a full disk) fails the figure. */
+static cairo_status_t write_stream(void *out, const unsigned char *data, unsigned int n)
+{
+    ct_atomic *a = out;
+    if (fwrite(data, 1, n, a->f) == n) return CAIRO_STATUS_SUCCESS;
+    if (!a->err) a->err = errno ? errno : EIO;
+    return CAIRO_STATUS_WRITE_ERROR;
+}
+
 int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_format fmt, ct_err *err)
 {
     if (n < 1) return ct_fail(err, "%s: no panels to draw", path);
@@ -315,15 +326,19 @@ int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_
     double hm_h = max_rows * ROW_H;
     double H = top + hm_h + TICK + PAD + FS_TICK * 1.2 + 4 + FS_XLABEL * 1.2 + MARGIN;
 
-    char tmp[4096];
-    if (ct__tmp_path(tmp, sizeof tmp, path)) { ct_fail(err, "%s: path too long", path); goto out0; }
+    /* cairo writes into our own FILE (the atomic writer's temporary), so
+     * that the final flush, fsync and close are checked before the rename:
+     * cairo's own file output lost a full disk's error, leaving a truncated
+     * figure under its final name. */
+    ct_atomic out;
+    if (ct_atomic_open(&out, path, err)) goto out0;
     cairo_surface_t *s;
-    if (fmt == CT_PLOT_PDF) s = cairo_pdf_surface_create(tmp, W, H);
-    else if (fmt == CT_PLOT_SVG) s = cairo_svg_surface_create(tmp, W, H);
+    if (fmt == CT_PLOT_PDF) s = cairo_pdf_surface_create_for_stream(write_stream, &out, W, H);
+    else if (fmt == CT_PLOT_SVG) s = cairo_svg_surface_create_for_stream(write_stream, &out, W, H);
     else s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(W * PNG_SCALE), (int)ceil(H * PNG_SCALE));
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
         ct_fail(err, "%s: cannot create the figure: %s", path, cairo_status_to_string(cairo_surface_status(s)));
-        cairo_surface_destroy(s); remove(tmp); goto out0;
+        cairo_surface_destroy(s); ct_atomic_abort(&out); goto out0;
     }
     cairo_t *cr = cairo_create(s);
     if (fmt == CT_PLOT_PNG) cairo_scale(cr, PNG_SCALE, PNG_SCALE);
@@ -336,12 +351,18 @@ int ct_heatmap_write(const ct_heatmap *panels, int n, const char *path, ct_plot_
     }
     cairo_status_t st = cairo_status(cr);
     cairo_destroy(cr);
-    if (st == CAIRO_STATUS_SUCCESS && fmt == CT_PLOT_PNG) st = cairo_surface_write_to_png(s, tmp);
+    if (st == CAIRO_STATUS_SUCCESS && fmt == CT_PLOT_PNG) st = cairo_surface_write_to_png_stream(s, write_stream, &out);
     cairo_surface_finish(s);
     if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(s);
     cairo_surface_destroy(s);
-    if (st != CAIRO_STATUS_SUCCESS) { remove(tmp); ct_fail(err, "%s: drawing failed: %s", path, cairo_status_to_string(st)); goto out0; }
-    if (rename(tmp, path)) { remove(tmp); ct_fail(err, "%s: cannot write the figure", path); goto out0; }
+    if (st != CAIRO_STATUS_SUCCESS) {
+        int e = out.err;
+        ct_atomic_abort(&out);
+        if (e) ct_fail(err, "%s: write failed: %s", path, strerror(e));
+        else ct_fail(err, "%s: drawing failed: %s", path, cairo_status_to_string(st));
+        goto out0;
+    }
+    if (ct_atomic_commit(&out, err)) goto out0;
     rc = 0;
 out0:
     for (int i = 0; lay && i < n; i++) free_layout(&lay[i], panels[i].rows);

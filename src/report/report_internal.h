@@ -19,6 +19,12 @@ void ct__colormap_signed(const char *kind, double x, double rgb[3]);
  * (invalid bytes -> U+FFFD, '\n' -> "\\n", other controls -> U+FFFD); caller frees. */
 char *ct__printable_utf8(const char *s, size_t n);
 
+/* A copy of s that is valid UTF-8: each byte that is not part of a valid
+ * sequence becomes the four characters "\xNN" (hex).  JSON output must be
+ * UTF-8 (Python's json cannot read a line with invalid bytes), and the bytes
+ * stay visible for whoever looks for them in the dataset.  Caller frees. */
+char *ct__utf8_escaped(const char *s);
+
 /* Writes to PATH.tmp.<pid> then renames: no partial output file ever. */
 int ct__tmp_path(char *buf, size_t cap, const char *path);
 /* The colour-bar text of an average ("mean IE: Δp(answer) vs corrupted run"). */

@@ -66,12 +66,41 @@ static int put(char *buf, size_t cap, size_t *n, const char *s, int dash)
     return 0;
 }
 
+/* A file name must stay within NAME_MAX (255 bytes on Linux) with the
+ * ".tmp.<pid>" suffix of its temporary: names are kept to NAME_BUDGET bytes. */
+#define NAME_BUDGET 200
+
+/* Bytes put() writes for s (one per byte). */
+static size_t put_len(const char *s) { return s ? strlen(s) : 0; }
+
+/* put() of s, but at most max bytes: a longer s becomes its first bytes (cut
+ * at a UTF-8 character boundary) + "~" + 16 hex digits of a hash of all of s,
+ * so that two long names that share their beginning stay distinct and a rerun
+ * finds the same name. */
+static int put_short(char *buf, size_t cap, size_t *n, const char *s, int dash, size_t max)
+{
+    size_t len = put_len(s);
+    if (len <= max) return put(buf, cap, n, s, dash);
+    uint64_t h = 1469598103934665603ull;            /* FNV-1a 64 */
+    for (const char *p = s; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    size_t keep = max > 17 ? max - 17 : 0;
+    while (keep && ((unsigned char)s[keep] & 0xc0) == 0x80) keep--;   /* not inside a character */
+    char *head = strndup(s, keep);
+    if (!head) return -1;
+    char tail[24];
+    snprintf(tail, sizeof tail, "~%016llx", (unsigned long long)h);
+    int rc = put(buf, cap, n, head, dash) || put(buf, cap, n, tail, 0);
+    free(head);
+    return rc;
+}
+
 int ct_case_name(char *buf, size_t cap, int row, const char *kind, const char *obj)
 {
     int k = snprintf(buf, cap, "%d_%s_", row, kind);
     if (k < 0 || (size_t)k >= cap) return -1;
-    size_t n = (size_t)k;
-    return put(buf, cap, &n, obj, 1) || put(buf, cap, &n, ".bin", 0) ? -1 : 0;
+    size_t n = (size_t)k, fixed = n + 4;
+    if (fixed + 18 > NAME_BUDGET) return -1;
+    return put_short(buf, cap, &n, obj, 1, NAME_BUDGET - fixed) || put(buf, cap, &n, ".bin", 0) ? -1 : 0;
 }
 
 int ct_pdf_name(char *buf, size_t cap, const char *answer, int row, const char *kind, const char *cf, const char *ext)
@@ -85,12 +114,22 @@ int ct_pdf_name(char *buf, size_t cap, const char *answer, int row, const char *
     if (!ans) return -1;
     size_t n = 0;
     if (cap) buf[0] = 0;
-    int rc = put(buf, cap, &n, ans, 0);
-    free(ans);
-    if (rc) return -1;
     char mid[64];
     snprintf(mid, sizeof mid, "_%d_", row);
+    /* the budget left for the answer and cf: the shorter keeps its length,
+     * the longer gets the rest (both long: half each) */
+    size_t fixed = strlen(mid) + strlen(kind) + (cf ? 1 : 0) + 1 + strlen(ext), la = al, lc = put_len(cf);
+    if (fixed + (cf ? 36 : 18) > NAME_BUDGET) { free(ans); return -1; }
+    size_t room = NAME_BUDGET - fixed, ma = la, mc = lc;
+    if (la + lc > room) {
+        if (la <= room / 2) mc = room - la;
+        else if (lc <= room / 2) ma = room - lc;
+        else { ma = room / 2; mc = room - ma; }
+    }
+    int rc = put_short(buf, cap, &n, ans, 0, ma);
+    free(ans);
+    if (rc) return -1;
     if (put(buf, cap, &n, mid, 0) || put(buf, cap, &n, kind, 0)) return -1;
-    if (cf && (put(buf, cap, &n, "_", 0) || put(buf, cap, &n, cf, 1))) return -1;
+    if (cf && (put(buf, cap, &n, "_", 0) || put_short(buf, cap, &n, cf, 1, mc))) return -1;
     return put(buf, cap, &n, ".", 0) || put(buf, cap, &n, ext, 0) ? -1 : 0;
 }

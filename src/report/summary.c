@@ -11,6 +11,14 @@ static void add_num(cJSON *o, const char *k, double v)
     if (isfinite(v)) cJSON_AddNumberToObject(o, k, v); else cJSON_AddNullToObject(o, k);
 }
 
+/* k: s as valid UTF-8 (dataset strings may hold invalid bytes), or null. */
+static void add_text(cJSON *o, const char *k, const char *s)
+{
+    char *v = ct__utf8_escaped(s);
+    if (v) cJSON_AddStringToObject(o, k, v); else cJSON_AddNullToObject(o, k);
+    free(v);
+}
+
 char *ct_summary_line(const ct_case_info *ci, int L, const float *ie, float p_clean, float p_corrupt, float te)
 {
     cJSON *o = cJSON_CreateObject();
@@ -18,8 +26,8 @@ char *ct_summary_line(const ct_case_info *ci, int L, const float *ie, float p_cl
     cJSON_AddNumberToObject(o, "line", ci->line);
     cJSON_AddStringToObject(o, "kind", ci->kind);
     cJSON_AddNumberToObject(o, "experiment", ci->experiment);
-    if (ci->answer) cJSON_AddStringToObject(o, "answer", ci->answer); else cJSON_AddNullToObject(o, "answer");
-    if (ci->cf) cJSON_AddStringToObject(o, "cf", ci->cf); else cJSON_AddNullToObject(o, "cf");
+    add_text(o, "answer", ci->answer);
+    add_text(o, "cf", ci->cf);
     cJSON_AddItemToObject(o, "tokens", ct__tokens_json(ci->tokens, ci->T));
     cJSON_AddItemToObject(o, "spans", ct__spans_json(&ci->spans));
     add_num(o, "p_clean", p_clean);
@@ -43,7 +51,7 @@ char *ct_summary_line(const ct_case_info *ci, int L, const float *ie, float p_cl
         cJSON_AddNumberToObject(top, "token", bt);
         cJSON_AddNumberToObject(top, "layer", bl);
         add_num(top, "ie", best);
-        if (ci->tokens && ci->tokens[bt]) cJSON_AddStringToObject(top, "text", ci->tokens[bt]);
+        if (ci->tokens && ci->tokens[bt]) add_text(top, "text", ci->tokens[bt]);
     } else {
         cJSON_AddNullToObject(o, "top_ie");
     }
@@ -57,8 +65,8 @@ char *ct_error_line(int row, int line, const char *file, const char *msg)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "row", row);
     cJSON_AddNumberToObject(o, "line", line);
-    if (file) cJSON_AddStringToObject(o, "file", file); else cJSON_AddNullToObject(o, "file");
-    cJSON_AddStringToObject(o, "error", msg ? msg : "");
+    add_text(o, "file", file);
+    add_text(o, "error", msg ? msg : "");
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

@@ -114,6 +114,45 @@ char *ct__printable_utf8(const char *s, size_t n)
     return out;
 }
 
+char *ct__utf8_escaped(const char *s)
+{
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *out = malloc(4 * n + 1), *o = out;
+    if (!out) return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n; ) {
+        int l = utf8_len(p + i, n - i);
+        if (l == 0) { o += sprintf(o, "\\x%02X", p[i]); i++; continue; }
+        memcpy(o, p + i, (size_t)l); o += l; i += (size_t)l;
+    }
+    *o = 0;
+    return out;
+}
+
+int ct_figure_complete(const char *path, ct_plot_format fmt)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char head[8] = {0}, tail[1024];
+    size_t nh = fread(head, 1, sizeof head, f), nt = 0;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (size > 0) {
+        long from = size > (long)sizeof tail ? size - (long)sizeof tail : 0;
+        if (fseek(f, from, SEEK_SET) == 0) nt = fread(tail, 1, sizeof tail, f);
+    }
+    fclose(f);
+    if (nh < 8 || nt == 0) return 0;
+    if (fmt == CT_PLOT_PNG) {
+        static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+        return !memcmp(head, sig, 8) && nt >= 12 && !memcmp(tail + nt - 12, iend, 12);
+    }
+    const char *start = fmt == CT_PLOT_SVG ? "<" : "%PDF-", *end = fmt == CT_PLOT_SVG ? "</svg>" : "%%EOF";
+    if (memcmp(head, start, strlen(start))) return 0;
+    return memmem(tail, nt, end, strlen(end)) != NULL;
+}
+
 int ct__tmp_path(char *buf, size_t cap, const char *path)
 {
     return snprintf(buf, cap, "%s.tmp.%ld", path, (long)getpid()) < (int)cap ? 0 : -1;

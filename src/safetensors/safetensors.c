@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "ctrace.h"
+#include "common/file.h"
+#include "common/json.h"
 
 static const char *const dtype_names[CT_DTYPE_COUNT] = {
     "F32", "F16", "BF16", "F64", "I32", "I64", "U8", "I8", "BOOL"};
@@ -62,7 +64,7 @@ void ct_st_close(ct_st_file *f)
 static int parse_header(ct_st_file *f, const char *json, size_t hlen, ct_err *err)
 {
     const char *path = f->path;
-    cJSON *root = cJSON_ParseWithLength(json, hlen);
+    cJSON *root = ct_json_parse(json, hlen);   /* duplicate names: the last, as Python's json */
     if (!root) return ct_fail(err, "%s: safetensors header is not valid JSON", path);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -79,6 +81,7 @@ static int parse_header(ct_st_file *f, const char *json, size_t hlen, ct_err *er
         const char *name = it->string;
         if (strcmp(name, "__metadata__") == 0) {
             if (!cJSON_IsObject(it)) { ct_fail(err, "%s: __metadata__ is not an object", path); goto out; }
+            free(f->metadata);   /* a duplicate key: the last one counts, as in Python's json */
             f->metadata = cJSON_PrintUnformatted(it);
             continue;
         }
@@ -105,8 +108,12 @@ static int parse_header(ct_st_file *f, const char *json, size_t hlen, ct_err *er
                 goto out;
             }
             t->shape[d] = (int64_t)v;
+            /* checked before multiplying: [2^40, 2^24] would wrap to 0 elements */
+            if (v && numel > (1ull << 42) / v) {
+                ct_fail(err, "%s: tensor '%s': shape too large (more than 2^42 elements)", path, name);
+                goto out;
+            }
             numel *= v;
-            if (numel > (1ull << 42)) { ct_fail(err, "%s: tensor '%s': shape too large", path, name); goto out; }
         }
         uint64_t b, e;
         if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2 || json_uint(cJSON_GetArrayItem(jo, 0), &b) != 0 ||
@@ -204,6 +211,23 @@ float *ct_tensor_to_f32(const ct_tensor_view *t)
     return out;
 }
 
+int64_t ct_tensor_count_nonfinite(const ct_tensor_view *t)
+{
+    const unsigned char *d = t->data;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        switch (t->dtype) {
+        /* by exponent bits: all ones is Inf or NaN, whatever the width */
+        case CT_F32: { uint32_t v; memcpy(&v, d + 4 * i, 4); bad += (v & 0x7f800000u) == 0x7f800000u; break; }
+        case CT_F16: { uint16_t h; memcpy(&h, d + 2 * i, 2); bad += (h & 0x7c00u) == 0x7c00u; break; }
+        case CT_BF16: { uint16_t h; memcpy(&h, d + 2 * i, 2); bad += (h & 0x7f80u) == 0x7f80u; break; }
+        case CT_F64: { uint64_t v; memcpy(&v, d + 8 * i, 8); bad += (v & 0x7ff0000000000000ull) == 0x7ff0000000000000ull; break; }
+        default: return 0;
+        }
+    }
+    return bad;
+}
+
 int ct_st_write(const char *path, const ct_st_out *tensors, int n, const char *metadata_json, ct_err *err)
 {
     cJSON *root = cJSON_CreateObject();
@@ -235,10 +259,9 @@ int ct_st_write(const char *path, const ct_st_out *tensors, int n, const char *m
     cJSON_Delete(root);
     if (!hdr) return ct_fail(err, "%s: out of memory", path);
     size_t hlen = strlen(hdr), padded = (hlen + 7) & ~(size_t)7;   /* keep data 8-byte aligned */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) { free(hdr); return ct_fail(err, "%s: cannot write: %s", tmp, strerror(errno)); }
+    ct_atomic out;
+    if (ct_atomic_open(&out, path, err)) { free(hdr); return -1; }
+    FILE *fp = out.f;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     int ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(hdr, 1, hlen, fp) == hlen;
@@ -250,12 +273,6 @@ int ct_st_write(const char *path, const ct_st_out *tensors, int n, const char *m
         size_t nb = (size_t)numel * ct_dtype_size(tensors[i].dtype);
         ok = nb == 0 || fwrite(tensors[i].data, 1, nb, fp) == nb;
     }
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    if (fclose(fp) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ct_fail(err, "%s: write failed: %s", path, strerror(e));
-    }
-    return 0;
+    if (!ok) out.err = errno ? errno : EIO;
+    return ct_atomic_commit(&out, err);   /* flush, fsync, close checked; then the rename */
 }

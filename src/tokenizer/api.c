@@ -83,7 +83,7 @@ int ct_tokenizer_load(ct_tokenizer **out, const char *path, ct_err *err)
     if (!path || stat(path, &st)) return ct_fail(err, "%s: no such file or directory", path ? path : "(null)");
     size_t pl = strlen(path);
     char *json_path = malloc(pl + 32), *cfg_path = malloc(pl + 32);
-    if (!json_path || !cfg_path) { free(json_path); free(cfg_path); return ct_fail(err, "out of memory"); }
+    if (!json_path || !cfg_path) { free(json_path); free(cfg_path); return ct_fail(err, "%s: out of memory", path); }
     if (S_ISDIR(st.st_mode)) {
         snprintf(json_path, pl + 32, "%s/tokenizer.json", path);
         snprintf(cfg_path, pl + 32, "%s/tokenizer_config.json", path);
@@ -96,11 +96,11 @@ int ct_tokenizer_load(ct_tokenizer **out, const char *path, ct_err *err)
     ct_tokenizer *t = calloc(1, sizeof *t);
     size_t len;
     char *json = t ? read_file(json_path, &len, err) : NULL;
-    if (!t) ct_fail(err, "out of memory");
+    if (!t) ct_fail(err, "%s: out of memory", json_path);
     int rc = json ? tk_load_json(t, json, len, json_path, err) : -1;
     free(json);
     if (!rc && !(t->added_of_id = malloc((size_t)t->vocab_size * sizeof *t->added_of_id + 1)))
-        rc = ct_fail(err, "out of memory");
+        rc = ct_fail(err, "%s: out of memory (%d token ids)", json_path, (int)t->vocab_size);
     if (!rc) {
         for (int32_t i = 0; i < t->vocab_size; i++) t->added_of_id[i] = -1;
         for (int32_t i = 0; i < t->nadded; i++) t->added_of_id[t->added[i].id] = i;

@@ -1,11 +1,13 @@
 /* load.c — tokenizer.json -> the pipeline structs.  Only what ctrace can run
  * exactly is accepted; anything else (WordPiece, Unigram, BertNormalizer...)
  * is refused with a message naming the file and the component. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "tokenizer/tok.h"
+#include "common/json.h"
 
 OnigRegex tk_gpt2_regex(ct_err *err);
 
@@ -22,10 +24,14 @@ static int jbool(const cJSON *o, const char *k, int def)
     return def;
 }
 
+/* An int key, clamped to [0, INT_MAX] (the counts it reads cannot be
+ * negative): casting an out-of-range double such as 1e20 is undefined. */
 static int jint(const cJSON *o, const char *k, int def)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : def;
+    if (!cJSON_IsNumber(v)) return def;
+    double d = v->valuedouble;
+    return d >= INT_MAX ? INT_MAX : d > 0 ? (int)d : 0;
 }
 
 static char *dupn(const char *s, size_t n)
@@ -381,8 +387,11 @@ static int load_added(ct_tokenizer *t, const cJSON *arr, const char *path, ct_er
     if (n) cJSON_ArrayForEach(it, arr) {
         const char *c = jstr(it, "content");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-        if (!c || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > MAX_ID)
+        if (!c || !cJSON_IsNumber(id))
             return ct_fail(err, "%s: added_tokens[%d] needs \"id\" and \"content\"", path, row);
+        if (!(id->valuedouble >= 0 && id->valuedouble <= MAX_ID))
+            return ct_fail(err, "%s: added_tokens[%d] (\"%.40s\"): id %.0f is out of range (0 to %d)", path, row, c,
+                           id->valuedouble, (int)MAX_ID);
         row++;
         int32_t len = (int32_t)strlen(c);
         if (len == 0) continue;                 /* HF ignores empty added tokens */
@@ -458,7 +467,7 @@ static int has_invalid_utf8(const cJSON *j, const char **where)
 
 int tk_load_json(ct_tokenizer *t, const char *json, size_t len, const char *path, ct_err *err)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = ct_json_parse(json, len);   /* duplicate keys: the last, as Python's json */
     if (!root) {
         const char *e = cJSON_GetErrorPtr();
         long at = (e && e >= json && e <= json + len) ? (long)(e - json) : -1;

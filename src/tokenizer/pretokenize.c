@@ -120,6 +120,12 @@ static int split_all(const tk_pretok *pt, tk_text *t, find_fn find, int behavior
         }
         int32_t *m = NULL;
         int32_t k = find(pt, t->buf.b + pc->off, pc->len, &m);
+        if (k == -2) {
+            free(m);
+            free(nt.p);
+            return ct_fail(err, "tokenizer: the pre-tokenizer's regex hit Oniguruma's match limit on a piece of %d bytes "
+                           "(a very long or pathological text: split it)", (int)pc->len);
+        }
         if (k < 0) { free(m); goto oom; }
         int rc = split_piece(&nt, pc, m, k, behavior, invert);
         free(m);

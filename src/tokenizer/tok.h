@@ -85,7 +85,7 @@ void tk_pairmap_free(tk_pairmap *m);
 OnigRegex tk_regex_new(const char *pat, size_t len, ct_err *err);
 /* Finds the matches of re in s[0..n) left to right (non-overlapping, empty
  * matches skipped).  Fills starts/ends (caller frees *m) and returns the count,
- * or -1 on out-of-memory / search error. */
+ * -1 when out of memory, -2 on a search error (Oniguruma's match limit). */
 int tk_regex_matches(OnigRegex re, const char *s, int32_t n, int32_t **m);
 
 /* ---- normalizers ---------------------------------------------------------- */

@@ -320,7 +320,9 @@ int tk_regex_matches(OnigRegex re, const char *s, int32_t n, int32_t **out)
     while (pos <= n) {
         int r = onig_search(re, str, end, str + pos, end, rg, ONIG_OPTION_NONE);
         if (r == ONIG_MISMATCH) break;
-        if (r < 0) { free(m); onig_region_free(rg, 1); return -1; }
+        /* a search error (Oniguruma's match or retry limit on a long or
+         * pathological text) is not out of memory: say which */
+        if (r < 0) { free(m); onig_region_free(rg, 1); return -2; }
         int32_t ms = rg->beg[0], me = rg->end[0];
         if (me == ms) {                 /* empty match: step one char, keep nothing */
             if (ms >= n) break;

@@ -1,17 +1,30 @@
 #!/bin/sh
-# run.sh — builds the tokenizer fuzz targets with clang (libFuzzer + ASan +
-# UBSan) and runs each for SECONDS (default 300).  Not part of `make test`.
-#   tests/fuzz/run.sh [SECONDS]      (from the repository root)
+# run.sh — runs every libFuzzer target for SECONDS (default 300) on its seed
+# corpus, with ASan + UBSan (+ float-cast-overflow).  `make fuzz` builds the
+# targets (clang) into build/fuzz and calls this; FUZZ_OUT names that folder.
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]      (from the repository root)
+# Each target's corpus grows in $FUZZ_OUT/corpus_<target>; crashes are saved
+# as $FUZZ_OUT/crash-*.  fuzz_encode loads the tokenizer fixtures from
+# $CTRACE_FIXTURES (default build/fixtures, laid out by `make fixtures`).
 set -e
 SECS=${1:-300}
+[ $# -gt 0 ] && shift
 OUT=${FUZZ_OUT:-build/fuzz}
-make --no-print-directory fixtures >/dev/null   # the tokenizers fuzz_encode loads
-mkdir -p "$OUT/corpus_text" "$OUT/corpus_json"
-SRC="src/tokenizer/*.c src/common/err.c"
-FLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc"
-LIBS="-lcjson -lonig -lutf8proc"
-clang $FLAGS -o "$OUT/fuzz_encode" tests/fuzz/fuzz_encode.c $SRC $LIBS
-clang $FLAGS -o "$OUT/fuzz_json" tests/fuzz/fuzz_json.c $SRC $LIBS
 export CTRACE_FIXTURES="${CTRACE_FIXTURES:-$(pwd)/build/fixtures}"
-"$OUT/fuzz_encode" -max_total_time="$SECS" -max_len=4096 -timeout=10 -artifact_prefix="$OUT/" "$OUT/corpus_text" tests/fuzz/seeds_text
-"$OUT/fuzz_json" -max_total_time="$SECS" -max_len=8192 -timeout=10 -artifact_prefix="$OUT/" "$OUT/corpus_json" tests/fuzz/seeds_json
+TARGETS=${*:-"fuzz_safetensors fuzz_config fuzz_row fuzz_json fuzz_encode"}
+for t in $TARGETS; do
+    case $t in
+        fuzz_encode) seeds=tests/fuzz/seeds_text; len=4096
+            [ -d "$CTRACE_FIXTURES/hf-tokenizers/gpt2" ] || { echo "run.sh: no tokenizer fixtures in $CTRACE_FIXTURES (make fixtures)"; exit 2; } ;;
+        fuzz_json) seeds=tests/fuzz/seeds_json; len=8192 ;;
+        fuzz_safetensors) seeds=tests/fuzz/seeds_safetensors; len=4096 ;;
+        fuzz_config) seeds=tests/fuzz/seeds_config; len=4096 ;;
+        fuzz_row) seeds=tests/fuzz/seeds_rows; len=4096 ;;
+        *) echo "run.sh: unknown target $t"; exit 2 ;;
+    esac
+    [ -x "$OUT/$t" ] || { echo "run.sh: $OUT/$t not built (make fuzz-build)"; exit 2; }
+    mkdir -p "$OUT/corpus_$t"
+    echo "== $t, $SECS s"
+    "$OUT/$t" -max_total_time="$SECS" -max_len=$len -timeout=10 -seed=${FUZZ_SEED:-0} \
+        -artifact_prefix="$OUT/" "$OUT/corpus_$t" "$seeds"
+done
