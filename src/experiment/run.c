@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <signal.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -30,11 +32,26 @@ void ct_run_settings_default(ct_run_settings *s)
     ct_trace_settings_default(&s->trace);
 }
 
-double ct__now(void)
+/* Removes the temporaries (NAME.tmp.<pid>) that a killed run left in dir;
+ * those of a live process (a shard sharing the directory) stay. */
+static void remove_stale_tmp(const char *dir)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *t = strstr(de->d_name, ".tmp.");
+        if (!t) continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (*end || pid <= 0) continue;
+        /* another live process (a shard sharing this directory) may own it */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        remove(path);
+    }
+    closedir(d);
 }
 
 /* mkdir -p for one level below an existing parent chain. */
@@ -252,19 +269,19 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
 
     if (make_dir(s->output_dir, err)) goto done;
     if ((lock = lock_shard(s, err)) < 0) goto done;
-    ct__remove_stale_tmp(s->output_dir);
+    remove_stale_tmp(s->output_dir);
     snprintf(dir, sizeof dir, "%s/cases", s->output_dir);
     if (make_dir(dir, err)) goto done;
-    ct__remove_stale_tmp(dir);
+    remove_stale_tmp(dir);
     if (s->plots) {
         snprintf(dir, sizeof dir, "%s/pdfs", s->output_dir);
         if (make_dir(dir, err)) goto done;
-        ct__remove_stale_tmp(dir);
+        remove_stale_tmp(dir);
     }
     if (s->attribute) {
         snprintf(dir, sizeof dir, "%s/attributions", s->output_dir);
         if (make_dir(dir, err)) goto done;
-        ct__remove_stale_tmp(dir);
+        remove_stale_tmp(dir);
     }
     if (ct_model_load(&m, s->model_dir, &e2)) { ct_fail(err, "model: %s", e2.msg); goto done; }
     run_file_name(path, sizeof path, s, "summary", "jsonl");

@@ -11,29 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "ctrace_app.h"
 #include "experiment/run_internal.h"
 #include "experiment/predict.h"
 
-void ct__remove_stale_tmp(const char *dir)
+double ct__now(void)
 {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *t = strstr(de->d_name, ".tmp.");
-        if (!t) continue;
-        char *end;
-        long pid = strtol(t + 5, &end, 10);
-        if (*end || pid <= 0) continue;
-        /* another live process (a shard sharing this directory) may own it */
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        remove(path);
-    }
-    closedir(d);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static void log_error(ct_run_ctx *c, int row, int line, const char *msg)

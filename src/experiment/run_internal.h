@@ -22,8 +22,5 @@ typedef struct ct_run_ctx {
  * -1: the run must stop (err says why). */
 int ct__run_row(ct_run_ctx *c, int row_index, int line_no, const char *text, size_t len, ct_err *err);
 
-/* Removes DIR/ *.tmp.PID files left by a process that no longer runs (a killed run). */
-void ct__remove_stale_tmp(const char *dir);
-
-double ct__now(void);   /* Unix time, seconds */
+double ct__now(void);   /* Unix time, seconds (run_case.c) */
 #endif
