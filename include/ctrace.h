@@ -89,7 +89,7 @@ CT_API int ct_status_is_fatal(ct_status code);
 /* ------------------------------------------------------------------------ */
 
 typedef enum ct_dtype {
-    CT_F32, CT_F16, CT_BF16, CT_F64, CT_I32, CT_I64, CT_U8, CT_I8, CT_BOOL, CT_DTYPE_COUNT
+    CT_F32 = 0, CT_F16 = 1, CT_BF16 = 2, CT_F64 = 3, CT_I32 = 4, CT_I64 = 5, CT_U8 = 6, CT_I8 = 7, CT_BOOL = 8, CT_DTYPE_COUNT = 9
 } ct_dtype;
 
 CT_API const char *ct_dtype_name(ct_dtype t);   /* "F32", "BF16", ... */
@@ -170,35 +170,35 @@ CT_API uint16_t ct_f32_to_f16(float f);
 
 /* The block layout of a family: how attention and MLP combine. */
 typedef enum ct_family {
-    CT_FAM_LLAMA,     /* llama, mistral, qwen2: RMSNorm, rotary, SwiGLU, sequential */
-    CT_FAM_GEMMA,     /* gemma: llama-like, embeddings × sqrt(D), (1+w) RMSNorm, GELU-tanh gate */
-    CT_FAM_GEMMA2,    /* gemma2: gemma + post-sublayer norms, soft-capping */
-    CT_FAM_PHI3,      /* phi3: fused qkv and gate_up */
-    CT_FAM_GPT2,      /* gpt2: learned positions, LayerNorm, Conv1D weights, gelu_new */
-    CT_FAM_GPTJ,      /* gptj: one LayerNorm, parallel attn+MLP, interleaved partial rotary */
-    CT_FAM_NEOX,      /* gpt_neox: parallel (or sequential) residual, half-split partial rotary */
-    CT_FAM_PHI        /* phi (Phi-2): one LayerNorm, parallel, partial rotary, biases */
+    CT_FAM_LLAMA = 0,     /* llama, mistral, qwen2: RMSNorm, rotary, SwiGLU, sequential */
+    CT_FAM_GEMMA = 1,     /* gemma: llama-like, embeddings × sqrt(D), (1+w) RMSNorm, GELU-tanh gate */
+    CT_FAM_GEMMA2 = 2,    /* gemma2: gemma + post-sublayer norms, soft-capping */
+    CT_FAM_PHI3 = 3,      /* phi3: fused qkv and gate_up */
+    CT_FAM_GPT2 = 4,      /* gpt2: learned positions, LayerNorm, Conv1D weights, gelu_new */
+    CT_FAM_GPTJ = 5,      /* gptj: one LayerNorm, parallel attn+MLP, interleaved partial rotary */
+    CT_FAM_NEOX = 6,      /* gpt_neox: parallel (or sequential) residual, half-split partial rotary */
+    CT_FAM_PHI = 7        /* phi (Phi-2): one LayerNorm, parallel, partial rotary, biases */
 } ct_family;
 
 /* How a family normalises. */
 typedef enum ct_norm_kind {
-    CT_NORM_RMS,        /* x / rms(x) * w                     (llama, mistral, qwen2, phi3) */
-    CT_NORM_RMS_1P,     /* x / rms(x) * (1 + w)               (gemma, gemma2) */
-    CT_NORM_LAYER       /* (x - mean) / std * w + b           (gpt2, gptj, gpt_neox, phi) */
+    CT_NORM_RMS = 0,        /* x / rms(x) * w                     (llama, mistral, qwen2, phi3) */
+    CT_NORM_RMS_1P = 1,     /* x / rms(x) * (1 + w)               (gemma, gemma2) */
+    CT_NORM_LAYER = 2       /* (x - mean) / std * w + b           (gpt2, gptj, gpt_neox, phi) */
 } ct_norm_kind;
 
 typedef enum ct_act {
-    CT_ACT_SILU,        /* "silu", "swish" */
-    CT_ACT_GELU,        /* "gelu": exact, erf */
-    CT_ACT_GELU_TANH,   /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast": tanh approximation */
-    CT_ACT_RELU         /* "relu" */
+    CT_ACT_SILU = 0,        /* "silu", "swish" */
+    CT_ACT_GELU = 1,        /* "gelu": exact, erf */
+    CT_ACT_GELU_TANH = 2,   /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast": tanh approximation */
+    CT_ACT_RELU = 3         /* "relu" */
 } ct_act;
 
 typedef enum ct_rope_type {
-    CT_ROPE_NONE,       /* no rotary embeddings (gpt2: learned positions) */
-    CT_ROPE_DEFAULT,
-    CT_ROPE_LINEAR,     /* inv_freq / factor */
-    CT_ROPE_LLAMA3      /* Llama 3.1 frequency-band rescaling */
+    CT_ROPE_NONE = 0,       /* no rotary embeddings (gpt2: learned positions) */
+    CT_ROPE_DEFAULT = 1,
+    CT_ROPE_LINEAR = 2,     /* inv_freq / factor */
+    CT_ROPE_LLAMA3 = 3      /* Llama 3.1 frequency-band rescaling */
 } ct_rope_type;
 
 /* Everything in config.json that changes the math, resolved to explicit values
@@ -536,16 +536,16 @@ CT_API float ct_std_f32(const float *x, size_t n);
  * three sublayer kinds, bits 0..2) keeps its meaning. */
 typedef enum ct_kind { CT_KIND_HIDDEN = 0, CT_KIND_MLP = 1, CT_KIND_ATTN = 2, CT_KIND_HEAD = 3 } ct_kind;
 typedef enum ct_metric {
-    CT_METRIC_PROB,       /* IE = p_restored − p_corrupt, TE = p_clean − p_corrupt (ROME) */
-    CT_METRIC_LOGPROB,    /* the same differences of log p, per sample, then averaged */
-    CT_METRIC_LOGRATIO    /* the seed tool's: per sample r = log p_cf0 − log p_answer;
+    CT_METRIC_PROB = 0,       /* IE = p_restored − p_corrupt, TE = p_clean − p_corrupt (ROME) */
+    CT_METRIC_LOGPROB = 1,    /* the same differences of log p, per sample, then averaged */
+    CT_METRIC_LOGRATIO = 2    /* the seed tool's: per sample r = log p_cf0 − log p_answer;
                              IE = mean_s r_restored − r_corrupt, TE = mean_s r_clean − r_corrupt */
 } ct_metric;
-typedef enum ct_engine { CT_ENGINE_FAST, CT_ENGINE_NAIVE } ct_engine;
+typedef enum ct_engine { CT_ENGINE_FAST = 0, CT_ENGINE_NAIVE = 1 } ct_engine;
 typedef enum ct_noise_rule {
-    CT_NOISE_EMB_STD,     /* level = noise_value × std(W_E)  (default 3: the seed tool's rule) */
-    CT_NOISE_ABSOLUTE,    /* level = noise_value              (--noise_level 0.5) */
-    CT_NOISE_SPAN_STD     /* level = noise_value × std of the target tokens' embeddings (--noise_level s3, ROME) */
+    CT_NOISE_EMB_STD = 0,     /* level = noise_value × std(W_E)  (default 3: the seed tool's rule) */
+    CT_NOISE_ABSOLUTE = 1,    /* level = noise_value              (--noise_level 0.5) */
+    CT_NOISE_SPAN_STD = 2     /* level = noise_value × std of the target tokens' embeddings (--noise_level s3, ROME) */
 } ct_noise_rule;
 /* (CT_NOISE_EMB_STD reads all of W_E on every call; a caller tracing many
  * prompts may compute 3.0 * (double)ct_std_f32(W_E, V·D) once and pass it as

@@ -245,7 +245,7 @@ CT_API void ct_case_free(ct_case *c);
 
 /* --- heat maps (cairo; looks like ROME's / the seed's matplotlib figures) -- */
 
-typedef enum ct_plot_format { CT_PLOT_PDF, CT_PLOT_PNG, CT_PLOT_SVG } ct_plot_format;
+typedef enum ct_plot_format { CT_PLOT_PDF = 0, CT_PLOT_PNG = 1, CT_PLOT_SVG = 2 } ct_plot_format;
 /* "pdf", "png", "svg" -> format; -1 on an unknown name. */
 CT_API int ct_plot_format_parse(const char *name, ct_plot_format *out);
 CT_API const char *ct_plot_format_ext(ct_plot_format f);   /* "pdf", ... */

@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 #include "cli.h"
 #include "args.h"
+#include "common/file.h"
 
 static const char *usage_text =
     "usage: ctrace export --npz DIR|FILE.bin [--npz ...] [--out FILE.npz]\n"
@@ -173,18 +174,11 @@ static int write_zip(const char *path, member *m, int n, ct_err *err)
     put32(&z, (uint32_t)cd.n); put32(&z, (uint32_t)cd_off); put16(&z, 0);
     free(cd.p);
     if (z.oom || z.n > 0xFFFFFFF0u) { free(z.p); return ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path); }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int bad = !f || fwrite(z.p, 1, z.n, f) != z.n;
-    if (f && fclose(f)) bad = 1;
+    ct_atomic a;
+    if (ct_atomic_open(&a, path, err)) { free(z.p); return -1; }
+    if (fwrite(z.p, 1, z.n, a.f) != z.n) a.err = errno ? errno : EIO;
     free(z.p);
-    if (bad || rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return ct_fail_code(err, CT_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-    }
-    return 0;
+    return ct_atomic_commit(&a, err);
 }
 
 /* --- one case file ------------------------------------------------------- */

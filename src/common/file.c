@@ -17,7 +17,7 @@ int ct_atomic_name(ct_atomic *a, const char *path, ct_err *err)
 int ct_atomic_open(ct_atomic *a, const char *path, ct_err *err)
 {
     if (ct_atomic_name(a, path, err)) return -1;
-    if (!(a->f = fopen(a->tmp, "wb"))) return ct_fail(err, "%s: cannot write: %s", a->tmp, strerror(errno));
+    if (!(a->f = fopen(a->tmp, "wb"))) return ct_fail_code(err, CT_ERR_IO, "%s: cannot write: %s", a->tmp, strerror(errno));
     return 0;
 }
 
@@ -36,7 +36,7 @@ int ct_atomic_commit(ct_atomic *a, ct_err *err)
     if (!e && rename(a->tmp, a->path)) e = errno;
     if (e) {
         unlink(a->tmp);
-        return ct_fail(err, "%s: write failed: %s", a->path, strerror(e));
+        return ct_fail_code(err, CT_ERR_IO, "%s: write failed: %s", a->path, strerror(e));
     }
     return 0;
 }

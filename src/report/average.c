@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "ctrace_app.h"
+#include "common/file.h"
 #include "report/report_internal.h"
 
 void ct_average_init(ct_average *a)
@@ -283,10 +284,9 @@ int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int 
 
 int ct_average_write_csv(const ct_average avg[3], const char *path, ct_err *err)
 {
-    char tmp[4096];
-    if (ct__tmp_path(tmp, sizeof tmp, path)) return ct_fail(err, "%s: path too long", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return ct_fail(err, "%s: cannot write", path);
+    ct_atomic a;
+    if (ct_atomic_open(&a, path, err)) return -1;
+    FILE *f = a.f;
     int L = 0;
     for (int k = 0; k < 3; k++) if (avg[k].L > L) L = avg[k].L;
     fprintf(f, "kind,aggregation,segment,n_cases,n_tokens,n");
@@ -297,7 +297,7 @@ int ct_average_write_csv(const ct_average avg[3], const char *path, ct_err *err)
     for (int k = 0; k < 3; k++) {
         if (!avg[k].n_cases) continue;
         float *v = malloc((size_t)CT_SEG_ALL * avg[k].L * sizeof *v);
-        if (!v) { fclose(f); remove(tmp); return ct_fail(err, "out of memory"); }
+        if (!v) { ct_atomic_abort(&a); return ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path); }
         for (int g = 0; g < 3; g++) {
             ct_average_stat(&avg[k], 0, CT_SEG_ALL, stats[g], v);
             for (int s = 0; s < CT_SEG_ALL; s++) {
@@ -321,9 +321,7 @@ int ct_average_write_csv(const ct_average avg[3], const char *path, ct_err *err)
         }
         free(v);
     }
-    if (fclose(f) != 0) { remove(tmp); return ct_fail(err, "%s: write failed", path); }
-    if (rename(tmp, path)) { remove(tmp); return ct_fail(err, "%s: cannot rename into place", path); }
-    return 0;
+    return ct_atomic_commit(&a, err);
 }
 
 static int seg_corrupted(int experiment, int s)

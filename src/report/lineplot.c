@@ -10,6 +10,7 @@
 #include <cairo/cairo-pdf.h>
 #include <cairo/cairo-svg.h>
 #include "ctrace_app.h"
+#include "common/file.h"
 #include "report/report_internal.h"
 
 #define PW 230.0       /* plot area */
@@ -148,16 +149,17 @@ int ct_average_lineplot(const ct_average avg[3], const int *kinds, int n_kinds,
         if (kinds[i] < 0 || kinds[i] > 2 || !avg[kinds[i]].n_cases)
             return ct_fail(err, "%s: no %s cases to plot", path, kinds[i] >= 0 && kinds[i] <= 2 ? ct_kind_name((ct_kind)kinds[i]) : "?");
     double pw = LEFT + PW + RIGHT, W = pw * n_kinds, H = TOP + PH + BOTTOM;
-    char tmp[4096];
-    if (ct__tmp_path(tmp, sizeof tmp, path)) return ct_fail(err, "%s: path too long", path);
+    ct_atomic a;   /* cairo writes the temporary by name; the commit checks and renames */
+    if (ct_atomic_name(&a, path, err)) return -1;
+    const char *tmp = a.tmp;
     cairo_surface_t *s;
     double scale = fmt == CT_PLOT_PNG ? 2.0 : 1.0;
     if (fmt == CT_PLOT_PDF) s = cairo_pdf_surface_create(tmp, W, H);
     else if (fmt == CT_PLOT_SVG) s = cairo_svg_surface_create(tmp, W, H);
     else s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(W * scale), (int)ceil(H * scale));
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        cairo_surface_destroy(s); remove(tmp);
-        return ct_fail(err, "%s: cannot create the figure", path);
+        cairo_surface_destroy(s); ct_atomic_abort(&a);
+        return ct_fail_code(err, CT_ERR_IO, "%s: cannot create the figure", path);
     }
     cairo_t *cr = cairo_create(s);
     cairo_scale(cr, scale, scale);
@@ -170,7 +172,9 @@ int ct_average_lineplot(const ct_average avg[3], const int *kinds, int n_kinds,
     cairo_surface_finish(s);
     if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(s);
     cairo_surface_destroy(s);
-    if (st != CAIRO_STATUS_SUCCESS) { remove(tmp); return ct_fail(err, "%s: drawing failed: %s", path, cairo_status_to_string(st)); }
-    if (rename(tmp, path)) { remove(tmp); return ct_fail(err, "%s: cannot write the figure", path); }
-    return 0;
+    if (st != CAIRO_STATUS_SUCCESS) {
+        ct_atomic_abort(&a);
+        return ct_fail_code(err, CT_ERR_IO, "%s: drawing failed: %s", path, cairo_status_to_string(st));
+    }
+    return ct_atomic_commit(&a, err);
 }

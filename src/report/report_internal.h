@@ -25,8 +25,6 @@ char *ct__printable_utf8(const char *s, size_t n);
  * stay visible for whoever looks for them in the dataset.  Caller frees. */
 char *ct__utf8_escaped(const char *s);
 
-/* Writes to PATH.tmp.<pid> then renames: no partial output file ever. */
-int ct__tmp_path(char *buf, size_t cap, const char *path);
 /* The colour-bar text of an average ("mean IE: Δp(answer) vs corrupted run"). */
 void ct__avg_unit(const ct_average *a, char *b, size_t n);
 #endif

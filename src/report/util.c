@@ -153,7 +153,3 @@ int ct_figure_complete(const char *path, ct_plot_format fmt)
     return memmem(tail, nt, end, strlen(end)) != NULL;
 }
 
-int ct__tmp_path(char *buf, size_t cap, const char *path)
-{
-    return snprintf(buf, cap, "%s.tmp.%ld", path, (long)getpid()) < (int)cap ? 0 : -1;
-}
