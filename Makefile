@@ -85,9 +85,11 @@ $(BUILD)/libctrace.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# --no-undefined: the core must not reach into the application layer
+# --no-undefined: the core must not reach into the application layer (not in
+# the sanitizer build, whose runtime the executable brings)
+SO_LDFLAGS ?= -Wl,--no-undefined
 $(BUILD)/libctrace.so: $(CORE_OBJ)
-	$(CC) $(CFLAGS) -shared -Wl,--no-undefined -Wl,-soname,libctrace.so.0 -o $@ $^ $(CORE_LIBS)
+	$(CC) $(CFLAGS) -shared $(SO_LDFLAGS) -Wl,-soname,libctrace.so.0 -o $@ $^ $(CORE_LIBS)
 	@ln -sf libctrace.so $(BUILD)/libctrace.so.0
 
 $(BUILD)/ctrace: $(CLI_OBJ) $(BUILD)/libctrace.a
@@ -139,7 +141,7 @@ test: deps
 # would land in the output the CLI tests read.)
 asan: deps
 	@LSAN_OPTIONS=print_suppressions=0:$$LSAN_OPTIONS $(MAKE) --no-print-directory check BUILD=build-asan OPT="-O1" \
-	    CC="$(ASAN_CC) $(SAN_FLAGS)"
+	    CC="$(ASAN_CC) $(SAN_FLAGS)" SO_LDFLAGS=
 
 bench: deps $(BUILD)/ctrace $(BENCH_BIN) fixtures
 	@for b in $(BENCH_BIN); do echo "== $$b"; CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) $$b || exit 1; done

@@ -467,8 +467,8 @@ static int load_dir(ct_model *m, const char *dir, int alloc, ct_weights mode, ct
         m->owned_bytes = need;
         m->mapped_bytes = views;
     }
-    if (rc || !m->mapped_bytes) {
-        /* nothing points into the file: unmap it now */
+    if (rc || !alloc || !m->mapped_bytes) {
+        /* nothing points into the file (or only the headers were checked): unmap it now */
         ckpt_close(k);
         free(k);
         m->ckpt = NULL;

@@ -37,11 +37,16 @@ int main(int argc, char **argv)
     float *lg = malloc(sizeof(float) * 3 * ct_model_vocab(m));
     if (ct_forward(m, ids, 3, lg, NULL, &err)) { printf("forward: %s\n", err.msg); return 1; }
     printf("%s %.6f\n", ct_model_backend_name(m), lg[5]);
+    ct_model_free(m);
+    free(lg);
     if (ct_model_load(&m, "/nonexistent", &err) == 0 || err.code != CT_ERR_INPUT) { printf("bad path accepted\n"); return 1; }
     return 0;
 }
 C
-if cc -Iinclude -o "$W/use" "$W/use.c" -L"$B" -lctrace 2>"$W/cc.err"; then
+# a sanitizer build of the library (make asan) needs its runtime in the program too
+CCX=cc
+nm -D "$SO" | grep -q " U __asan_" && CCX="clang -fsanitize=address,undefined"
+if $CCX -Iinclude -o "$W/use" "$W/use.c" -L"$B" -lctrace 2>"$W/cc.err"; then
     ok
     out=$(LD_LIBRARY_PATH=$B "$W/use" "$F/hf-tiny/gpt2" 2>&1); rc=$?
     [ $rc -eq 0 ] && echo "$out" | grep -q "^cpu " && ok || bad "program on libctrace.so: rc $rc: $out"
