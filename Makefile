@@ -32,6 +32,10 @@ TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+APP_OBJ  := $(filter-out $(CORE_OBJ),$(LIB_OBJ))
+# The core's internal helpers the application layer calls (hidden in
+# libctrace.so): linked into libctrace_app.so privately (--exclude-libs).
+APP_PRIV_OBJ := $(addprefix $(BUILD)/obj/src/,common/file.o common/json.o trace/settings.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -60,7 +64,7 @@ endif
 SMOKE_BIN   := $(if $(filter 1,$(FUZZ_SMOKE)),$(FUZZ_BIN))
 
 .PHONY: all test check asan deps demo bench clean fixtures fuzz fuzz-build
-all: $(BUILD)/ctrace $(BUILD)/libctrace.so
+all: $(BUILD)/ctrace $(BUILD)/libctrace.so $(BUILD)/libctrace_app.so
 
 deps:
 	@scripts/install-deps.sh
@@ -89,6 +93,18 @@ $(BUILD)/libctrace.a: $(LIB_OBJ)
 $(BUILD)/libctrace.so: $(CORE_OBJ)
 	$(CC) $(CFLAGS) -shared -Wl,--no-undefined -Wl,-soname,libctrace.so.0 -o $@ $^ $(CORE_LIBS)
 	@ln -sf libctrace.so $(BUILD)/libctrace.so.0
+
+# The application layer (include/ctrace_app.h: rows, plans, figures, averages,
+# ct_run) as a second shared library on top of the core one, for bindings
+# (python/ctrace's run()); it finds libctrace.so beside itself ($ORIGIN).
+$(BUILD)/libctrace_app_priv.a: $(APP_PRIV_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libctrace_app.so: $(APP_OBJ) $(BUILD)/libctrace_app_priv.a $(BUILD)/libctrace.so
+	$(CC) $(CFLAGS) -shared -Wl,--no-undefined -Wl,-soname,libctrace_app.so.0 -Wl,-rpath,'$$ORIGIN' -o $@ \
+	    $(APP_OBJ) $(BUILD)/libctrace_app_priv.a -Wl,--exclude-libs,libctrace_app_priv.a -L$(BUILD) -lctrace -lcairo $(CORE_LIBS)
+	@ln -sf libctrace_app.so $(BUILD)/libctrace_app.so.0
 
 $(BUILD)/ctrace: $(CLI_OBJ) $(BUILD)/libctrace.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -128,7 +144,7 @@ fuzz: deps fuzz-build fixtures
 
 # The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh
 # (tests/cli/fuzz_smoke.sh replays the fuzz seeds through $(REPLAY_BIN)).
-check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(TEST_BIN) $(REPLAY_BIN) $(SMOKE_BIN) fixtures
+check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(BUILD)/libctrace_app.so $(TEST_BIN) $(REPLAY_BIN) $(SMOKE_BIN) fixtures
 	@CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/run.sh $(BUILD)
 
 test: deps
