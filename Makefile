@@ -4,7 +4,9 @@
 # Every src/<module>/*.c except src/cli goes into build/libctrace.a (static, the
 # CLI and tests link it); the core modules (no cairo: models, ops, forward,
 # tokenizer, noise, trace) also make build/libctrace.so, which exports only the
-# functions include/ctrace.h marks CT_API.  Every tests/test_*.c becomes one test
+# functions include/ctrace.h marks CT_API; the application modules (experiment,
+# report) make build/libctrace_app.so on top of it (include/ctrace_app.h's CT_API
+# functions, for bindings: python/ctrace's run()).  Every tests/test_*.c becomes one test
 # program linked against the static library.
 # The test fixtures live in tests/fixtures (large text files xz-compressed);
 # `make fixtures` lays them out, decompressed, in build/fixtures, where the
