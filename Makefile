@@ -4,7 +4,9 @@
 # Every src/<module>/*.c except src/cli goes into build/libctrace.a (static, the
 # CLI and tests link it); the core modules (no cairo: models, ops, forward,
 # tokenizer, noise, trace) also make build/libctrace.so, which exports only the
-# functions include/ctrace.h marks CT_API.  Every tests/test_*.c becomes one test
+# functions include/ctrace.h marks CT_API; the application modules (experiment,
+# report) make build/libctrace_app.so on top of it (include/ctrace_app.h's CT_API
+# functions, for bindings: python/ctrace's run()).  Every tests/test_*.c becomes one test
 # program linked against the static library.
 # The test fixtures live in tests/fixtures (large text files xz-compressed);
 # `make fixtures` lays them out, decompressed, in build/fixtures, where the
@@ -32,6 +34,10 @@ TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+APP_OBJ  := $(filter-out $(CORE_OBJ),$(LIB_OBJ))
+# The core's internal helpers the application layer calls (hidden in
+# libctrace.so): linked into libctrace_app.so privately (--exclude-libs).
+APP_PRIV_OBJ := $(addprefix $(BUILD)/obj/src/,common/file.o common/json.o trace/settings.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -60,7 +66,7 @@ endif
 SMOKE_BIN   := $(if $(filter 1,$(FUZZ_SMOKE)),$(FUZZ_BIN))
 
 .PHONY: all test check asan deps demo bench clean fixtures fuzz fuzz-build
-all: $(BUILD)/ctrace $(BUILD)/libctrace.so
+all: $(BUILD)/ctrace $(BUILD)/libctrace.so $(BUILD)/libctrace_app.so
 
 deps:
 	@scripts/install-deps.sh
@@ -91,6 +97,18 @@ SO_LDFLAGS ?= -Wl,--no-undefined
 $(BUILD)/libctrace.so: $(CORE_OBJ)
 	$(CC) $(CFLAGS) -shared $(SO_LDFLAGS) -Wl,-soname,libctrace.so.0 -o $@ $^ $(CORE_LIBS)
 	@ln -sf libctrace.so $(BUILD)/libctrace.so.0
+
+# The application layer (include/ctrace_app.h: rows, plans, figures, averages,
+# ct_run) as a second shared library on top of the core one, for bindings
+# (python/ctrace's run()); it finds libctrace.so beside itself ($ORIGIN).
+$(BUILD)/libctrace_app_priv.a: $(APP_PRIV_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libctrace_app.so: $(APP_OBJ) $(BUILD)/libctrace_app_priv.a $(BUILD)/libctrace.so
+	$(CC) $(CFLAGS) -shared -Wl,--no-undefined -Wl,-soname,libctrace_app.so.0 -Wl,-rpath,'$$ORIGIN' -o $@ \
+	    $(APP_OBJ) $(BUILD)/libctrace_app_priv.a -Wl,--exclude-libs,libctrace_app_priv.a -L$(BUILD) -lctrace -lcairo $(CORE_LIBS)
+	@ln -sf libctrace_app.so $(BUILD)/libctrace_app.so.0
 
 $(BUILD)/ctrace: $(CLI_OBJ) $(BUILD)/libctrace.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -130,7 +148,7 @@ fuzz: deps fuzz-build fixtures
 
 # The test suite: every tests/test_* program, plus the CLI tests in tests/cli/*.sh
 # (tests/cli/fuzz_smoke.sh replays the fuzz seeds through $(REPLAY_BIN)).
-check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(TEST_BIN) $(REPLAY_BIN) $(SMOKE_BIN) fixtures
+check: $(BUILD)/ctrace $(BUILD)/libctrace.so $(BUILD)/libctrace_app.so $(TEST_BIN) $(REPLAY_BIN) $(SMOKE_BIN) fixtures
 	@CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/run.sh $(BUILD)
 
 test: deps

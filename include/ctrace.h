@@ -46,7 +46,9 @@ CT_API const char *ct_version(void);
 CT_API const char *ct_backend_description(void);
 /* sizeof a public struct by its name ("ct_err", "ct_config", "ct_tensor_view",
  * "ct_st_file", "ct_encoding", "ct_trace_settings", "ct_trace_input",
- * "ct_trace_target", "ct_trace_result"; 0 for any other name): a binding that
+ * "ct_trace_target", "ct_trace_result", "ct_attribution", and the application
+ * layer's "ct_run_settings" and "ct_run_progress" (ctrace_app.h); 0 for any
+ * other name): a binding that
  * mirrors these structs (python/ctrace) checks its layout against the library
  * it loaded. */
 CT_API size_t ct_abi_size(const char *type_name);

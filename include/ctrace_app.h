@@ -4,7 +4,9 @@
  * case files as reports read them, heat maps and figures, segment averages,
  * summary lines, and whole runs (`ctrace run`).  These need cairo; the core
  * does not.  They are in the static library (build/libctrace.a) that the
- * `ctrace` program and the tests link; libctrace.so is the core alone.
+ * `ctrace` program and the tests link; libctrace.so is the core alone, and
+ * build/libctrace_app.so is this layer as a shared library on top of it
+ * (linked against libctrace.so.0; what python/ctrace's run() loads).
  * The conventions of ctrace.h hold here too.
  */
 #ifndef CTRACE_APP_H

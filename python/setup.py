@@ -1,5 +1,6 @@
 """setup.py - `pip install ./python` (from the repository root, after `make`):
-installs the ctrace package with build/libctrace.so copied into it.
+installs the ctrace package with build/libctrace.so (and build/libctrace_app.so,
+the application layer ctrace.run() loads, when built) copied into it.
 
 No compiler runs here: the library is the one `make` built (or $CTRACE_LIB).
 There is deliberately no pyproject.toml: with one, pip builds in an isolated
@@ -24,13 +25,18 @@ def library():
 
 
 class BuildWithLibrary(build_py):
-    """build_py that also puts libctrace.so inside the package."""
+    """build_py that also puts libctrace.so (and libctrace_app.so) inside the package."""
 
     def run(self):
         super().run()
         dst = os.path.join(self.build_lib, "ctrace", "libctrace.so")
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copyfile(library(), dst)
+        core = library()
+        shutil.copyfile(core, dst)
+        # the application layer (ct_run), beside the core it links against
+        app = os.environ.get("CTRACE_APP_LIB") or os.path.join(os.path.dirname(core), "libctrace_app.so")
+        if os.path.exists(app):
+            shutil.copyfile(app, os.path.join(self.build_lib, "ctrace", "libctrace_app.so"))
 
 
 class BinaryDistribution(Distribution):

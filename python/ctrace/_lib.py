@@ -88,12 +88,38 @@ class ct_trace_result(C.Structure):
                 ("top_clean_p", c_float * TOP_K), ("top_corrupt_p", c_float * TOP_K),
                 ("cells_run", C.c_long), ("token_layers", c_double), ("attn_pairs", c_double),
                 ("kv_rows", c_double), ("logit_rows", c_double), ("seconds", c_double),
-                ("H", c_int)]   # the grids' last axis: n_heads for the head kind (not traced from Python yet), else 1
+                ("H", c_int)]   # the grids' last axis: n_heads for the head kind, else 1
+
+
+class ct_attribution(C.Structure):
+    _fields_ = [("L", c_int), ("H", c_int), ("heads", P(c_float)), ("attn_bias", P(c_float)), ("mlp", P(c_float)),
+                ("embed", c_float), ("norm_bias", c_float), ("lm_bias", c_float), ("total", c_float),
+                ("parts_sum", c_float), ("logit_diff", c_float)]
+
+
+# The application layer (include/ctrace_app.h, build/libctrace_app.so): ct_run.
+class ct_run_progress(C.Structure):
+    _fields_ = [("rows_total", c_int), ("rows_done", c_int), ("rows_ok", c_int), ("rows_skipped", c_int),
+                ("cases_written", c_int), ("cases_reused", c_int), ("seconds", c_double),
+                ("trace_seconds", c_double), ("case_cells_done", C.c_long), ("case_cells_total", C.c_long)]
+
+
+RUN_PROGRESS_FN = C.CFUNCTYPE(None, c_void_p, P(ct_run_progress))
+
+
+class ct_run_settings(C.Structure):
+    _fields_ = [("model_dir", c_char_p), ("tokenizer", c_char_p), ("data_path", c_char_p), ("output_dir", c_char_p),
+                ("prompt_format", c_char_p), ("experiment", c_int), ("kinds", C.c_uint), ("max_cf", c_int),
+                ("cf_context", c_int), ("max_datapoints", c_int), ("shard_k", c_int), ("shard_n", c_int),
+                ("plots", c_int), ("plot_format", c_int), ("trace", ct_trace_settings), ("threads", c_int),
+                ("argc", c_int), ("argv", P(c_char_p)), ("progress", RUN_PROGRESS_FN), ("progress_ctx", c_void_p),
+                ("model_id", c_char_p), ("tokenizer_id", c_char_p), ("attribute", c_int)]
 
 
 MIRRORED = {"ct_err": ct_err, "ct_config": ct_config, "ct_tensor_view": ct_tensor_view, "ct_st_file": ct_st_file,
             "ct_encoding": ct_encoding, "ct_trace_settings": ct_trace_settings, "ct_trace_input": ct_trace_input,
-            "ct_trace_target": ct_trace_target, "ct_trace_result": ct_trace_result}
+            "ct_trace_target": ct_trace_target, "ct_trace_result": ct_trace_result, "ct_attribution": ct_attribution,
+            "ct_run_settings": ct_run_settings, "ct_run_progress": ct_run_progress}
 
 # Function signatures: name -> (restype, argtypes).
 _VP = c_void_p   # opaque handles (ct_model *, ct_tokenizer *)
@@ -141,8 +167,21 @@ SIGNATURES = {
     "ct_trace_result_free": (None, [P(ct_trace_result)]),
     "ct_case_write": (c_int, [c_char_p, P(ct_trace_input), P(ct_trace_settings), P(ct_trace_result),
                               c_char_p, c_char_p, _E]),
+    "ct_attribute": (c_int, [_VP, P(c_int32), c_int, c_int32, c_int32, P(ct_attribution), _E]),
+    "ct_attribute_corrupted": (c_int, [_VP, P(ct_trace_input), P(ct_trace_settings), c_int32, c_int32,
+                                       P(ct_attribution), _E]),
+    "ct_attribution_free": (None, [P(ct_attribution)]),
+    "ct_attribution_write": (c_int, [c_char_p, P(ct_trace_input), c_int32, c_int32, P(ct_attribution),
+                                     P(ct_attribution), P(ct_trace_settings), c_char_p, _E]),
     "ct_st_open": (c_int, [P(ct_st_file), c_char_p, _E]),
     "ct_st_close": (None, [P(ct_st_file)]),
+}
+
+# libctrace_app.so's functions (loaded by app_lib(), on first use).
+APP_SIGNATURES = {
+    "ct_run_settings_default": (None, [P(ct_run_settings)]),
+    "ct_run": (c_int, [P(ct_run_settings), P(ct_run_progress), _E]),
+    "ct_plot_format_parse": (c_int, [c_char_p, P(c_int)]),
 }
 
 # The version of the C library this binding was written for (CTRACE_VERSION).
@@ -193,6 +232,44 @@ class Library:
         """Raises Error(err) when rc is non-zero (the C convention: 0 / -1)."""
         if rc != 0:
             raise Error.from_c(self, err)
+
+
+class AppLibrary:
+    """libctrace_app.so (the application layer: ct_run), loaded beside the core
+    library lib() found, or from $CTRACE_APP_LIB; it links against that core
+    (its soname, libctrace.so.0, is the one already loaded)."""
+
+    def __init__(self, path, core):
+        try:
+            self.dll = C.CDLL(path)
+        except OSError as e:
+            raise Error(f"cannot load the ctrace application library {path}: {e}", 0, "I/O error") from None
+        self.path = path
+        for name, (res, args) in APP_SIGNATURES.items():
+            try:
+                f = getattr(self.dll, name)
+            except AttributeError:
+                raise Error(f"{path}: the library does not export {name} (built from another version? run make)",
+                            0, "unsupported") from None
+            f.restype, f.argtypes = res, args
+            setattr(self, name, f)
+        self.check = core.check
+
+
+_APP = None
+
+
+def app_lib():
+    """libctrace_app.so, loaded on first use (after lib())."""
+    global _APP
+    if _APP is None:
+        core = lib()
+        p = os.environ.get("CTRACE_APP_LIB") or os.path.join(os.path.dirname(core.path), "libctrace_app.so")
+        if not os.path.exists(p):
+            raise Error(f"{p} not found: ctrace.run() needs the application library (run `make`, or set "
+                        "CTRACE_APP_LIB)", 0, "I/O error")
+        _APP = AppLibrary(p, core)
+    return _APP
 
 
 # The C library's free(), for buffers the library allocates and the caller frees.

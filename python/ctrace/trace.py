@@ -11,7 +11,7 @@ from .errors import Error
 from .model import Model, _ids_array, _i32p
 
 _FP = C.POINTER(C.c_float)
-_KINDS = {"hidden": 0, "mlp": 1, "attention": 2, "attn": 2}
+_KINDS = {"hidden": 0, "mlp": 1, "attention": 2, "attn": 2, "head": 3, "heads": 3}
 _METRICS = {"prob": 0, "logprob": 1, "logratio": 2}
 _ENGINES = {"fast": 0, "naive": 1}
 
@@ -50,6 +50,8 @@ class TraceResult:
 
       scores [T, L]            restored score of cell (t, l), mean over samples (reverse: patched clean runs)
       scores_samples [S, T, L] per sample
+      (kind "head": every [.., T, L] grid is [.., T, L, H], H = n_heads: cell (t, l, h)
+      restores query head h of layer l at position t)
       low_score, high_score    float32 scalars: corrupted (mean over samples) and clean
       low_samples [S]          corrupted run per sample
       te                       float32: total effect under the metric
@@ -81,7 +83,8 @@ class TraceResult:
         return {k: getattr(self, k) for k in self.ARRAYS if not (k.startswith("cf_") and self.cf_ids.shape[0] == 0)}
 
     def __repr__(self):
-        return (f"<ctrace.TraceResult {self.kind}: T={self.T} L={self.L} S={self.S}, high {self.high_score:.6g}, "
+        hs = f" H={self.H}" if self.kind == "head" else ""
+        return (f"<ctrace.TraceResult {self.kind}: T={self.T} L={self.L}{hs} S={self.S}, high {self.high_score:.6g}, "
                 f"low {self.low_score:.6g}, te {self.te:.6g} ({self.metric})>")
 
     def _c(self):
@@ -117,7 +120,7 @@ class TraceResult:
         keep.append(tg)
         res = ct_trace_result(T=self.T, L=self.L, S=self.S, n_targets=1 + Cn, targets=tg,
                               noise_level=self.noise_level, emb_std=self.emb_std, te=self.te, ie=f32(self.ie),
-                              cells_run=self.cells_run, seconds=self.seconds)
+                              cells_run=self.cells_run, seconds=self.seconds, H=self.H)
         k = len(self.top_clean_id)
         res.n_top = k
         res.top_clean_id[:k], res.top_clean_p[:k] = self.top_clean_id.tolist(), self.top_clean_p.tolist()
@@ -173,7 +176,7 @@ def trace(model, ids, target, answer, kind="hidden", samples=10, window=10, nois
     answer       token ids [A], or text: the tokens of " " + text that follow the prompt
                  (ct_encode_continuation, as `ctrace trace --answer`; when ids are given
                  rather than text, " " + text is encoded on its own, as the CLI does)
-    kind         "hidden", "mlp" or "attention"
+    kind         "hidden", "mlp", "attention" or "head" (one cell per query head: grids [T, L, H])
     samples      S noise samples;  window: layers restored per mlp/attention cell
     noise_level  None: 3 x std(W_E) (the seed tool's rule); a number: that level; "sN": N x the
                  std of the target tokens' embeddings (ROME) - as --noise_level
@@ -243,27 +246,29 @@ def trace(model, ids, target, answer, kind="hidden", samples=10, window=10, nois
     try:
         r = TraceResult()
         T, Ly, S = res.T, res.L, res.S
-        r.T, r.L, r.S = T, Ly, S
+        r.T, r.L, r.S, r.H = T, Ly, S, res.H
+        # the grids' shape: [T, L], or [T, L, H] for the head kind
+        g = (T, Ly, res.H) if st.kind == _KINDS["head"] else (T, Ly)
         a = res.targets[0]
-        r.scores = _copy(a.scores, (T, Ly))
-        r.scores_samples = _copy(a.scores_samples, (S, T, Ly))
+        r.scores = _copy(a.scores, g)
+        r.scores_samples = _copy(a.scores_samples, (S,) + g)
         r.low_score, r.high_score = np.float32(a.low_score), np.float32(a.high_score)
         r.low_samples = _copy(a.low_samples, (S,))
         r.te = np.float32(res.te)
-        r.ie = _copy(res.ie, (T, Ly))
+        r.ie = _copy(res.ie, g)
         r.input_ids, r.target_ranges = ids.copy(), rg.copy()
         r.answer_ids = np.ctypeslib.as_array(a.tokens, (a.n_tokens,)).copy()
         amax = max([1] + [res.targets[1 + c].n_tokens for c in range(Cn)])
         r.cf_ids = np.full((Cn, amax), -1, np.int32)
-        r.cf_scores = np.zeros((Cn, T, Ly), np.float32)
-        r.cf_scores_samples = np.zeros((Cn, S, T, Ly), np.float32)
+        r.cf_scores = np.zeros((Cn,) + g, np.float32)
+        r.cf_scores_samples = np.zeros((Cn, S) + g, np.float32)
         r.cf_high_score, r.cf_low_score = np.zeros(Cn, np.float32), np.zeros(Cn, np.float32)
         r.cf_low_samples = np.zeros((Cn, S), np.float32)
         for c in range(Cn):
             t = res.targets[1 + c]
             r.cf_ids[c, :t.n_tokens] = np.ctypeslib.as_array(t.tokens, (t.n_tokens,))
-            r.cf_scores[c] = _copy(t.scores, (T, Ly))
-            r.cf_scores_samples[c] = _copy(t.scores_samples, (S, T, Ly))
+            r.cf_scores[c] = _copy(t.scores, g)
+            r.cf_scores_samples[c] = _copy(t.scores_samples, (S,) + g)
             r.cf_high_score[c], r.cf_low_score[c] = t.high_score, t.low_score
             r.cf_low_samples[c] = _copy(t.low_samples, (S,))
         k = res.n_top

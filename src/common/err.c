@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "ctrace.h"
+#include "ctrace_app.h"    /* ct_run_settings, ct_run_progress: sizes only (bindings of libctrace_app.so) */
 
 static int vfail(ct_err *err, ct_status code, const char *fmt, va_list ap)
 {
@@ -69,6 +70,9 @@ size_t ct_abi_size(const char *type_name)
         {"ct_trace_input", sizeof(ct_trace_input)},
         {"ct_trace_target", sizeof(ct_trace_target)},
         {"ct_trace_result", sizeof(ct_trace_result)},
+        {"ct_attribution", sizeof(ct_attribution)},
+        {"ct_run_settings", sizeof(ct_run_settings)},
+        {"ct_run_progress", sizeof(ct_run_progress)},
     };
     for (size_t i = 0; type_name && i < sizeof sizes / sizeof sizes[0]; i++)
         if (!strcmp(sizes[i].name, type_name)) return sizes[i].size;

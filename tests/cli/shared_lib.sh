@@ -2,6 +2,7 @@
 # build/libctrace.so, the core library a binding loads: it exports every
 # function include/ctrace.h declares CT_API (and nothing of the application
 # layer's), and a program linked against it alone loads a model and runs it.
+# Also build/libctrace_app.so, the application layer on top of it.
 set -u
 B=$(dirname "${CTRACE_BIN:-build/ctrace}")
 SO=$B/libctrace.so
@@ -22,6 +23,28 @@ missing=$(comm -23 "$W/declared" "$W/exported" | tr '\n' ' ')
 # nothing internal leaks: every exported ct_ function is declared
 extra=$(grep '^ct_' "$W/exported" | comm -13 "$W/declared" - | tr '\n' ' ')
 [ -z "$extra" ] && ok || bad "exported but not in include/ctrace.h: $extra"
+# build/libctrace_app.so, the application layer on top of it (ct_run for
+# python/ctrace's run()): exports exactly include/ctrace_app.h's CT_API
+# functions (the core's internal helpers it links privately stay hidden),
+# needs libctrace.so.0 beside it ($ORIGIN) and leaves nothing undefined.
+APP=$B/libctrace_app.so
+if [ -f "$APP" ]; then
+    ok
+    nm -D --defined-only "$APP" | awk '{print $3}' | sort -u >"$W/app_exported"
+    grep -h '^CT_API' include/ctrace_app.h | sed 's/(.*//; s/.*[ *]\([a-z_0-9]*\)$/\1/' | sort -u >"$W/app_declared"
+    n=$(wc -l <"$W/app_declared")
+    [ "$n" -gt 30 ] && ok || bad "only $n CT_API functions found in include/ctrace_app.h"
+    missing=$(comm -23 "$W/app_declared" "$W/app_exported" | tr '\n' ' ')
+    [ -z "$missing" ] && ok || bad "declared CT_API in ctrace_app.h but not exported by $APP: $missing"
+    extra=$(grep '^ct_\|^tr_' "$W/app_exported" | comm -13 "$W/app_declared" - | tr '\n' ' ')
+    [ -z "$extra" ] && ok || bad "exported by $APP but not in include/ctrace_app.h: $extra"
+    both=$(comm -12 "$W/app_exported" "$W/exported" | grep '^ct_' | tr '\n' ' ')
+    [ -z "$both" ] && ok || bad "exported by both libraries: $both"
+    readelf -d "$APP" | grep -q 'NEEDED.*\[libctrace\.so\.0\]' && readelf -d "$APP" | grep -q 'R.*PATH.*\$ORIGIN' &&
+        [ -e "$B/libctrace.so.0" ] && ok || bad "$APP does not load libctrace.so.0 from beside itself"
+else
+    bad "$APP missing"
+fi
 cat >"$W/use.c" <<'C'
 #include <stdio.h>
 #include <stdlib.h>

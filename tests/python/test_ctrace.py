@@ -132,6 +132,132 @@ def test_trace_vs_cli():
         check(s1 == s2, f"{name} {kind}: settings differ: {s1} vs {s2}")
 
 
+# --- 1b. the head kind: [T, L, H] grids, equal to `ctrace trace --kind head --out` ----------
+def test_head_trace():
+    for name, ans, flags, kw in (("llama_gqa", 17, ["--cf_ids", "9,4"], dict(cf=[[9, 4]])),
+                                 ("gpt2", 492, ["--reverse_patching", "1", "--seed", "3"], dict(reverse=True, seed=3))):
+        m = ctrace.Model(os.path.join(TINY, name))
+        ids = IDS[:12]
+        f = os.path.join(TMP, f"{name}_head.bin")
+        cli("trace", "--model_name", m.path, "--token_ids", ",".join(map(str, ids)), "--target", "2:5",
+            "--answer_ids", ans, "--kind", "head", "--samples", "2", "--threads", "1", "--out", f, *flags)
+        r = ctrace.trace(m, ids, (2, 5), [ans], kind="head", samples=2, **kw)
+        Ly, H = m.config["n_layers"], m.config["n_heads"]
+        check(r.kind == "head" and r.H == H and r.scores.shape == (12, Ly, H) and r.ie.shape == (12, Ly, H)
+              and r.scores_samples.shape == (2, 12, Ly, H), f"{name} head: shapes {r.scores.shape} "
+              f"{r.scores_samples.shape} {r.ie.shape}")
+        if kw.get("cf"):
+            check(r.cf_scores.shape == (1, 12, Ly, H) and r.cf_scores_samples.shape == (1, 2, 12, Ly, H),
+                  f"{name} head: cf shapes {r.cf_scores.shape}")
+        case = ctrace.load_case(f)
+        arrays = r.arrays()
+        check(set(arrays) == set(case.arrays), f"{name} head: tensors {sorted(arrays)} vs {sorted(case.arrays)}")
+        for k, v in arrays.items():
+            check(k in case.arrays and same(v, case[k]), f"{name} head: {k} differs from the CLI's case file")
+        c2 = ctrace.load_case(r.save(os.path.join(TMP, f"{name}_head.py.bin")))
+        for k in case.arrays:
+            check(same(case[k], c2[k]), f"{name} head: saved {k} differs from the CLI's")
+        s1, s2 = dict(case.settings), dict(c2.settings)
+        s1.pop("seconds"), s2.pop("seconds")
+        check(s1 == s2, f"{name} head: settings differ: {s1} vs {s2}")
+    expect_error(lambda: ctrace.trace(m, ids, (2, 5), [ans], kind="neurons"), "kind", "unknown kind")
+
+
+# --- 1c. attribution equals `ctrace attribute --out`; the parts sum to the total ------------
+def test_attribute():
+    for name, ans, cf in (("llama_gqa", 17, 9), ("gpt2", 492, 7), ("gemma2", 30, 7)):
+        m = ctrace.Model(os.path.join(TINY, name))
+        ids = IDS[:12] if name != "gemma2" else [2, 5, 9, 30, 7, 11]
+        for tg, tflags in ((None, []), ((1, 4), ["--target", "1:4", "--samples", "3", "--seed", "2"])):
+            f = os.path.join(TMP, f"{name}_attr{len(tflags)}.st")
+            cli("attribute", "--model_name", m.path, "--token_ids", ",".join(map(str, ids)), "--answer_ids", ans,
+                "--cf_ids", cf, "--threads", "1", "--out", f, *tflags)
+            kw = dict(target=tg, samples=3, seed=2) if tg else {}
+            r = ctrace.attribute(m, ids, ans, cf, out=f + ".py", **kw)
+            with open(f, "rb") as a, open(f + ".py", "rb") as b:
+                check(a.read() == b.read(), f"{name} attribute {tflags}: the file differs from the CLI's")
+            t, _ = raw_safetensors(f)
+            runs = [("", r.clean)] + ([("corrupted_", r.corrupted)] if tg else [])
+            check((r.corrupted is None) == (tg is None), f"{name} attribute: corrupted {r.corrupted!r}")
+            Ly, H = m.config["n_layers"], m.config["n_heads"]
+            for pre, a in runs:
+                check(a.heads.shape == (Ly, H) and a.mlp.shape == (Ly,) and a.attn_bias.shape == (Ly,),
+                      f"{name} {pre}attribution shapes {a.heads.shape} {a.mlp.shape}")
+                for k in ("heads", "mlp", "attn_bias", "embed", "norm_bias", "lm_bias", "total", "logit_diff"):
+                    check(same(np.asarray(a[k], np.float32), t[pre + k]), f"{name} {pre}{k} differs from the CLI's")
+                parts = (a.heads.astype(np.float64).sum() + a.mlp.astype(np.float64).sum() +
+                         a.attn_bias.astype(np.float64).sum() + float(a.embed) + float(a.norm_bias) + float(a.lm_bias))
+                check(abs(parts - float(a.total)) <= 1e-4 * max(1.0, abs(float(a.total))) and
+                      abs(float(a.parts_sum) - float(a.total)) <= 1e-4 * max(1.0, abs(float(a.total))),
+                      f"{name} {pre}parts sum {parts} / {a.parts_sum} vs total {a.total}")
+            if not tg and name != "gemma2":
+                lg = m.logits(ids)
+                d = float(lg[-1, ans]) - float(lg[-1, cf])
+                check(abs(d - float(r.clean.logit_diff)) < 1e-4, f"{name} logit_diff {r.clean.logit_diff} vs logits {d}")
+            check(same(t["input_ids"], np.asarray(ids, np.int32)) and t["answer_cf_ids"].tolist() == [ans, cf],
+                  f"{name} attribute: ids")
+    # text answers: the first token of " TEXT" after the prompt, as --answer / --cf
+    dm = ctrace.Model(DEMO)
+    prompt = "C: Lorimel was born in Dunmere. Q: Where was Lorimel born? A:"
+    f = os.path.join(TMP, "demo_attr.st")
+    cli("attribute", "--model_name", DEMO, "--prompt", prompt, "--answer", "Dunmere", "--cf", "Lorimel",
+        "--threads", "1", "--out", f)
+    r = ctrace.attribute(dm, prompt, "Dunmere", "Lorimel", out=f + ".py")
+    with open(f, "rb") as a, open(f + ".py", "rb") as b:
+        check(a.read() == b.read(), "demo attribute (text): the file differs from the CLI's")
+    expect_error(lambda: ctrace.attribute(m, ids, [1, 2], cf), "one token", "attribute: two answer ids")
+    expect_error(lambda: ctrace.attribute(m, ids, 10 ** 7, cf), "", "attribute: answer outside the vocabulary",
+                 code=ctrace.ERR_INPUT)
+
+
+# --- 1d. run() equals `ctrace run` with the same flags ----------------------------------------
+def test_run():
+    rows = os.path.join(TMP, "rows2.jsonl")
+    with open(os.path.join(ROOT, "data", "demo.jsonl")) as f, open(rows, "w") as o:
+        o.writelines([l for l in f if l.strip()][:2])
+    for tag, kw, flags in (
+            ("default", dict(samples=2, window=3, max_cf=1, plot_format=None),
+             ["--samples", "2", "--window", "3", "--max_cf", "1", "--plot_format", "none"]),
+            ("head", dict(experiment_type=2, samples=2, window=2, max_cf=1, kinds=("hidden", "head"), seed=4,
+                          noise_level="s3", metric="logratio", cf_context=True, plot_format=None),
+             ["--experiment_type", "2", "--samples", "2", "--window", "2", "--max_cf", "1", "--kinds", "hidden,head",
+              "--seed", "4", "--noise_level", "s3", "--metric", "logratio", "--cf_context", "1", "--plot_format",
+              "none"])):
+        dc, dp = os.path.join(TMP, f"run_cli_{tag}"), os.path.join(TMP, f"run_py_{tag}")
+        out = cli("run", "--model_name", DEMO, "--data_path", rows, "--output_dir", dc, "--quiet", "--threads", "1",
+                  *flags)
+        seen = []
+        r = ctrace.run(DEMO, rows, dp, threads=1, progress=seen.append, **kw)
+        check(f"{r.rows_total} rows: {r.rows_ok} succeeded, {r.rows_skipped} skipped; {r.cases_written} cases traced"
+              in out, f"run {tag}: {r!r} vs the CLI's {out.strip()!r}")
+        check(r.rows_total == 2 and r.cases_written > 0 and seen and seen[-1]["rows_done"] == 2,
+              f"run {tag}: {r!r}, progress {seen[-1:]}")
+        a, b = sorted(os.listdir(os.path.join(dc, "cases"))), sorted(os.listdir(os.path.join(dp, "cases")))
+        check(a == b and len(a) == r.cases_written, f"run {tag}: cases {b} vs the CLI's {a}")
+        for fn in a:
+            x, mx = raw_safetensors(os.path.join(dc, "cases", fn))
+            y, my = raw_safetensors(os.path.join(dp, "cases", fn))
+            check(set(x) == set(y) and all(same(x[k], y[k]) for k in x), f"run {tag}: {fn}: tensors differ")
+            sx, sy = json.loads(mx.pop("ctrace")), json.loads(my.pop("ctrace"))
+            sx.pop("seconds"), sy.pop("seconds")
+            check(sx == sy and mx == my, f"run {tag}: {fn}: metadata differs")
+        with open(os.path.join(dc, "summary.jsonl")) as f1, open(os.path.join(dp, "summary.jsonl")) as f2:
+            check(f1.read() == f2.read(), f"run {tag}: summary.jsonl differs")
+        check(len(r.summary()) == len(a) and r.errors() == [], f"run {tag}: summary() / errors()")
+        with open(os.path.join(dp, "run.json")) as f:
+            rj = json.load(f)
+        check("--model_name" in json.dumps(rj), f"run {tag}: run.json records no command line")
+        # again: every case is found finished
+        r2 = ctrace.run(DEMO, rows, dp, threads=1, **kw)
+        check(r2.cases_written == 0 and r2.cases_reused == len(a), f"run {tag} again: {r2!r}")
+    expect_error(lambda: ctrace.run(DEMO, os.path.join(TMP, "no-such.jsonl"), os.path.join(TMP, "run_bad")),
+                 "no-such.jsonl", "run: a missing dataset")
+    expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), kinds=("neurons",)), "kind",
+                 "run: an unknown kind")
+    expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), shard="3/2"), "shard", "run: a bad shard")
+    check(not os.path.exists(os.path.join(TMP, "run_bad")), "a run refused before any work created its directory")
+
+
 # --- 2. logits equal `ctrace logits` ----------------------------------------------------
 def test_logits():
     for name, ids in (("llama_gqa", [1, 17, 250]), ("gpt2", IDS), ("gemma2", [2, 5, 9, 30, 7])):
@@ -475,7 +601,7 @@ def test_npz():
 
 def main():
     ctrace.set_threads(1)
-    tests = [test_trace_vs_cli, test_logits, test_load_case, test_retrace_run, test_tokenizer, test_errors, test_hub_and_progress, test_gil,
+    tests = [test_trace_vs_cli, test_head_trace, test_attribute, test_run, test_logits, test_load_case, test_retrace_run, test_tokenizer, test_errors, test_hub_and_progress, test_gil,
              test_safetensors_package, test_npz]
     only = sys.argv[1:]
     for t in tests:
