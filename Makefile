@@ -106,7 +106,7 @@ $(BUILD)/libctrace_app_priv.a: $(APP_PRIV_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/libctrace_app.so: $(APP_OBJ) $(BUILD)/libctrace_app_priv.a $(BUILD)/libctrace.so
-	$(CC) $(CFLAGS) -shared -Wl,--no-undefined -Wl,-soname,libctrace_app.so.0 -Wl,-rpath,'$$ORIGIN' -o $@ \
+	$(CC) $(CFLAGS) -shared $(SO_LDFLAGS) -Wl,-soname,libctrace_app.so.0 -Wl,-rpath,'$$ORIGIN' -o $@ \
 	    $(APP_OBJ) $(BUILD)/libctrace_app_priv.a -Wl,--exclude-libs,libctrace_app_priv.a -L$(BUILD) -lctrace -lcairo $(CORE_LIBS)
 	@ln -sf libctrace_app.so $(BUILD)/libctrace_app.so.0
 

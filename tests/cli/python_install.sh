@@ -16,6 +16,12 @@ if ldd "$BUILD/libctrace.so" 2>/dev/null | grep -q libasan; then
     LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
     export LD_PRELOAD ASAN_OPTIONS
+elif nm -D "$BUILD/libctrace.so" 2>/dev/null | grep -q " U __asan_"; then
+    # clang's sanitizer build (make asan): its runtime is linked into
+    # executables, so an uninstrumented Python preloads the shared one
+    LD_PRELOAD="$(clang -print-file-name=libclang_rt.asan-x86_64.so)"
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+    export LD_PRELOAD ASAN_OPTIONS
 fi
 V=$(mktemp -d /tmp/ctrace-pip.XXXXXX)
 trap 'rm -rf "$V"; rm -rf "$ROOT/python/build" "$ROOT/python/ctrace.egg-info"' EXIT
