@@ -572,7 +572,8 @@ typedef struct ct_run_settings {
     void *progress_ctx;
     const char *model_id, *tokenizer_id;    /* hub ids model_dir / tokenizer were resolved from
                                                (ct_hub_resolve), recorded beside them; NULL = none */
-    int attribute;              /* 1: also attributions/{row}_attribution_{obj}.bin per context:
+    int attribute;              /* 1: also attributions/{row}_attribution_{obj}.bin per context (and its
+                                   figure pdfs/{answer}_{row}_attribution[_{cf}].pdf when plots):
                                    ct_attribute (and ct_attribute_corrupted with the experiment's
                                    target ranges and the trace's noise) of answer vs counterfactual */
 } ct_run_settings;
