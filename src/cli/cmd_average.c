@@ -1,7 +1,8 @@
 /* cmd_average.c — `ctrace average RUN_DIR [RUN_DIR...] [--out DIR]
  * [--plot_format pdf|png|svg] [--aggregate case|pooled]`: averages the IE of
  * every case file of the run directories (shards merge) by token segment and
- * writes one figure per kind, a joint three-panel figure and a CSV. */
+ * writes one figure per kind, a joint three-panel figure and a CSV; head
+ * cases their own CSV and layer x head maps (average_heads.*). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
