@@ -264,6 +264,8 @@ typedef struct ct_heatmap {
     const char *cbar_label;     /* under the colour bar */
     float vmin, vmax;           /* colour range; NaN = from the data (ct_heatmap_range) */
     int hide_labels;            /* 1: ticks only (a panel beside one with the same labels) */
+    int bars;                   /* 1 (cols == 1): each row a horizontal bar from 0, coloured like a
+                                   cell, on a value axis under the panel (its unit: xlabel); no colour bar */
 } ct_heatmap;
 
 /* Draws n panels side by side (row labels on each panel) into path, written
@@ -282,6 +284,45 @@ CT_API int ct_figure_complete(const char *path, ct_plot_format fmt);
  * again), one colour range. */
 CT_API int ct_head_figure_write(const float *ie, int T, int L, int H, int last_corrupted, const char *path,
                                 ct_plot_format fmt, ct_err *err);
+/* An attribution file (`ctrace attribute --out F`, `ctrace run --attribute 1`:
+ * ct_attribution_write) read for its figure.  corrupted_* are NULL / NaN when
+ * the file has no corrupted run.  Texts are NULL when not recorded. */
+typedef struct ct_attribution_file {
+    int L, H;
+    float *heads, *mlp;             /* [L, H], [L]: the clean run's */
+    float embed, total;             /* NaN when absent */
+    float *corrupted_heads, *corrupted_mlp;
+    float corrupted_embed, corrupted_total;
+    int32_t answer, cf;             /* the two tokens (answer_cf_ids) */
+    int32_t *targets;               /* [n_targets, 2] the corrupted tokens, or NULL */
+    int n_targets;
+    int samples;                    /* the corrupted run's noise samples (0: unknown) */
+    int experiment;                 /* CT_EXP_* when ctrace run wrote it, else 0 */
+    char *answer_text, *cf_text;    /* ctrace run's row: the answer and the counterfactual */
+    char *context;                  /* "passage" / "counterfactual" (ctrace run) */
+} ct_attribution_file;
+CT_API int ct_attribution_load(ct_attribution_file *a, const char *path, ct_err *err);
+CT_API void ct_attribution_file_free(ct_attribution_file *a);
+
+/* The figure of an attribution file (docs/heads.md): a layer × head map of the
+ * heads' direct contributions to logit(answer) − logit(cf) and a bar per
+ * layer for the MLPs, side by side; with a corrupted run, its map and bars
+ * beside them.  Both maps share one colour range and both bar panels one
+ * value axis (ct_heatmap_range over all their values: signed, centred on 0,
+ * never clipped).  h[0..n): heads, mlp[, corrupted heads, corrupted mlp];
+ * their values point into a.  Free with ct_attribution_figure_free. */
+typedef struct ct_attribution_figure {
+    ct_heatmap h[4];
+    int n;
+    char *titles[4], *cbar, *xlabel_bars;
+    char **labels;                  /* [L] "layer l" */
+    int L;
+} ct_attribution_figure;
+CT_API int ct_attribution_figure_of(ct_attribution_figure *f, const ct_attribution_file *a, ct_err *err);
+CT_API void ct_attribution_figure_free(ct_attribution_figure *f);
+/* Reads the attribution file in_path and writes its figure to out. */
+CT_API int ct_attribution_plot(const char *in_path, const char *out, ct_plot_format fmt, ct_err *err);
+
 /* The colour range a panel is drawn with.  From the data (vmin/vmax NaN):
  * [min(0, lo), max(0, hi)] over its non-NaN values, widened to [-M, M]
  * (M = max |v|) when both signs matter (the smaller side is more than a tenth
@@ -370,6 +411,10 @@ typedef struct ct_average {
     /* total effects (ATE = te_sum / n_te) */
     double te_sum, te_sq;
     int n_te;
+    /* head cases (kind "head", ie [T, L, H]): H query heads, and each segment's
+     * row holds L·H values (layer-major: [L / H layers, H heads]), i.e. L above
+     * is the number of columns = layers × H.  0 for the sublayer kinds. */
+    int H;
 } ct_average;
 
 CT_API void ct_average_init(ct_average *a);
@@ -390,7 +435,7 @@ CT_API void ct_average_free(ct_average *a);
 
 /* Kinds in figure order (the ct_kind order): 0 hidden, 1 mlp, 2 attention;
  * -1 when unknown, and for "head" (its grids are [T, L, H]: drawn by
- * ct_head_figure_write, not averaged by segment yet).  Names: ct_kind_name((ct_kind)k). */
+ * ct_head_figure_write, averaged by ct_average_dirs_heads).  Names: ct_kind_name((ct_kind)k). */
 CT_API int ct_kind_index(const char *kind);
 
 /* Reads every case file of every dir into avg[3] (by kind): DIR/cases/ *.bin,
@@ -407,6 +452,20 @@ CT_API int ct_kind_index(const char *kind);
 enum { CT_CTX_ALL, CT_CTX_ORIGINAL, CT_CTX_CF };   /* which contexts to average */
 CT_API int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
                     int *skipped, ct_err *first_skip, ct_err *err);
+/* The same, and the head cases into *heads (ct_average_init'ed; H set from
+ * the first head case; every head case must have the same L and H): their IE
+ * [T, L, H] averaged per segment into [segment, L, H].  The design rule spans
+ * all kinds, heads included.  heads NULL: ct_average_dirs (head cases left out). */
+CT_API int ct_average_dirs_heads(ct_average avg[3], ct_average *heads, const char *const *dirs, int n_dirs, int contexts,
+                                 int *skipped, ct_err *first_skip, ct_err *err);
+/* average_heads.csv: kind,aggregation,segment,n_cases,n_tokens,n,layer,head_0..head_{H-1}:
+ * one line per aggregation (case_mean, pooled, ci95), segment (entity and ROME's
+ * rows) and layer; then "ate,te" and "ate_ci95,te" (the value in head_0, layer empty). */
+CT_API int ct_average_write_heads_csv(const ct_average *heads, const char *path, ct_err *err);
+/* average_heads figure: two layer × head maps, the AIE of the last token and
+ * of the last corrupted token (ROME's rows), one colour range (signed, centred
+ * on 0, never clipped).  flags: CT_AVG_POOLED (else the case mean). */
+CT_API int ct_average_heads_plot(const ct_average *heads, int flags, const char *path, ct_plot_format fmt, ct_err *err);
 
 /* CSV: kind,aggregation,segment,n_cases,n_tokens,n,layer_0..layer_{L-1}.
  * aggregation: case_mean, pooled, ci95 (the case-mean's 95% half-width) over
@@ -515,7 +574,8 @@ typedef struct ct_run_settings {
     void *progress_ctx;
     const char *model_id, *tokenizer_id;    /* hub ids model_dir / tokenizer were resolved from
                                                (ct_hub_resolve), recorded beside them; NULL = none */
-    int attribute;              /* 1: also attributions/{row}_attribution_{obj}.bin per context:
+    int attribute;              /* 1: also attributions/{row}_attribution_{obj}.bin per context (and its
+                                   figure pdfs/{answer}_{row}_attribution[_{cf}].pdf when plots):
                                    ct_attribute (and ct_attribute_corrupted with the experiment's
                                    target ranges and the trace's noise) of answer vs counterfactual */
 } ct_run_settings;

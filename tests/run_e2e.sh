@@ -91,7 +91,7 @@ check 'tail -n 1 "$W/outh2" | grep -q "0 cases traced, skipped 4 finished cases"
     "head rerun: $(tail -n 1 "$W/outh2")"
 check '[ "$(count "$W/heads/pdfs" "_head\.pdf$")" -eq 2 ]' "head figures drawn again from finished cases"
 "$BIN" average "$W/heads" >"$W/outh3" 2>&1
-check 'grep -q "averaged 2 cases (hidden 2, mlp 0, attention 0) from 1 run dir(s); 0 skipped" "$W/outh3"' "average with head cases: $(cat "$W/outh3")"
+check 'grep -q "averaged 4 cases (hidden 2, mlp 0, attention 0, head 2) from 1 run dir(s); 0 skipped" "$W/outh3" && [ -s "$W/heads/average/average_heads.pdf" ] && [ "$(grep -c "^head,case_mean,rome_last," "$W/heads/average/average_heads.csv")" -gt 0 ]' "average with head cases: $(cat "$W/outh3")"
 
 # 3a'. --attribute 1: one attribution file per context (the row's passage and each counterfactual
 # passage), answer against the passage's counterfactual, clean and corrupted; a rerun keeps them.

@@ -13,7 +13,8 @@
  *    over the case files), the last-token AIE of ROME's rows is the mean of
  *    the cases' last rows, and a forward run beside it is refused.
  * 4. The model's identity in the case files: resuming with another model of
- *    the same tokenizer is refused. */
+ *    the same tokenizer is refused.
+ * 5. Head cases and attribution files (test_heads). */
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -440,6 +441,172 @@ static void test_cf_logratio(void)
     if (system(rm)) {}
 }
 
+/* f32 tensor `name` of a safetensors file, read here (not with the figure's loader) */
+static float *raw_f32(const char *path, const char *name, int64_t *n)
+{
+    ct_st_file f;
+    ct_err e;
+    *n = 0;
+    if (ct_st_open(&f, path, &e)) return NULL;
+    const ct_tensor_view *v = ct_st_find(&f, name);
+    float *x = v && v->dtype == CT_F32 ? malloc((size_t)v->nbytes) : NULL;
+    if (x) { memcpy(x, v->data, (size_t)v->nbytes); *n = v->numel; }
+    ct_st_close(&f);
+    return x;
+}
+
+/* 5. Head cases and attributions of a small `ctrace run --kinds head --attribute 1`
+ *    on the demo model (experiment 2, 2 rows): the attribution figure's data is
+ *    the file's arrays and its ranges hold every value; the head averages by
+ *    segment ([segment, L, H]) equal plain loops over the head case files (the
+ *    last token, the last and first corrupted token: means and 95% half-widths;
+ *    the ATE), the CSV holds them, and a reverse run beside them is refused. */
+static void test_heads(void)
+{
+    char dir[] = "/tmp/ct_test_heads_fig_XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char fwd[700], rev[700], path[1400];
+    snprintf(fwd, sizeof fwd, "%s/heads", dir);
+    snprintf(rev, sizeof rev, "%s/rev", dir);
+    ct_run_settings s;
+    ct_run_settings_default(&s);
+    s.model_dir = "models/demo"; s.data_path = "data/demo.jsonl"; s.output_dir = fwd; s.experiment = CT_EXP_OBJECT;
+    s.max_datapoints = 2; s.kinds = 1u << CT_KIND_HEAD; s.plot_format = CT_PLOT_PNG; s.trace.samples = 2; s.attribute = 1;
+    ct_err e;
+    CHECK_OK(ct_run(&s, NULL, &e), &e);
+    const char *objs[2] = {"Lorimel", "Dunmere"};   /* data/demo.jsonl rows 0 and 1 */
+    /* attribution figures */
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/attributions/%d_attribution_%s.bin", fwd, i, objs[i]);
+        ct_attribution_file a;
+        ct_attribution_figure f;
+        CHECK_OK(ct_attribution_load(&a, path, &e), &e);
+        if (!a.heads) continue;
+        CHECK_OK(ct_attribution_figure_of(&f, &a, &e), &e);
+        const char *names[4] = {"heads", "mlp", "corrupted_heads", "corrupted_mlp"};
+        CHECK(f.n == 4 && a.L == 6, "%s: 4 panels (%d), L %d", path, f.n, a.L);
+        for (int k = 0; k < f.n && k < 4; k++) {
+            int64_t n;
+            float *raw = raw_f32(path, names[k], &n);
+            CHECK(raw && n == (int64_t)f.h[k].rows * f.h[k].cols && f.h[k].rows == a.L, "%s: %s has the panel's %d x %d values",
+                  path, names[k], f.h[k].rows, f.h[k].cols);
+            if (!raw) continue;
+            int same = 1;
+            float mn = INFINITY, mx = -INFINITY;
+            for (int64_t q = 0; q < n; q++) { same = same && raw[q] == f.h[k].values[q]; mn = fminf(mn, raw[q]); mx = fmaxf(mx, raw[q]); }
+            CHECK(same, "%s: panel %d is the file's %s", path, k, names[k]);
+            float lo, hi;
+            ct_heatmap_range(&f.h[k], &lo, &hi);
+            CHECK(lo <= mn && hi >= mx && lo <= 0 && hi >= 0, "%s: %s range [%g, %g] holds [%g, %g] and 0", path, names[k], lo, hi, mn, mx);
+            if (k >= 2) {   /* the clean and corrupted runs' panels share their range */
+                float lo0, hi0;
+                ct_heatmap_range(&f.h[k - 2], &lo0, &hi0);
+                CHECK(lo0 == lo && hi0 == hi, "%s: %s drawn on the clean run's range [%g, %g] (got [%g, %g])", path, names[k], lo0, hi0, lo, hi);
+            }
+            CHECK(k % 2 == 0 ? !f.h[k].bars && f.h[k].cols == 6 : f.h[k].bars && f.h[k].cols == 1, "%s: map / bars", path);
+            free(raw);
+        }
+        CHECK(strstr(f.titles[0], "logit(") && strstr(f.titles[0], a.cf_text ? a.cf_text : "?") && strstr(f.titles[2], "noise on the object")
+              && strstr(f.cbar, "logits"), "titles: %s | %s | %s", f.titles[0], f.titles[2], f.cbar);
+        int64_t nt;
+        float *tot = raw_f32(path, "total", &nt);
+        char want[64];
+        snprintf(want, sizeof want, "total %+.4g", tot ? tot[0] : NAN);
+        CHECK(strstr(f.titles[0], want) != NULL, "%s: title states %s: %s", path, want, f.titles[0]);
+        free(tot);
+        ct_attribution_figure_free(&f);
+        ct_attribution_file_free(&a);
+        snprintf(path, sizeof path, "%s/pdfs/%s_%d_attribution.png", fwd, objs[i], i);
+        CHECK(ct_figure_complete(path, CT_PLOT_PNG), "%s written by ctrace run --attribute 1", path);
+    }
+    /* head averages against plain loops over the case files */
+    enum { NL = 6, NH = 6, LH = NL * NH };
+    double sum[3][LH] = {{0}}, sq[3][LH] = {{0}}, te = 0;
+    int ncase = 0;
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/cases/%d_head_%s.bin", fwd, i, objs[i]);
+        int64_t n, nr, nte;
+        float *ie = raw_f32(path, "ie", &n), *t = raw_f32(path, "te", &nte);
+        ct_st_file f;
+        int32_t rg[2] = {-1, -1};
+        if (!ct_st_open(&f, path, &e)) {
+            const ct_tensor_view *v = ct_st_find(&f, "target_ranges");
+            nr = v ? v->numel : 0;
+            if (nr == 2) memcpy(rg, v->data, sizeof rg);
+            ct_st_close(&f);
+        }
+        CHECK(ie && t && n % LH == 0 && rg[0] >= 0 && rg[1] > rg[0], "%s: ie [T, 6, 6], one target range", path);
+        if (ie && t && n % LH == 0 && rg[0] >= 0) {
+            int T = (int)(n / LH), rows[3] = {T - 1, rg[1] - 1, rg[0]};   /* last, last corrupted, first corrupted */
+            for (int r = 0; r < 3; r++)
+                for (int q = 0; q < LH; q++) { double x = ie[(size_t)rows[r] * LH + q]; sum[r][q] += x; sq[r][q] += x * x; }
+            te += t[0];
+            ncase++;
+        }
+        free(ie); free(t);
+    }
+    ct_average avg[3], heads;
+    for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
+    ct_average_init(&heads);
+    const char *d1[1] = {fwd};
+    CHECK_OK(ct_average_dirs_heads(avg, &heads, d1, 1, CT_CTX_ALL, NULL, NULL, &e), &e);
+    CHECK(ncase == 2 && heads.n_cases == 2 && heads.H == NH && heads.L == LH && avg[0].n_cases + avg[1].n_cases + avg[2].n_cases == 0,
+          "head cases %d (loop %d), H %d, columns %d", heads.n_cases, ncase, heads.H, heads.L);
+    static const int segs[3][2] = {{CT_ROME_LAST, CT_SEG_LAST}, {CT_ROME_CORR_LAST, CT_SEG_OBJ_LAST}, {CT_ROME_CORR_FIRST, CT_SEG_OBJ_FIRST}};
+    float mean[LH], ci[LH], got[LH];
+    for (int r = 0; r < 3 && ncase == 2; r++) {
+        for (int q = 0; q < LH; q++) {
+            mean[q] = (float)(sum[r][q] / 2);
+            double var = (sq[r][q] - sum[r][q] * sum[r][q] / 2) / 1;
+            ci[q] = (float)(1.96 * sqrt(var > 0 ? var : 0) / sqrt(2.0));
+        }
+        for (int j = 0; j < 2; j++) {
+            ct_average_stat(&heads, segs[r][j], 1, CT_STAT_CASE_MEAN, got);
+            CHECK_CLOSE(got, mean, LH, 1e-6, ct_segment_name(segs[r][j]));
+        }
+        ct_average_stat(&heads, segs[r][0], 1, CT_STAT_CI95, got);
+        CHECK_CLOSE(got, ci, LH, 1e-5, "95% half-width");
+    }
+    double ate, aci;
+    ct_average_ate(&heads, &ate, &aci);
+    CHECK(fabs(ate - te / 2) < 1e-6, "head ATE %g, want %g", ate, te / 2);
+    /* the CSV: the last corrupted token's row of layer 0, head by head */
+    snprintf(path, sizeof path, "%s/average_heads.csv", dir);
+    CHECK_OK(ct_average_write_heads_csv(&heads, path, &e), &e);
+    char *csv = slurp(path);
+    char *row = csv ? strstr(csv, "\nhead,case_mean,rome_corr_last,2,2,2,0,") : NULL;
+    CHECK(row != NULL, "CSV has the last corrupted token's layer-0 row");
+    if (row && ncase == 2) {
+        char *p = row + strlen("\nhead,case_mean,rome_corr_last,2,2,2,0,");
+        for (int h = 0; h < NH; h++) {
+            double x = strtod(p, &p);
+            if (*p == ',') p++;
+            CHECK(fabs(x - sum[1][h] / 2) < 1e-6, "CSV head %d: %g, want %g", h, x, sum[1][h] / 2);
+        }
+    }
+    CHECK(csv && strstr(csv, "\nhead,ate,te,2,0,2,,"), "CSV has the ATE row");
+    free(csv);
+    snprintf(path, sizeof path, "%s/average_heads.png", dir);
+    CHECK_OK(ct_average_heads_plot(&heads, 0, path, CT_PLOT_PNG, &e), &e);
+    CHECK(ct_figure_complete(path, CT_PLOT_PNG), "%s", path);
+    ct_average_free(&heads);
+    for (int k = 0; k < 3; k++) ct_average_free(&avg[k]);
+    /* a reverse-patching run beside the head cases: refused, as for the other kinds */
+    s.output_dir = rev; s.kinds = 1u << CT_KIND_HIDDEN; s.max_datapoints = 1; s.attribute = 0; s.plots = 0; s.trace.reverse = 1;
+    CHECK_OK(ct_run(&s, NULL, &e), &e);
+    const char *d2[2] = {fwd, rev};
+    for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
+    ct_average_init(&heads);
+    CHECK(ct_average_dirs_heads(avg, &heads, d2, 2, CT_CTX_ALL, NULL, NULL, &e) == -1 && strstr(e.msg, "reverse patching"),
+          "head cases beside reverse patching: %s", e.msg);
+    ct_average_free(&heads);
+    for (int k = 0; k < 3; k++) ct_average_free(&avg[k]);
+    char rm[800];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+    if (getenv("CT_KEEP_FIGS")) printf("kept %s\n", dir);
+    else if (system(rm)) {}
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -448,5 +615,6 @@ int main(void)
     test_labels();
     test_scales();
     test_demo();
+    test_heads();
     return TEST_END();
 }

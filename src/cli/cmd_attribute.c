@@ -4,24 +4,31 @@
  *
  *   ctrace attribute --model_name DIR (--token_ids 1,2,3 | --prompt TEXT)
  *                    (--answer_ids 5 | --answer TEXT) (--cf_ids 7 | --cf TEXT) --out FILE
- *                    [--target B:E[,B:E...] --samples S --seed N --noise_level X|sN --replace 0|1] */
+ *                    [--target B:E[,B:E...] --samples S --seed N --noise_level X|sN --replace 0|1]
+ *                    [--plot FIGURE|none]
+ * and its figure (ct_attribution_plot): by default FILE with its extension
+ * replaced by .pdf; --plot PATH (format from the extension) or none. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "args.h"
+#include <cjson/cJSON.h>
 
 static const char *usage_text =
     "usage: ctrace attribute --model_name DIR|ORG/NAME[@REV] (--token_ids 1,2,3 | --prompt TEXT)\n"
     "                        (--answer_ids 5 | --answer TEXT) (--cf_ids 7 | --cf TEXT) --out FILE.safetensors [--threads N]\n"
     "                        [--target B:E[,B:E...] [--samples 10] [--seed 1] [--noise_level X|sN] [--replace 0|1]]\n"
+    "                        [--plot FIGURE.pdf|.png|.svg|none]\n"
     "Direct logit attribution at the last position: each component's direct contribution to\n"
     "logit(answer) - logit(cf) through the final norm with its scale frozen from the run.  Writes\n"
     "heads f32 [L, H], mlp f32 [L], attn_bias f32 [L], embed f32 [], norm_bias f32 [], lm_bias f32 [],\n"
     "total f32 [] (what the parts sum to) and logit_diff f32 [] (the logits' difference; the same as\n"
     "total except after gemma2's final soft cap).  --answer / --cf TEXT: the first token of \" TEXT\"\n"
     "after the prompt (one logit each).  With --target, also the corrupted run's attribution (the noise\n"
-    "of `ctrace trace` with the same flags, mean over the samples): corrupted_heads, corrupted_mlp, ...\n";
+    "of `ctrace trace` with the same flags, mean over the samples): corrupted_heads, corrupted_mlp, ...\n"
+    "The figure (a layer x head map of the heads and a bar per layer for the MLPs; the corrupted run's\n"
+    "beside them) goes to --plot, by default FILE with its extension replaced by .pdf; --plot none: no figure.\n";
 
 /* The first token of " TEXT" after the prompt; 0 / -1 (printed). */
 static int first_next(const ct_tokenizer *tok, const char *prompt, const char *text, int32_t *out)
@@ -42,7 +49,7 @@ static int first_next(const ct_tokenizer *tok, const char *prompt, const char *t
 int cmd_attribute(int argc, char **argv)
 {
     static const char *const FLAGS[] = {"model_name", "token_ids", "prompt", "answer_ids", "answer", "cf_ids", "cf",
-                                        "out", "threads", "target", "samples", "seed", "noise_level", "replace", NULL};
+                                        "out", "threads", "target", "samples", "seed", "noise_level", "replace", "plot", NULL};
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
     if (a.help) { fputs(usage_text, stdout); return 0; }
@@ -57,6 +64,23 @@ int cmd_attribute(int argc, char **argv)
         fprintf(stderr, "ctrace: attribute needs --model_name, --out, one of --token_ids/--prompt, "
                         "one of --answer_ids/--answer and one of --cf_ids/--cf\n");
         return 2;
+    }
+    /* the figure: --plot PATH (format from its extension), none, or OUT with .pdf for its extension */
+    const char *plot = ct_args_str(&a, "plot", NULL);
+    char fig[4200] = "";
+    ct_plot_format fmt = CT_PLOT_PDF;
+    if (plot && strcmp(plot, "none")) {
+        const char *dot = strrchr(plot, '.');
+        if (!dot || ct_plot_format_parse(dot + 1, &fmt)) {
+            fprintf(stderr, "ctrace: attribute: --plot '%s': the name must end in .pdf, .png or .svg (or be none)\n", plot);
+            return 2;
+        }
+        snprintf(fig, sizeof fig, "%s", plot);
+    } else if (!plot) {                         /* F.safetensors -> F.pdf */
+        snprintf(fig, sizeof fig, "%s", out);
+        char *dot = strrchr(fig, '.'), *slash = strrchr(fig, '/');
+        if (dot && (!slash || dot > slash + 1)) *dot = 0;
+        strncat(fig, ".pdf", sizeof fig - strlen(fig) - 1);
     }
     int32_t *ids = NULL, *av = NULL, *cv = NULL, answer = -1, cf = -1;
     int T = 0, na = 0, nc = 0, rc = 1;
@@ -128,10 +152,17 @@ int cmd_attribute(int argc, char **argv)
         if (ct_attribute_corrupted(m, &in, &ts, answer, cf, &rc_, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     }
     ct_trace_input in = {.ids = ids, .n_ids = T, .ranges = ranges, .n_ranges = n_ranges};
-    char extra[256];
-    snprintf(extra, sizeof extra, "{\"model_type\": \"%s\"}", ct_model_config(m)->model_type);
-    if (ct_attribution_write(out, &in, answer, cf, &r, n_ranges ? &rc_ : NULL, &ts, extra, &err)) {
-        fprintf(stderr, "ctrace: %s\n", err.msg);
+    /* the model type, and the answer and counterfactual texts when given (the figure's labels) */
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "model_type", ct_model_config(m)->model_type);
+    if (ans_text) cJSON_AddStringToObject(x, "answer", ans_text[0] == ' ' ? ans_text + 1 : ans_text);
+    if (cf_text) cJSON_AddStringToObject(x, "cf", cf_text[0] == ' ' ? cf_text + 1 : cf_text);
+    char *extra = cJSON_PrintUnformatted(x);
+    cJSON_Delete(x);
+    int werr = !extra || ct_attribution_write(out, &in, answer, cf, &r, n_ranges ? &rc_ : NULL, &ts, extra, &err);
+    cJSON_free(extra);
+    if (werr) {
+        fprintf(stderr, "ctrace: %s\n", extra ? err.msg : "out of memory");
         goto done;
     }
     /* one line: the total and the head that pushes the answer most */
@@ -140,6 +171,10 @@ int cmd_attribute(int argc, char **argv)
     printf("%s: logit(%d) - logit(%d) = %.6g (parts sum %.6g); embed %.4g; top head L%d.H%d %+.4g\n", out, answer, cf,
            r.total, r.parts_sum, r.embed, best / r.H, best % r.H, r.heads[best]);
     if (n_ranges) printf("%s: corrupted (%d samples): logit(%d) - logit(%d) = %.6g\n", out, ts.samples, answer, cf, rc_.total);
+    if (fig[0]) {
+        if (ct_attribution_plot(out, fig, fmt, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+        printf("%s\n", fig);
+    }
     rc = 0;
 done:
     ct_attribution_free(&r);

@@ -1,7 +1,8 @@
 /* cmd_average.c — `ctrace average RUN_DIR [RUN_DIR...] [--out DIR]
  * [--plot_format pdf|png|svg] [--aggregate case|pooled]`: averages the IE of
  * every case file of the run directories (shards merge) by token segment and
- * writes one figure per kind, a joint three-panel figure and a CSV. */
+ * writes one figure per kind, a joint three-panel figure and a CSV; head
+ * cases their own CSV and layer x head maps (average_heads.*). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,10 @@ static void average_usage(FILE *o)
                "  kinds side by side, entity segments), average_rome.EXT (ROME's six rows\n"
                "  relative to the corrupted tokens), average_aie.EXT (AIE by layer of the last\n"
                "  corrupted token and the last token, 95%% bands) and average.csv (case means,\n"
-               "  pooled means, 95%% half-widths, ATE).  Cases of different experiments,\n"
+               "  pooled means, 95%% half-widths, ATE).  Head cases (--kinds head) go to\n"
+               "  average_heads.csv ([segment, layer, head] means, 95%% half-widths, ATE) and\n"
+               "  average_heads.EXT (layer x head maps of the last token and the last corrupted\n"
+               "  token).  Cases of different experiments,\n"
                "  directions, metrics, contexts or models are refused, not mixed.\n"
                "  --aggregate case (default): mean over cases of per-case segment means;\n"
                "  pooled: mean over all tokens of a segment.\n"
@@ -70,18 +74,28 @@ int cmd_average(int argc, char **argv)
         if (of_n && found < of_n)
             fprintf(stderr, "ctrace: warning: %s: only %d of the %d shards have written their summary so far\n", dirs[d], found, of_n);
     }
-    ct_average avg[3];
+    ct_average avg[3], heads;
     for (int k = 0; k < 3; k++) ct_average_init(&avg[k]);
+    ct_average_init(&heads);
     int skipped = 0;
-    if (ct_average_dirs(avg, dirs, n_dirs, contexts, &skipped, &first_skip, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    if (ct_average_dirs_heads(avg, &heads, dirs, n_dirs, contexts, &skipped, &first_skip, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     if (skipped) fprintf(stderr, "ctrace: warning: skipped %d case file(s); first: %s\n", skipped, first_skip.msg);
     int total = avg[0].n_cases + avg[1].n_cases + avg[2].n_cases;
-    if (!total) { fprintf(stderr, "ctrace: %s: no usable case files to average\n", dirs[0]); goto done; }
+    if (!total && !heads.n_cases) { fprintf(stderr, "ctrace: %s: no usable case files to average\n", dirs[0]); goto done; }
     if (mkdir(out, 0777) && errno != EEXIST) { fprintf(stderr, "ctrace: %s: cannot create the output directory\n", out); goto done; }
 
     int kinds[3], nk = 0;
     char path[4300];
     const char *ext = ct_plot_format_ext(fmt);
+    if (heads.n_cases) {                        /* head cases: [segment, L, H] */
+        snprintf(path, sizeof path, "%s/average_heads.%s", out, ext);
+        if (ct_average_heads_plot(&heads, pooled, path, fmt, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+        printf("%s\n", path);
+        snprintf(path, sizeof path, "%s/average_heads.csv", out);
+        if (ct_average_write_heads_csv(&heads, path, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+        printf("%s\n", path);
+    }
+    if (!total) goto summary;
     for (int k = 0; k < 3; k++) {
         if (!avg[k].n_cases) continue;
         kinds[nk++] = k;
@@ -101,8 +115,9 @@ int cmd_average(int argc, char **argv)
     snprintf(path, sizeof path, "%s/average.csv", out);
     if (ct_average_write_csv(avg, path, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     printf("%s\n", path);
+summary:
     {
-        const ct_average *a = &avg[kinds[0]];
+        const ct_average *a = total ? &avg[kinds[0]] : &heads;
         static const char *ex[4] = {"unknown", "1 (noise on the subject)", "2 (noise on the object)", "3 (noise on the relation)"};
         printf("design: experiment %s, %s, metric %s, %s%s%s\n", ex[a->experiment >= 1 && a->experiment <= 3 ? a->experiment : 0],
                a->reverse ? "reverse patching (corrupting the clean run)" : "restoring (forward)", a->metric[0] ? a->metric : "prob",
@@ -113,12 +128,20 @@ int cmd_average(int argc, char **argv)
             ct_average_ate(&avg[k], &ate, &ci);
             printf("ATE %s: %.6g +- %.3g (95%%, n=%d)\n", ct_kind_name((ct_kind)k), ate, ci, avg[k].n_te);
         }
+        if (heads.n_cases) {
+            double ate, ci;
+            ct_average_ate(&heads, &ate, &ci);
+            printf("ATE head: %.6g +- %.3g (95%%, n=%d)\n", ate, ci, heads.n_te);
+        }
     }
-    printf("averaged %d cases (hidden %d, mlp %d, attention %d) from %d run dir(s); %d skipped; aggregation: %s\n",
-           total, avg[0].n_cases, avg[1].n_cases, avg[2].n_cases, n_dirs, skipped,
+    char hbuf[32] = "";
+    if (heads.n_cases) snprintf(hbuf, sizeof hbuf, ", head %d", heads.n_cases);
+    printf("averaged %d cases (hidden %d, mlp %d, attention %d%s) from %d run dir(s); %d skipped; aggregation: %s\n",
+           total + heads.n_cases, avg[0].n_cases, avg[1].n_cases, avg[2].n_cases, hbuf, n_dirs, skipped,
            pooled ? "pooled over tokens" : "mean over cases of per-case segment means");
     rc = 0;
 done:
     for (int k = 0; k < 3; k++) ct_average_free(&avg[k]);
+    ct_average_free(&heads);
     return rc;
 }

@@ -12,7 +12,8 @@ static void plot_usage(FILE *o)
                "  Draws the IE heat map of one case file.  --out defaults to CASE with the\n"
                "  format's extension; the format defaults to --out's extension, else pdf.\n"
                "  A head trace (--kind head) is drawn as two layer x head maps: IE at the last\n"
-               "  token and at the last corrupted token.\n");
+               "  token and at the last corrupted token; an attribution file (ctrace attribute)\n"
+               "  as a layer x head map of the heads and a bar per layer for the MLPs.\n");
 }
 
 /* A head trace (kind "head", ie [T, L, H]): ct_head_figure_write.  1: not a
@@ -63,6 +64,7 @@ int cmd_plot(int argc, char **argv)
         if (!def) return 1;
         memcpy(def, in, n + 1);
         if (n > 4 && !strcmp(def + n - 4, ".bin")) def[n - 4] = 0;
+        else if (n > 12 && !strcmp(def + n - 12, ".safetensors")) def[n - 12] = 0;
         strcat(def, ".");
         strcat(def, ct_plot_format_ext(fmt));
         out = def;
@@ -71,6 +73,21 @@ int cmd_plot(int argc, char **argv)
     ct_case c;
     ct_case_figure f;
     int rc = 1;
+    {   /* an attribution file (format ctrace-attribution-1) */
+        ct_st_file f;
+        int attr = 0;
+        if (!ct_st_open(&f, in, &err)) {
+            attr = f.metadata && strstr(f.metadata, "ctrace-attribution-1") != NULL;
+            ct_st_close(&f);
+        }
+        if (attr) {
+            int bad = ct_attribution_plot(in, out, fmt, &err);
+            if (bad) fprintf(stderr, "ctrace: %s\n", err.msg);
+            else printf("%s\n", out);
+            free(def);
+            return bad ? 1 : 0;
+        }
+    }
     int hr = plot_heads(in, out, fmt, &err);
     if (hr <= 0) {
         if (hr == 0) printf("%s\n", out);

@@ -422,7 +422,19 @@ static int attribute_context(ct_run_ctx *c, const ct_row *row, int row_index, co
         return 1;
     }
     snprintf(path, sizeof path, "%s/attributions/%s", s->output_dir, name);
-    if (access(path, F_OK) == 0) return 0;      /* finished by an earlier run */
+    char pdfname[1024], pdf[4200];              /* its figure: pdfs/{answer}_{row}_attribution[_{cf}].pdf */
+    if (ct_pdf_name(pdfname, sizeof pdfname, row->answers[0], row_index, "attribution", p->prompt.cf,
+                    ct_plot_format_ext(s->plot_format))) {
+        log_error(c, row_index, row->line, "object or answer too long for a file name");
+        return 1;
+    }
+    snprintf(pdf, sizeof pdf, "%s/pdfs/%s", s->output_dir, pdfname);
+    if (access(path, F_OK) == 0) {              /* finished by an earlier run: the figure if missing */
+        ct_err e3;
+        if (s->plots && !ct_figure_complete(pdf, s->plot_format) && ct_attribution_plot(path, pdf, s->plot_format, &e3))
+            return ct_fail(err, "%s", e3.msg);
+        return 0;
+    }
     int k = 0;                                  /* the counterfactual in the passage, else the first */
     for (int q = 0; p->prompt.cf && q < p->n_cf; q++)
         if (!strcmp(row->obj_cf[q], p->prompt.cf)) k = q;
@@ -452,6 +464,9 @@ static int attribute_context(ct_run_ctx *c, const ct_row *row, int row_index, co
     cJSON_Delete(x);
     if (!extra || ct_attribution_write(path, &in, answer, cf, &clean, &corr, &s->trace, extra, &e2)) {
         ct_fail_code(err, extra ? e2.code : CT_ERR_NOMEM, "%s", extra ? e2.msg : "out of memory");
+        rc = -1;
+    } else if (s->plots && ct_attribution_plot(path, pdf, s->plot_format, &e2)) {
+        ct_fail_code(err, e2.code, "%s", e2.msg);
         rc = -1;
     } else rc = 0;
     cJSON_free(extra);

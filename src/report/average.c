@@ -182,16 +182,22 @@ static int is_head_case(const char *path)
 
 /* One case file into avg; -1 = skipped (reason in why), -2 = a case of
  * another design (why says which; the caller stops), 1 = left out (a head trace). */
-static int add_file(ct_average avg[3], design *d, const char *path, int contexts, ct_err *why)
+static int add_file(ct_average avg[3], ct_average *heads, design *d, const char *path, int contexts, ct_err *why)
 {
     ct_case c;
-    if (ct_case_load(&c, path, why)) return is_head_case(path) ? 1 : -1;
+    int H = 0;
+    if (heads ? ct__case_load_heads(&c, path, &H, why) : ct_case_load(&c, path, why)) return !heads && is_head_case(path) ? 1 : -1;
     int rc = -1;
     uint32_t *mask = NULL;
     unsigned char *corr = NULL;
-    int k = ct_kind_index(c.info.kind);
+    int k = H ? 3 : ct_kind_index(c.info.kind);
+    ct_average *a = H ? heads : k >= 0 ? &avg[k] : NULL;
     if (!c.has_info) { ct_fail(why, "%s: no case description in the metadata (\"case\" in \"ctrace\", or \"ctrace_case\"): token spans unknown", path); goto out; }
     if (k < 0) { ct_fail(why, "%s: unknown kind \"%s\"", path, c.info.kind); goto out; }
+    if (H && a->n_cases && (a->H != H || a->L != c.L)) {
+        ct_fail(why, "%s: a head trace of %d layers x %d heads, earlier head cases %d x %d", path, c.L / H, H, a->L / a->H, a->H);
+        goto out;
+    }
     if ((contexts == CT_CTX_ORIGINAL && c.info.cf) || (contexts == CT_CTX_CF && !c.info.cf)) { rc = 1; goto out; }
     if (same_design(d, &c, why)) { rc = -2; goto out; }
     mask = malloc((size_t)c.T * sizeof *mask);
@@ -200,14 +206,15 @@ static int add_file(ct_average avg[3], design *d, const char *path, int contexts
     ct_err e2;
     if (ct_segments_of(&c.info.spans, c.T, mask, &e2)) { ct_fail(why, "%s: %s", path, e2.msg); goto out; }
     if (ct_case_corrupted(&c, corr) > 0) ct_rome_segments_of(corr, c.T, mask, &e2);
-    if (ct_average_add(&avg[k], c.ie, c.T, c.L, mask, &e2)) { ct_fail(why, "%s: %s", path, e2.msg); goto out; }
-    if (!isnan(c.te)) { avg[k].te_sum += c.te; avg[k].te_sq += (double)c.te * c.te; avg[k].n_te++; }
-    int w = k == 0 ? 1 : c.info.window;
-    if (avg[k].n_cases == 1) avg[k].window = w;
-    else if (avg[k].window != w) avg[k].window = -1;
-    avg[k].experiment = d->experiment; avg[k].reverse = d->reverse; avg[k].cf_context = d->cf_context;
-    snprintf(avg[k].metric, sizeof avg[k].metric, "%s", d->metric);
-    snprintf(avg[k].model, sizeof avg[k].model, "%s", d->model);
+    if (ct_average_add(a, c.ie, c.T, c.L, mask, &e2)) { ct_fail(why, "%s: %s", path, e2.msg); goto out; }
+    if (!isnan(c.te)) { a->te_sum += c.te; a->te_sq += (double)c.te * c.te; a->n_te++; }
+    a->H = H;
+    int w = k == 0 || H ? 1 : c.info.window;
+    if (a->n_cases == 1) a->window = w;
+    else if (a->window != w) a->window = -1;
+    a->experiment = d->experiment; a->reverse = d->reverse; a->cf_context = d->cf_context;
+    snprintf(a->metric, sizeof a->metric, "%s", d->metric);
+    snprintf(a->model, sizeof a->model, "%s", d->model);
     rc = 0;
 out:
     free(mask); free(corr);
@@ -217,7 +224,7 @@ out:
 
 /* Every *.bin of one folder, in sorted order (results must not depend on
  * readdir order).  Returns the number of .bin files seen, -1 when unreadable. */
-static int scan_cases(ct_average avg[3], design *d, const char *dir, int contexts, int *skipped, ct_err *first_skip, ct_err *err)
+static int scan_cases(ct_average avg[3], ct_average *heads, design *d, const char *dir, int contexts, int *skipped, ct_err *first_skip, ct_err *err)
 {
     struct dirent **names;
     int n = scandir(dir, &names, NULL, alphasort), seen = 0;
@@ -228,7 +235,7 @@ static int scan_cases(ct_average avg[3], design *d, const char *dir, int context
             snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
             ct_err why;
             seen++;
-            int r = add_file(avg, d, path, contexts, &why);
+            int r = add_file(avg, heads, d, path, contexts, &why);
             if (r == -2) {
                 *err = why;
                 for (; i < n; i++) free(names[i]);
@@ -246,7 +253,14 @@ static int scan_cases(ct_average avg[3], design *d, const char *dir, int context
 int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
                     int *skipped, ct_err *first_skip, ct_err *err)
 {
+    return ct_average_dirs_heads(avg, NULL, dirs, n_dirs, contexts, skipped, first_skip, err);
+}
+
+int ct_average_dirs_heads(ct_average avg[3], ct_average *heads, const char *const *dirs, int n_dirs, int contexts,
+                          int *skipped, ct_err *first_skip, ct_err *err)
+{
     for (int k = 0; k < 3; k++) avg[k].contexts = contexts;
+    if (heads) heads->contexts = contexts;
     int dummy = 0;
     if (!skipped) skipped = &dummy;
     *skipped = 0;
@@ -255,7 +269,7 @@ int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int 
         char sub[4096];
         if (!is_dir(dirs[d])) return ct_fail(err, "%s: not a run directory", dirs[d]);
         snprintf(sub, sizeof sub, "%s/cases", dirs[d]);
-        int seen = scan_cases(avg, &des, is_dir(sub) ? sub : dirs[d], contexts, skipped, first_skip, err);
+        int seen = scan_cases(avg, heads, &des, is_dir(sub) ? sub : dirs[d], contexts, skipped, first_skip, err);
         if (seen == -2) return -1;
         if (seen < 0) return ct_fail(err, "%s: cannot read the directory", is_dir(sub) ? sub : dirs[d]);
         if (seen > 0 || is_dir(sub)) continue;
@@ -267,7 +281,7 @@ int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int 
             char cases[4096 + 512];
             if (names[i]->d_name[0] != '.') {
                 snprintf(cases, sizeof cases, "%s/%s/cases", dirs[d], names[i]->d_name);
-                int r = is_dir(cases) ? scan_cases(avg, &des, cases, contexts, skipped, first_skip, err) : 0;
+                int r = is_dir(cases) ? scan_cases(avg, heads, &des, cases, contexts, skipped, first_skip, err) : 0;
                 if (r < 0) {
                     if (r != -2) ct_fail(err, "%s: cannot read the directory", cases);
                     for (; i < n; i++) free(names[i]);
@@ -407,5 +421,96 @@ out:
         free(vals[i]);
         for (int s = 0; s < CT_SEG_COUNT; s++) free(labels[i][s]);
     }
+    return rc;
+}
+
+/* --- head cases: [segment, L, H] ---------------------------------------- */
+
+int ct_average_write_heads_csv(const ct_average *a, const char *path, ct_err *err)
+{
+    if (!a->n_cases || a->H < 1) return ct_fail(err, "%s: no head cases to average", path);
+    int H = a->H, L = a->L / a->H;
+    float *v = malloc((size_t)CT_SEG_ALL * a->L * sizeof *v);
+    if (!v) return ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path);
+    ct_atomic at;
+    if (ct_atomic_open(&at, path, err)) { free(v); return -1; }
+    FILE *f = at.f;
+    fprintf(f, "kind,aggregation,segment,n_cases,n_tokens,n,layer");
+    for (int h = 0; h < H; h++) fprintf(f, ",head_%d", h);
+    fprintf(f, "\n");
+    static const char *aggs[3] = {"case_mean", "pooled", "ci95"};
+    static const int stats[3] = {CT_STAT_CASE_MEAN, CT_STAT_POOLED, CT_STAT_CI95};
+    for (int g = 0; g < 3; g++) {
+        ct_average_stat(a, 0, CT_SEG_ALL, stats[g], v);
+        for (int s = 0; s < CT_SEG_ALL; s++)
+            for (int l = 0; l < L; l++) {
+                fprintf(f, "head,%s,%s,%d,%ld,%ld,%d", aggs[g], ct_segment_key(s), a->n_case[s], a->n_tok[s],
+                        g == 1 ? a->n_tok[s] : (long)a->n_case[s], l);
+                for (int h = 0; h < H; h++) {
+                    float x = v[(size_t)s * a->L + (size_t)l * H + h];
+                    if (isnan(x)) fprintf(f, ","); else fprintf(f, ",%.9g", x);
+                }
+                fprintf(f, "\n");
+            }
+    }
+    double ate, ci;
+    ct_average_ate(a, &ate, &ci);
+    for (int g = 0; g < 2; g++) {
+        double x = g ? ci : ate;
+        fprintf(f, "head,%s,te,%d,0,%d,", g ? "ate_ci95" : "ate", a->n_te, a->n_te);
+        if (isnan(x)) fprintf(f, ","); else fprintf(f, ",%.9g", x);
+        for (int h = 1; h < H; h++) fprintf(f, ",");
+        fprintf(f, "\n");
+    }
+    free(v);
+    return ct_atomic_commit(&at, err);
+}
+
+int ct_average_heads_plot(const ct_average *a, int flags, const char *path, ct_plot_format fmt, ct_err *err)
+{
+    if (!a->n_cases || a->H < 1) return ct_fail(err, "%s: no head cases to average", path);
+    int pooled = flags & CT_AVG_POOLED, H = a->H, L = a->L / a->H;
+    static const int segs[2] = {CT_ROME_LAST, CT_ROME_CORR_LAST};
+    float *vals = malloc((size_t)2 * a->L * sizeof *vals);
+    char **labels = calloc((size_t)L, sizeof *labels);
+    int rc = -1;
+    if (!vals || !labels) { ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path); goto out; }
+    for (int l = 0; l < L; l++) {
+        if (!(labels[l] = malloc(24))) { ct_fail_code(err, CT_ERR_NOMEM, "%s: out of memory", path); goto out; }
+        snprintf(labels[l], 24, "layer %d", l);
+    }
+    for (int i = 0; i < 2; i++) ct_average_stat(a, segs[i], 1, pooled ? CT_STAT_POOLED : CT_STAT_CASE_MEAN, vals + (size_t)i * a->L);
+    /* one colour range for both maps, from all their values */
+    ct_heatmap both = {.values = vals, .rows = 2, .cols = a->L, .vmin = NAN, .vmax = NAN};
+    float lo, hi;
+    ct_heatmap_range(&both, &lo, &hi);
+    const char *ctx = a->contexts == CT_CTX_ORIGINAL || a->cf_context == 0 ? "original passages" : "counterfactual contexts";
+    static const char *exps[4] = {"?", "subject", "object", "relation"};
+    double ate, ci;
+    ct_average_ate(a, &ate, &ci);
+    char atebuf[96] = "", titles[2][512], cbar[128];
+    if (!isnan(ate)) {
+        if (isnan(ci)) snprintf(atebuf, sizeof atebuf, ", ATE %.3g", ate);
+        else snprintf(atebuf, sizeof atebuf, ", ATE %.3g \xc2\xb1 %.2g", ate, ci);
+    }
+    ct__avg_unit(a, cbar, sizeof cbar);
+    ct_heatmap h[2];
+    for (int i = 0; i < 2; i++) {
+        int s = segs[i];
+        long n = pooled ? a->n_tok[s] : (long)a->n_case[s];
+        snprintf(titles[i], sizeof titles[i],
+                 "Average impact of %s one head: %s (n=%ld)\nexp. %d: noise on the %s, %s\nmetric %s%s, %d case(s), %s",
+                 a->reverse ? "corrupting" : "restoring", ct_segment_name(s), n, a->experiment,
+                 exps[a->experiment >= 1 && a->experiment <= 3 ? a->experiment : 0], ctx, a->metric[0] ? a->metric : "prob",
+                 atebuf, a->n_cases, pooled ? "pooled over tokens" : "mean of case means");
+        h[i] = (ct_heatmap){.values = vals + (size_t)i * a->L, .rows = L, .cols = H, .labels = (const char *const *)labels,
+                            .kind = "attention", .title = titles[i], .xlabel = "head", .cbar_label = cbar, .vmin = lo,
+                            .vmax = hi, .hide_labels = i == 1};
+    }
+    rc = ct_heatmap_write(h, 2, path, fmt, err);
+out:
+    for (int l = 0; labels && l < L; l++) free(labels[l]);
+    free(labels);
+    free(vals);
     return rc;
 }

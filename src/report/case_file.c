@@ -71,9 +71,19 @@ static int check_shapes(const ct_st_file *f, int T, int L, const char *path, ct_
     return 0;
 }
 
-int ct_case_load(ct_case *c, const char *path, ct_err *err)
+/* H == NULL: [T, L] grids only (ct_case_load).  Else a head trace's [T, L, H]
+ * grid is read too, flattened to [T, L·H] (c->L = L·H, *H = H; 0 for a
+ * sublayer case): ct__case_load_heads. */
+static int case_load(ct_case *c, const char *path, int *H, ct_err *err);
+
+int ct_case_load(ct_case *c, const char *path, ct_err *err) { return case_load(c, path, NULL, err); }
+
+int ct__case_load_heads(ct_case *c, const char *path, int *H, ct_err *err) { return case_load(c, path, H, err); }
+
+static int case_load(ct_case *c, const char *path, int *H, ct_err *err)
 {
     memset(c, 0, sizeof *c);
+    if (H) *H = 0;
     ct_st_file f;
     if (ct_st_open(&f, path, err)) return -1;
     int rc = -1;
@@ -84,7 +94,9 @@ int ct_case_load(ct_case *c, const char *path, ct_err *err)
     const ct_tensor_view *ie = ct_st_find(&f, "ie"), *sc = ct_st_find(&f, "scores");
     const ct_tensor_view *g = ie ? ie : sc;
     if (!g) { ct_fail(err, "%s: no \"ie\" or \"scores\" tensor", path); goto out; }
-    if (g->ndim != 2 || g->shape[0] < 1 || g->shape[1] < 1) { ct_fail(err, "%s: \"%s\" is not [T, L]", path, g->name); goto out; }
+    int heads = H && ie && g->ndim == 3 && g->shape[0] >= 1 && g->shape[1] >= 1 && g->shape[2] >= 1 && g->shape[2] <= 4096 &&
+                g->shape[1] <= 4096;
+    if (!heads && (g->ndim != 2 || g->shape[0] < 1 || g->shape[1] < 1)) { ct_fail(err, "%s: \"%s\" is not [T, L]", path, g->name); goto out; }
     /* T and L become ints indexing [T, L] grids: bound them before the cast */
     if (g->shape[0] > CASE_MAX_DIM || g->shape[1] > CASE_MAX_DIM) {
         ct_fail(err, "%s: \"%s\" is [%lld, %lld]: more tokens or layers than a case can have (%d)", path, g->name,
@@ -94,7 +106,15 @@ int ct_case_load(ct_case *c, const char *path, ct_err *err)
     if (!ie && isnan(c->low_score)) { ct_fail(err, "%s: \"scores\" without \"low_score\"", path); goto out; }
     c->T = (int)g->shape[0];
     c->L = (int)g->shape[1];
-    if (check_shapes(&f, c->T, c->L, path, err)) goto out;
+    if (heads) {                                /* [T, L, H] as [T, L·H]; only the ids and ranges to check */
+        *H = (int)g->shape[2];
+        c->L *= *H;
+        const int64_t w_t[] = {c->T}, w_r[] = {-1, 2};
+        if (shape_is(&f, "input_ids", 1, w_t, "[T]", path, err) || shape_is(&f, "target_ranges", 2, w_r, "[n, 2]", path, err))
+            goto out;
+        const ct_tensor_view *tr0 = ct_st_find(&f, "target_ranges");
+        if (tr0 && tr0->dtype != CT_I32) { ct_fail(err, "%s: \"target_ranges\" is not I32", path); goto out; }
+    } else if (check_shapes(&f, c->T, c->L, path, err)) goto out;
     if (!(c->ie = ct_tensor_to_f32(g))) { ct_fail(err, "%s: cannot convert \"%s\"", path, g->name); goto out; }
     if (!ie) for (long i = 0; i < (long)c->T * c->L; i++) c->ie[i] -= c->low_score;
     if (isnan(c->te) && !isnan(c->high_score) && !isnan(c->low_score)) c->te = c->high_score - c->low_score;

@@ -19,6 +19,7 @@
 
 #define ROW_H      11.0    /* one token row */
 #define HM_W       216.0   /* heat-map width (3 in) */
+#define BAR_W      144.0   /* a bar panel's width (2 in) */
 #define CB_W       10.0    /* colour bar width */
 #define CB_GAP     12.0    /* heat map -> colour bar */
 #define TICK       3.5     /* tick mark length, like matplotlib's */
@@ -135,6 +136,9 @@ static void free_layout(panel_layout *p, int rows)
 
 static char *printable(const char *s) { return s ? ct__printable_utf8(s, strlen(s)) : strdup(""); }
 
+/* a heat map is 3 in wide, a bar panel 2 in */
+static double panel_w(const ct_heatmap *h) { return h->bars ? BAR_W : HM_W; }
+
 static int prepare(cairo_t *cr, const ct_heatmap *h, panel_layout *p, ct_err *err)
 {
     memset(p, 0, sizeof *p);
@@ -191,27 +195,84 @@ static int prepare(cairo_t *cr, const ct_heatmap *h, panel_layout *p, ct_err *er
     p->right_w = CB_GAP + CB_W + TICK + PAD + tw;
     double cbw = CB_GAP + text_w(cr, p->cbar);
     if (cbw > p->right_w) p->right_w = cbw;
-    p->width = p->label_w + PAD + TICK + HM_W + p->right_w;
+    const double hm_w = panel_w(h);
+    if (h->bars) p->right_w = tw / 2 + PAD;    /* no colour bar: room for the last value tick's label */
+    p->width = p->label_w + PAD + TICK + hm_w + p->right_w;
     font(cr, FS_TITLE);
     for (int i = 0; i < p->n_title; i++) {
         /* the title is centred on the heat map; widen the panel if it spills */
-        double over = text_w(cr, p->title_lines[i]) / 2 - (HM_W / 2 + p->right_w);
+        double over = text_w(cr, p->title_lines[i]) / 2 - (hm_w / 2 + p->right_w);
         if (over > 0) { p->right_w += over; p->width += over; }
-        double left = text_w(cr, p->title_lines[i]) / 2 - (HM_W / 2 + p->label_w + PAD + TICK);
+        double left = text_w(cr, p->title_lines[i]) / 2 - (hm_w / 2 + p->label_w + PAD + TICK);
         if (left > 0) { p->label_w += left; p->width += left; }
     }
     return 0;
 }
 
+/* A bar panel (h->bars): row r a horizontal bar from 0 to its value on a
+ * value axis spanning [vmin, vmax] (the same range rules as a heat map, so
+ * nothing is clipped), filled with the colour a cell of that value gets. */
+static void draw_bars(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, double hx, double hy, double hm_h)
+{
+    const double W = BAR_W;
+    font(cr, FS_TITLE);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    for (int i = 0; i < p->n_title; i++)
+        text_at(cr, hx + W / 2, hy - 6 - (p->n_title - i - 0.5) * FS_TITLE * 1.25, p->title_lines[i], 0.5);
+    double span = p->vmax - p->vmin;
+#define XOF(v) (hx + W * ((v) - p->vmin) / span)
+    for (int r = 0; r < h->rows; r++) {
+        float v = h->values[(long)r * h->cols];
+        double y0 = hy + r * ROW_H + ROW_H * 0.15, bh = ROW_H * 0.7;
+        if (isnan(v)) continue;
+        double rgb[3];
+        ct_heatmap_color(h, (float)p->vmin, (float)p->vmax, v, rgb);
+        double a = XOF(0.0), b = XOF((double)v);
+        cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+        cairo_rectangle(cr, fmin(a, b), y0, fabs(b - a), bh);
+        cairo_fill_preserve(cr);
+        cairo_set_source_rgba(cr, 0, 0, 0, 0.6);
+        cairo_set_line_width(cr, 0.4);
+        cairo_stroke(cr);
+    }
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_set_line_width(cr, 0.8);
+    cairo_rectangle(cr, hx, hy, W, hm_h);
+    cairo_stroke(cr);
+    cairo_set_line_width(cr, 0.6);   /* the zero line */
+    cairo_move_to(cr, XOF(0.0), hy); cairo_line_to(cr, XOF(0.0), hy + hm_h); cairo_stroke(cr);
+    font(cr, FS_LABEL);
+    for (int r = 0; r < h->rows; r++) {
+        double y = hy + (r + 0.5) * ROW_H;
+        cairo_move_to(cr, hx, y); cairo_line_to(cr, hx - TICK, y); cairo_stroke(cr);
+        if (!h->hide_labels) text_at(cr, hx - TICK - PAD, y, p->labels[r], 1);
+    }
+    double ticks[16]; int dec;
+    int nt = nice_ticks(p->vmin, p->vmax, ticks, 16, &dec);
+    int every = nt > 5 ? 2 : 1;
+    font(cr, FS_TICK);
+    for (int i = 0; i < nt; i += every) {
+        double x = XOF(ticks[i]);
+        cairo_move_to(cr, x, hy + hm_h); cairo_line_to(cr, x, hy + hm_h + TICK); cairo_stroke(cr);
+        char b[32]; tick_label(b, sizeof b, ticks[i], dec);
+        text_at(cr, x, hy + hm_h + TICK + PAD + FS_TICK * 0.45, b, 0.5);
+    }
+#undef XOF
+    font(cr, FS_XLABEL);
+    text_at(cr, hx + W / 2, hy + hm_h + TICK + PAD + FS_TICK * 1.2 + 4 + FS_XLABEL * 0.45, p->xlabel, 0.5);
+}
+
 static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, double x0, double top, double hm_h)
 {
+    const double hm_w = panel_w(h);
     double hx = x0 + p->label_w + PAD + TICK, hy = top;
-    double cw = HM_W / h->cols;
+    double cw = hm_w / h->cols;
+    if (h->bars) { draw_bars(cr, h, p, hx, hy, hm_h); return; }
     /* title */
     font(cr, FS_TITLE);
     cairo_set_source_rgb(cr, 0, 0, 0);
     for (int i = 0; i < p->n_title; i++)
-        text_at(cr, hx + HM_W / 2, hy - 6 - (p->n_title - i - 0.5) * FS_TITLE * 1.25, p->title_lines[i], 0.5);
+        text_at(cr, hx + hm_w / 2, hy - 6 - (p->n_title - i - 0.5) * FS_TITLE * 1.25, p->title_lines[i], 0.5);
     /* cells */
     for (int r = 0; r < h->rows; r++)
         for (int c = 0; c < h->cols; c++) {
@@ -239,12 +300,12 @@ static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, 
     cairo_set_source_rgba(cr, 0, 0, 0, 16.0 / 255);
     cairo_set_line_width(cr, 0.5);
     for (int c = 1; c < h->cols; c++) { cairo_move_to(cr, hx + c * cw, hy); cairo_line_to(cr, hx + c * cw, hy + hm_h); }
-    for (int r = 1; r < h->rows; r++) { cairo_move_to(cr, hx, hy + r * ROW_H); cairo_line_to(cr, hx + HM_W, hy + r * ROW_H); }
+    for (int r = 1; r < h->rows; r++) { cairo_move_to(cr, hx, hy + r * ROW_H); cairo_line_to(cr, hx + hm_w, hy + r * ROW_H); }
     cairo_stroke(cr);
     /* frame, ticks, labels */
     cairo_set_source_rgb(cr, 0, 0, 0);
     cairo_set_line_width(cr, 0.8);
-    cairo_rectangle(cr, hx, hy, HM_W, hm_h);
+    cairo_rectangle(cr, hx, hy, hm_w, hm_h);
     cairo_stroke(cr);
     font(cr, FS_LABEL);
     cairo_set_line_width(cr, 0.6);
@@ -262,9 +323,9 @@ static void draw_panel(cairo_t *cr, const ct_heatmap *h, const panel_layout *p, 
         text_at(cr, x, hy + hm_h + TICK + PAD + FS_TICK * 0.45, b, 0.5);
     }
     font(cr, FS_XLABEL);
-    text_at(cr, hx + HM_W / 2, hy + hm_h + TICK + PAD + FS_TICK * 1.2 + 4 + FS_XLABEL * 0.45, p->xlabel, 0.5);
+    text_at(cr, hx + hm_w / 2, hy + hm_h + TICK + PAD + FS_TICK * 1.2 + 4 + FS_XLABEL * 0.45, p->xlabel, 0.5);
     /* colour bar: a vertical ramp from vmin (bottom) to vmax (top) */
-    double bx = hx + HM_W + CB_GAP;
+    double bx = hx + hm_w + CB_GAP;
     int strips = 256;
     for (int i = 0; i < strips; i++) {
         double rgb[3];

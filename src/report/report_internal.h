@@ -27,4 +27,7 @@ char *ct__utf8_escaped(const char *s);
 
 /* The colour-bar text of an average ("mean IE: Δp(answer) vs corrupted run"). */
 void ct__avg_unit(const ct_average *a, char *b, size_t n);
+/* ct_case_load that also reads a head trace (kind "head", ie [T, L, H]) as
+ * c->ie [T, L·H] with c->L = L·H and *H = H (*H = 0: a sublayer case). */
+int ct__case_load_heads(ct_case *c, const char *path, int *H, ct_err *err);
 #endif

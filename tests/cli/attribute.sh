@@ -45,6 +45,15 @@ echo "$hdr" | grep -q '"corrupted_heads":{"dtype":"F32","shape":\[4,4\]' && echo
     && echo "$hdr" | grep -q 'samples\\":3,' && ok || fail "corrupted tensors: $hdr"
 [ "$(f32_at "$T/c.st" total 0)" = "$(f32_at "$T/gpt2.st" total 0)" ] && ok || fail "the clean total changed with --target"
 
+# the figure: F.st -> F.pdf by default (the map and bars of both runs), --plot PATH (PNG here), --plot none
+[ -s "$T/c.pdf" ] && head -c 5 "$T/c.pdf" | grep -q '%PDF-' && tail -c 8 "$T/c.pdf" | grep -q 'EOF' && ok || fail "no figure c.pdf beside c.st"
+out=$("$BIN" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --cf_ids 7 --out "$T/p.st" --plot "$T/fig.png" 2>"$T/err") \
+    && echo "$out" | tail -n 1 | grep -q "fig.png$" && [ "$(od -An -c -N4 "$T/fig.png" | tr -d ' ')" = "211PNG" ] && [ ! -e "$T/p.pdf" ] && ok \
+    || fail "--plot fig.png: $out $(cat "$T/err")"
+"$BIN" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --cf_ids 7 --out "$T/n.st" --plot none >/dev/null 2>&1 \
+    && [ -s "$T/n.st" ] && [ ! -e "$T/n.pdf" ] && ok || fail "--plot none drew a figure"
+"$BIN" plot "$T/c.st" --out "$T/replot.svg" >/dev/null 2>"$T/err" && grep -q '</svg>' "$T/replot.svg" && ok || fail "ctrace plot of an attribution file: $(cat "$T/err")"
+
 expect_err() {  # expect_err NEEDLE ARGS...
     needle=$1; shift
     rm -f "$T/out.st"
@@ -59,6 +68,7 @@ expect_err "needs --model_name" attribute --model_name "$FIX/gpt2" --token_ids $
 expect_err "vocabulary" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 99999 --cf_ids 7 --out "$T/out.st"
 expect_err "B:E" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --cf_ids 7 --target 3-6 --out "$T/out.st"
 expect_err "outside the prompt" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --cf_ids 7 --target 3:60 --out "$T/out.st"
+expect_err "must end in .pdf" attribute --model_name "$FIX/gpt2" --token_ids $IDS --answer_ids 431 --cf_ids 7 --out "$T/out.st" --plot "$T/x.jpg"
 expect_err "tokenizer.json" attribute --model_name "$FIX/gpt2" --prompt "hello" --answer_ids 431 --cf_ids 7 --out "$T/out.st"
 
 echo "attribute.sh: $n checks passed, $bad failed"
