@@ -104,7 +104,12 @@ def attribute(model, ids, answer, cf, target=None, samples=10, seed=1, noise_lev
             L.check(L.ct_attribute_corrupted(model.handle, C.byref(inp), C.byref(st), a_id, c_id, C.byref(corr),
                                              C.byref(err)), err)
         if out is not None:
-            extra = json.dumps({"model_type": model.config["model_type"]})
+            # as `ctrace attribute` records them: the texts label the figure
+            meta = {"model_type": model.config["model_type"]}
+            for k, v in (("answer", answer), ("cf", cf)):
+                if isinstance(v, str):
+                    meta[k] = v[1:] if v.startswith(" ") else v
+            extra = json.dumps(meta)
             L.check(L.ct_attribution_write(os.fspath(out).encode(), C.byref(inp), a_id, c_id, C.byref(clean),
                                            C.byref(corr) if len(rg) else None, C.byref(st), extra.encode(),
                                            C.byref(err)), err)

@@ -52,8 +52,13 @@ def same(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
+# The ctrace program itself runs without the preloaded sanitizer runtime that an
+# uninstrumented Python needs under `make asan` (the program brings its own).
+CLI_ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 def cli(*args):
-    p = subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True)
+    p = subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True, env=CLI_ENV)
     if p.returncode != 0:
         raise RuntimeError(f"ctrace {' '.join(map(str, args))}: exit {p.returncode}: {p.stderr.strip()}")
     return p.stdout
@@ -561,7 +566,7 @@ def test_npz():
                          (["--npz", d, "--out", os.path.join(TMP, "x.npz")], "exactly one case file"),
                          (["--npz", single, "--out", os.path.join(TMP, "no", "x.npz")], "cannot write"),
                          ([os.path.join(TMP, "x.bin")], "unexpected argument")):
-        p = subprocess.run([BIN, "export"] + args, capture_output=True, text=True)
+        p = subprocess.run([BIN, "export"] + args, capture_output=True, text=True, env=CLI_ENV)
         check(p.returncode != 0 and needle in p.stderr and p.stderr.startswith("ctrace: export: ")
               and len(p.stderr.strip().splitlines()) == 1, f"export {args}: exit {p.returncode}, {p.stderr!r}")
     check(not os.path.exists(os.path.join(TMP, "x.npz")), "a failed export wrote x.npz")
