@@ -11,20 +11,7 @@ PY=${PYTHON:-/usr/bin/python3}
 BUILD=$(dirname "${CTRACE_BIN:-build/ctrace}")
 "$PY" -c "import numpy" 2>/dev/null || { echo "FAIL: $PY has no numpy (scripts/install-deps.sh installs python3-numpy)"; echo "python.sh: 0 checks passed, 1 failed"; exit 1; }
 [ -f "$BUILD/libctrace.so" ] || { echo "FAIL: $BUILD/libctrace.so missing (make)"; echo "python.sh: 0 checks passed, 1 failed"; exit 1; }
-# Under `make asan` the library is instrumented: Python (not built with ASan)
-# can load it only with the sanitizer runtimes preloaded; Python's own
-# allocations are not ours to leak-check.
-if ldd "$BUILD/libctrace.so" 2>/dev/null | grep -q libasan; then
-    LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-    export LD_PRELOAD ASAN_OPTIONS
-elif nm -D "$BUILD/libctrace.so" 2>/dev/null | grep -q " U __asan_"; then
-    # clang's sanitizer build (make asan): its runtime is linked into
-    # executables, so an uninstrumented Python preloads the shared one
-    LD_PRELOAD="$(clang -print-file-name=libclang_rt.asan-x86_64.so)"
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-    export LD_PRELOAD ASAN_OPTIONS
-fi
+. tests/cli/sanitizer_preload.inc
 DEPS="$BUILD/pydeps"
 if ! PYTHONPATH="$DEPS" "$PY" -c "import safetensors.numpy" 2>/dev/null; then
     mkdir -p "$DEPS"

@@ -9,20 +9,7 @@ PY=${PYTHON:-/usr/bin/python3}
 ROOT=$(pwd)
 BUILD=$(cd "$(dirname "${CTRACE_BIN:-build/ctrace}")" && pwd)
 FIX=$(cd "${CTRACE_FIXTURES:-build/fixtures}" && pwd)
-# Under `make asan` the library is instrumented: Python (not built with ASan)
-# can load it only with the sanitizer runtimes preloaded; Python's own
-# allocations are not ours to leak-check.
-if ldd "$BUILD/libctrace.so" 2>/dev/null | grep -q libasan; then
-    LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-    export LD_PRELOAD ASAN_OPTIONS
-elif nm -D "$BUILD/libctrace.so" 2>/dev/null | grep -q " U __asan_"; then
-    # clang's sanitizer build (make asan): its runtime is linked into
-    # executables, so an uninstrumented Python preloads the shared one
-    LD_PRELOAD="$(clang -print-file-name=libclang_rt.asan-x86_64.so)"
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-    export LD_PRELOAD ASAN_OPTIONS
-fi
+. tests/cli/sanitizer_preload.inc
 V=$(mktemp -d /tmp/ctrace-pip.XXXXXX)
 trap 'rm -rf "$V"; rm -rf "$ROOT/python/build" "$ROOT/python/ctrace.egg-info"' EXIT
 n=0; bad=0
