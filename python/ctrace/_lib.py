@@ -198,6 +198,19 @@ def _candidates():
             os.path.join(os.path.dirname(os.path.dirname(here)), "build", "libctrace.so")]   # repo: python/../build
 
 
+def _bind(obj, path, signatures):
+    """Sets obj.NAME to the library function NAME, typed, for every entry of
+    signatures {name: (restype, argtypes)}; a missing export is an Error."""
+    for name, (res, args) in signatures.items():
+        try:
+            f = getattr(obj.dll, name)
+        except AttributeError:
+            raise Error(f"{path}: the library does not export {name} (built from another version? run make)",
+                        0, "unsupported") from None
+        f.restype, f.argtypes = res, args
+        setattr(obj, name, f)
+
+
 class Library:
     """The loaded libctrace.so with its functions declared (one per process,
     created by lib(); it holds no state of its own)."""
@@ -212,14 +225,7 @@ class Library:
         except OSError as e:
             raise Error(f"cannot load the ctrace library {path}: {e}", 0, "I/O error") from None
         self.path = path
-        for name, (res, args) in SIGNATURES.items():
-            try:
-                f = getattr(self.dll, name)
-            except AttributeError:
-                raise Error(f"{path}: the library does not export {name} (built from another version? run make)",
-                            0, "unsupported") from None
-            f.restype, f.argtypes = res, args
-            setattr(self, name, f)
+        _bind(self, path, SIGNATURES)
         self.version = self.ct_version().decode()
         for tname, cls in MIRRORED.items():
             want = self.ct_abi_size(tname.encode())
@@ -245,14 +251,7 @@ class AppLibrary:
         except OSError as e:
             raise Error(f"cannot load the ctrace application library {path}: {e}", 0, "I/O error") from None
         self.path = path
-        for name, (res, args) in APP_SIGNATURES.items():
-            try:
-                f = getattr(self.dll, name)
-            except AttributeError:
-                raise Error(f"{path}: the library does not export {name} (built from another version? run make)",
-                            0, "unsupported") from None
-            f.restype, f.argtypes = res, args
-            setattr(self, name, f)
+        _bind(self, path, APP_SIGNATURES)
         self.check = core.check
 
 

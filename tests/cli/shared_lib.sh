@@ -13,16 +13,21 @@ bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*"; }
 [ -f "$SO" ] && ok || bad "$SO missing"
 W=$(mktemp -d /tmp/ctrace-so-XXXXXX)
 trap 'rm -rf "$W"' EXIT
-nm -D --defined-only "$SO" | awk '{print $3}' | sort -u >"$W/exported"
-# the names of the CT_API functions: the identifier before the first '('
-grep -h '^CT_API' include/ctrace.h | sed 's/(.*//; s/.*[ *]\([a-z_0-9]*\)$/\1/' | sort -u >"$W/declared"
-n=$(wc -l <"$W/declared")
-[ "$n" -gt 50 ] && ok || bad "only $n CT_API functions found in include/ctrace.h"
-missing=$(comm -23 "$W/declared" "$W/exported" | tr '\n' ' ')
-[ -z "$missing" ] && ok || bad "declared CT_API but not exported: $missing"
-# nothing internal leaks: every exported ct_ function is declared
-extra=$(grep '^ct_' "$W/exported" | comm -13 "$W/declared" - | tr '\n' ' ')
-[ -z "$extra" ] && ok || bad "exported but not in include/ctrace.h: $extra"
+# exports HEADER LIB TAG MIN: LIB exports every CT_API function of HEADER (at
+# least MIN of them) and no other ct_/tr_ symbol; the lists go to $W/TAG.*
+exports() {
+    nm -D --defined-only "$2" | awk '{print $3}' | sort -u >"$W/$3.exported"
+    # the names of the CT_API functions: the identifier before the first '('
+    grep -h '^CT_API' "$1" | sed 's/(.*//; s/.*[ *]\([a-z_0-9]*\)$/\1/' | sort -u >"$W/$3.declared"
+    n=$(wc -l <"$W/$3.declared")
+    [ "$n" -gt "$4" ] && ok || bad "only $n CT_API functions found in $1"
+    missing=$(comm -23 "$W/$3.declared" "$W/$3.exported" | tr '\n' ' ')
+    [ -z "$missing" ] && ok || bad "declared CT_API in $1 but not exported by $2: $missing"
+    # nothing internal leaks: every exported ct_/tr_ function is declared
+    extra=$(grep '^ct_\|^tr_' "$W/$3.exported" | comm -13 "$W/$3.declared" - | tr '\n' ' ')
+    [ -z "$extra" ] && ok || bad "exported by $2 but not in $1: $extra"
+}
+exports include/ctrace.h "$SO" core 50
 # build/libctrace_app.so, the application layer on top of it (ct_run for
 # python/ctrace's run()): exports exactly include/ctrace_app.h's CT_API
 # functions (the core's internal helpers it links privately stay hidden),
@@ -30,15 +35,8 @@ extra=$(grep '^ct_' "$W/exported" | comm -13 "$W/declared" - | tr '\n' ' ')
 APP=$B/libctrace_app.so
 if [ -f "$APP" ]; then
     ok
-    nm -D --defined-only "$APP" | awk '{print $3}' | sort -u >"$W/app_exported"
-    grep -h '^CT_API' include/ctrace_app.h | sed 's/(.*//; s/.*[ *]\([a-z_0-9]*\)$/\1/' | sort -u >"$W/app_declared"
-    n=$(wc -l <"$W/app_declared")
-    [ "$n" -gt 30 ] && ok || bad "only $n CT_API functions found in include/ctrace_app.h"
-    missing=$(comm -23 "$W/app_declared" "$W/app_exported" | tr '\n' ' ')
-    [ -z "$missing" ] && ok || bad "declared CT_API in ctrace_app.h but not exported by $APP: $missing"
-    extra=$(grep '^ct_\|^tr_' "$W/app_exported" | comm -13 "$W/app_declared" - | tr '\n' ' ')
-    [ -z "$extra" ] && ok || bad "exported by $APP but not in include/ctrace_app.h: $extra"
-    both=$(comm -12 "$W/app_exported" "$W/exported" | grep '^ct_' | tr '\n' ' ')
+    exports include/ctrace_app.h "$APP" app 30
+    both=$(comm -12 "$W/app.exported" "$W/core.exported" | grep '^ct_' | tr '\n' ' ')
     [ -z "$both" ] && ok || bad "exported by both libraries: $both"
     readelf -d "$APP" | grep -q 'NEEDED.*\[libctrace\.so\.0\]' && readelf -d "$APP" | grep -q 'R.*PATH.*\$ORIGIN' &&
         [ -e "$B/libctrace.so.0" ] && ok || bad "$APP does not load libctrace.so.0 from beside itself"
