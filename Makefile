@@ -20,6 +20,14 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers 
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 CORE_LIBS = -lopenblas -lcjson -lonig -lutf8proc -lm -lpthread -fopenmp
 LDLIBS  += $(CORE_LIBS) -lcairo
+# oneDNN (Debian's libdnnl-dev, which `make deps` installs) for the "cpu"
+# backend's products; DNNL=0, or a machine without it, builds the OpenBLAS
+# products alone (`ctrace info` says which).
+DNNL    ?= $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),1,0)
+ifeq ($(DNNL),1)
+CFLAGS    += -DCT_HAVE_DNNL
+CORE_LIBS += -ldnnl
+endif
 # The sanitizer build uses clang when it is installed: its float-cast-overflow
 # check reports out-of-range float->int casts (1e20 -> int) that gcc's misses.
 ASAN_CC  ?= $(shell command -v clang >/dev/null 2>&1 && echo clang || echo $(CC))

@@ -1,24 +1,36 @@
 /* bench/trace.c — the tracing engines on random Llama-layout models.
  *
- *   build/bench/trace [small|medium|all] [fast|naive|both] [hidden|mlp|attention|head|all|every] [f32|bf16|f16]
+ *   build/bench/trace [small|medium|all] [fast|naive|both] [hidden|mlp|attention|head|all|every]
+ *                     [weights f32|bf16|f16] [compute f32|bf16] [backend cpu|openblas|ref]
  *
  * Default: "small" with both engines and all three sublayer kinds, then
  * "medium" with the fast engine on all kinds (the naive engine on medium takes
  * minutes per kind: ask for it with `medium naive`).  The head kind (cells
  * (t, l, h): H times as many) is asked for by name ("head", or "every" for the
  * four kinds); its naive engine runs only when asked for (`small naive head`:
- * minutes).  32-token prompt, span [4, 8),
- * S = 10, window 10.  Prints per run: wall time, cells/s, the FLOPs the
- * engine performed (block matrix products, attention, output projection) and
- * GFLOP/s against the measured sgemm peak of this machine.  The last argument
- * holds the matrices in that dtype (the numbers are those of the same weights
- * in float32; the products convert weight panels as they go). */
+ * minutes).  32-token prompt, span [4, 8), S = 10, window 10.
+ *
+ * Prints the machine's matrix-product peaks measured in this process (2048³,
+ * 2 threads: OpenBLAS sgemm, oneDNN sgemm — AVX-512 kernels where the CPU has
+ * them — and oneDNN's bf16 matmul), then per run: wall time, cells/s, the
+ * FLOPs the engine performed (block matrix products, attention, output
+ * projection), GFLOP/s, and the products alone: their time (timed around
+ * every linear call of the backend) and rate against the peak of the same
+ * kernel; the rest of the wall time is attention, norms, copies and scoring.
+ * "weights" holds the matrices in that dtype (the numbers are those of the
+ * same weights in float32); "compute" is the products' dtype (--dtype). */
 #include <cblas.h>
+#include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef CT_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
 #include "ctrace_app.h"
+#include "ops/ops.h"
 
 static double now_s(void)
 {
@@ -27,22 +39,54 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Best of 3: one 2048³ sgemm with OpenBLAS's own threads (2 cores). */
-static double sgemm_peak(void)
+/* Best of 3: one 2048³ product on 2 threads, f32 through OpenBLAS's or
+ * oneDNN's own threading, or bf16 through the backend's own blocked kernel
+ * (the only bf16 product at hand). */
+enum { PEAK_BLAS, PEAK_DNNL, PEAK_BF16 };
+static double product_peak(int which)
 {
     int n = 2048;
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
     for (long i = 0; i < (long)n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
+    uint16_t *bh = NULL;
+    ct_tensor W = ct_tensor_2d(CT_F32, b, n, n);
+    if (which == PEAK_BF16) {
+        bh = malloc(sizeof *bh * n * n);
+        for (long i = 0; i < (long)n * n; i++) bh[i] = ct_f32_to_bf16(b[i]);
+        W = ct_tensor_2d(CT_BF16, bh, n, n);
+    }
     openblas_set_num_threads(2);
+    ct_set_threads(2);
     double best = 1e9;
     for (int k = 0; k < 3; k++) {
         double t = now_s();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        if (which == PEAK_BLAS) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+#ifdef CT_HAVE_DNNL
+        else if (which == PEAK_DNNL) dnnl_sgemm('N', 'T', n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+#endif
+        else if (which == PEAK_BF16) ct_backend_cpu_bf16()->linear(ct_backend_cpu_bf16(), n, a, n, &W, NULL, c, n);
+        else break;
         t = now_s() - t;
         if (t < best) best = t;
     }
-    free(a); free(b); free(c);
-    return 2.0 * n * n * (double)n / best / 1e9;
+    openblas_set_num_threads(1);
+    free(a); free(b); free(c); free(bh);
+    return best < 1e9 ? 2.0 * n * n * (double)n / best / 1e9 : 0;
+}
+
+/* The backend under test, wrapped so that every product is timed: a copy of
+ * its table whose linear calls the real one (bench-local state). */
+static const ct_backend *inner;
+static ct_backend timed;
+static double lin_seconds, lin_flops;
+static void timed_linear(const ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W, const float *b,
+                         float *Y, int ldy)
+{
+    (void)be;
+    double t = now_s();
+    inner->linear(inner, R, X, ldx, W, b, Y, ldy);
+    lin_seconds += now_s() - t;
+    lin_flops += 2.0 * R * (double)W->shape[0] * (double)W->shape[1];
 }
 
 static int make_model(const char *name, ct_dtype dt, ct_model **m, ct_err *err)
@@ -76,24 +120,38 @@ static void flop_rates(const ct_model *m, double *tok, double *pair, double *row
 int main(int argc, char **argv)
 {
     const char *which = argc > 1 ? argv[1] : "default", *eng = argc > 2 ? argv[2] : NULL,
-               *kinds = argc > 3 ? argv[3] : "all", *dts = argc > 4 ? argv[4] : "f32";
+               *kinds = argc > 3 ? argv[3] : "all", *dts = argc > 4 ? argv[4] : "f32",
+               *cds = argc > 5 ? argv[5] : "f32", *bname = argc > 6 ? argv[6] : "cpu";
     ct_dtype dt = !strcmp(dts, "bf16") ? CT_BF16 : !strcmp(dts, "f16") ? CT_F16 : CT_F32;
-    double peak = sgemm_peak();
-    printf("sgemm peak (2048^3, OpenBLAS 2 threads, best of 3): %.1f GFLOP/s; weights %s\n", peak, ct_dtype_name(dt));
-    printf("%-7s %-9s %-6s %9s %9s %10s %10s %8s %9s %9s\n", "model", "kind", "engine", "wall s", "cells", "cells/s",
-           "GFLOP", "GFLOP/s", "of peak", "speedup");
+    ct_dtype cdt = !strcmp(cds, "bf16") ? CT_BF16 : CT_F32;
+    inner = ct_backend_find(bname, cdt);
+    if (!inner) { fprintf(stderr, "bench: no backend %s with %s compute\n", bname, ct_dtype_name(cdt)); return 2; }
+    timed = *inner;
+    timed.linear = timed_linear;
+    double pk[3] = {product_peak(PEAK_BLAS), product_peak(PEAK_DNNL), product_peak(PEAK_BF16)};
+    printf("product peaks (2048^3, 2 threads, best of 3): OpenBLAS sgemm %.1f, oneDNN sgemm %.1f, oneDNN bf16 %.1f GFLOP/s\n",
+           pk[0], pk[1], pk[2]);
+    /* the products' own peak: the kernel they run on */
+    int pki = cdt == CT_BF16 ? PEAK_BF16 : !strcmp(bname, "openblas") || pk[1] == 0 ? PEAK_BLAS : PEAK_DNNL;
+    double peak = pk[pki];
+    char desc[320];
+    inner->describe(inner, desc, sizeof desc);
+    printf("weights %s; %s\n", ct_dtype_name(dt), desc);
+    printf("%-7s %-9s %-6s %9s %9s %10s %10s %8s %10s %10s %9s %9s\n", "model", "kind", "engine", "wall s", "cells",
+           "cells/s", "GFLOP", "GFLOP/s", "products s", "prod GF/s", "of peak", "speedup");
     const char *models[] = {"small", "medium"};
     for (int mi = 0; mi < 2; mi++) {
         if (strcmp(which, "default") && strcmp(which, "all") && strcmp(which, models[mi])) continue;
         ct_model *m = NULL;
         ct_err err = {0};
         if (make_model(models[mi], dt, &m, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
+        ct_model_use_backend(m, &timed);
         double ft, fp, fr, fk;
         flop_rates(m, &ft, &fp, &fr, &fk);
         int32_t ids[32], rg[2] = {4, 8}, ans[1] = {1234};
         for (int i = 0; i < 32; i++) ids[i] = (int32_t)((i * 7919 + 11) % 32000);
         ct_trace_input in = {.ids = ids, .n_ids = 32, .ranges = rg, .n_ranges = 1, .answer = ans, .n_answer = 1};
-        double total[2] = {0, 0};
+        double total[2] = {0, 0}, ptotal[2] = {0, 0};   /* wall, products, per engine */
         for (int k = 0; k <= CT_KIND_HEAD; k++) {
             int named = !strcmp(kinds, ct_kind_name((ct_kind)k)) || !strcmp(kinds, "every");
             if (!named && (k == CT_KIND_HEAD || strcmp(kinds, "all"))) continue;
@@ -107,19 +165,22 @@ int main(int argc, char **argv)
                 ct_trace_settings s;
                 ct_trace_settings_default(&s);
                 s.kind = (ct_kind)k; s.samples = 10; s.window = 10; s.engine = (ct_engine)e;
+                lin_seconds = lin_flops = 0;
                 double t0 = now_s();
                 if (ct_trace_run(m, &in, &s, &res[e], &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
                 wall[e] = now_s() - t0;
                 total[e] += wall[e];
+                ptotal[e] += lin_seconds;
                 have[e] = 1;
                 const ct_trace_result *r = &res[e];
                 double flops = r->token_layers * ft + r->attn_pairs * fp + r->logit_rows * fr + r->kv_rows * fk;
                 char sp[32] = "";
                 if (e == CT_ENGINE_NAIVE && have[0]) snprintf(sp, sizeof sp, "%.1fx", wall[1] / wall[0]);
                 long cells = (long)r->T * r->L * r->H;     /* grid cells: [T, L] or [T, L, H] */
-                printf("%-7s %-9s %-6s %9.2f %9ld %10.1f %10.1f %8.1f %8.0f%% %9s\n", models[mi], ct_kind_name((ct_kind)k),
-                       ct_engine_name((ct_engine)e), wall[e], cells, cells / wall[e], flops / 1e9,
-                       flops / 1e9 / wall[e], 100.0 * flops / 1e9 / wall[e] / peak, sp);
+                double prate = lin_seconds > 0 ? lin_flops / 1e9 / lin_seconds : 0;
+                printf("%-7s %-9s %-6s %9.2f %9ld %10.1f %10.1f %8.1f %10.2f %10.1f %8.0f%% %9s\n", models[mi],
+                       ct_kind_name((ct_kind)k), ct_engine_name((ct_engine)e), wall[e], cells, cells / wall[e], flops / 1e9,
+                       flops / 1e9 / wall[e], lin_seconds, prate, peak > 0 ? 100.0 * prate / peak : 0, sp);
                 fflush(stdout);
             }
             if (have[0] && have[1]) {
@@ -134,8 +195,8 @@ int main(int argc, char **argv)
             for (int e = 0; e < 2; e++) if (have[e]) ct_trace_result_free(&res[e]);
         }
         printf("%-7s total:", models[mi]);
-        if (total[0] > 0) printf(" fast %.2f s", total[0]);
-        if (total[1] > 0) printf(" naive %.2f s", total[1]);
+        if (total[0] > 0) printf(" fast %.2f s (products %.2f s)", total[0], ptotal[0]);
+        if (total[1] > 0) printf(" naive %.2f s (products %.2f s)", total[1], ptotal[1]);
         if (total[0] > 0 && total[1] > 0) printf(" (naive/fast %.1fx)", total[1] / total[0]);
         printf("\n");
         ct_model_free(m);

@@ -41,8 +41,9 @@ extern "C" {
 /* The library's version, CTRACE_VERSION of the build ("0.2.0"): lets a binding
  * check it loaded the library it was written for. */
 CT_API const char *ct_version(void);
-/* What this build computes with, e.g. "OpenBLAS 0.3.21 (Haswell, single-threaded
- * per 128-column block), OpenMP 2 threads". */
+/* What the default backend computes with, e.g. "cpu: oneDNN 2.6.3 dnnl_sgemm,
+ * float32 products, one single-threaded call per 128 output columns, OpenMP 2
+ * threads". */
 CT_API const char *ct_backend_description(void);
 /* sizeof a public struct by its name ("ct_err", "ct_config", "ct_tensor_view",
  * "ct_st_file", "ct_encoding", "ct_trace_settings", "ct_trace_input",
@@ -304,10 +305,23 @@ CT_API int ct_model_random_as(ct_model **out, const struct ct_config *cfg, uint6
 CT_API void ct_model_memory(const ct_model *m, size_t *stored, size_t *owned, size_t *mapped);
 /* The dtype most of the model's matrices are held in (for `ctrace info`). */
 CT_API ct_dtype ct_model_weight_dtype(const ct_model *m);
-/* Chooses the compute backend: "cpu" (OpenBLAS + OpenMP, the default) or
- * "ref" (the plain-C reference: slow, for checking). */
+/* Chooses the compute backend: "cpu" (oneDNN products + OpenMP, the
+ * default), "openblas" (OpenBLAS products + OpenMP: the products of ctrace
+ * 0.2) or "ref" (the plain-C reference: slow, for checking).  Every backend
+ * gives the same numbers whatever the thread count. */
 CT_API int ct_model_set_backend(ct_model *m, const char *name, ct_err *err);
 CT_API const char *ct_model_backend_name(const ct_model *m);
+/* What the matrix products compute in: CT_F32 (the default: exact float32
+ * products of the stored weights) or CT_BF16 (the speed option for 7-8B
+ * models: activations and weights rounded to bf16 for the products, f32
+ * accumulation; norms, attention, softmax and scores stay float32; the
+ * deviation from F32 is measured in docs/ops.md).  "cpu" and "ref" have both;
+ * CT_ERR_UNSUPPORTED otherwise. */
+CT_API int ct_model_set_compute(ct_model *m, ct_dtype dt, ct_err *err);
+CT_API ct_dtype ct_model_compute_dtype(const ct_model *m);
+/* One line naming the backend, its library and kernels, and the threads
+ * (`ctrace info`, run.json). */
+CT_API void ct_model_backend_describe(const ct_model *m, char *buf, size_t n);
 
 /* Sets the thread count of matrix products and of ctrace's own loops. */
 CT_API void ct_set_threads(int n);
@@ -630,6 +644,10 @@ typedef struct ct_trace_result {
     /* Appended (the layout above is unchanged for bindings): the grids' last
      * axis, H = n_heads for CT_KIND_HEAD, 1 for the sublayer kinds. */
     int H;
+    /* What computed it (ct_model_set_backend / ct_model_set_compute): the
+     * backend's name ("cpu", static storage) and the products' dtype. */
+    const char *backend;
+    ct_dtype compute;
 } ct_trace_result;
 
 /* Runs the whole trace.  Errors: ranges outside the prompt or empty, no

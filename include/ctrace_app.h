@@ -578,6 +578,9 @@ typedef struct ct_run_settings {
                                    figure pdfs/{answer}_{row}_attribution[_{cf}].pdf when plots):
                                    ct_attribute (and ct_attribute_corrupted with the experiment's
                                    target ranges and the trace's noise) of answer vs counterfactual */
+    const char *backend;        /* ct_model_set_backend's name; NULL = "cpu" */
+    ct_dtype compute;           /* ct_model_set_compute: CT_F32 (default) or CT_BF16; recorded in each
+                                   case file, and resume refuses a case computed otherwise */
 } ct_run_settings;
 
 CT_API void ct_run_settings_default(ct_run_settings *s);

@@ -2,7 +2,7 @@
 # Installs the Debian packages ctrace needs to build and test, only if some are missing.
 # Used by `make test`, `make demo` and `.ci/run`; sudo is used when not root.
 set -e
-PKGS="build-essential pkg-config libopenblas-dev libopenblas0-pthread libcjson-dev libonig-dev libutf8proc-dev libcairo2-dev poppler-utils fonts-dejavu-core xz-utils python3 python3-numpy python3-setuptools python3-pip python3-venv"
+PKGS="build-essential pkg-config libopenblas-dev libopenblas0-pthread libdnnl-dev libcjson-dev libonig-dev libutf8proc-dev libcairo2-dev poppler-utils fonts-dejavu-core xz-utils python3 python3-numpy python3-setuptools python3-pip python3-venv"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -140,7 +140,7 @@ static int check_cases(const char *out, int reverse, int sign, double *te_sum, f
             }
         cJSON *top = cJSON_GetObjectItem(o, "top_ie");
         CHECK(top && cJSON_GetObjectItem(top, "token")->valueint == bt && cJSON_GetObjectItem(top, "layer")->valueint == bl
-              && cJSON_GetObjectItem(top, "ie")->valuedouble == (double)best,
+              && (float)cJSON_GetObjectItem(top, "ie")->valuedouble == best,   /* 15 digits (cJSON): exact as a float */
               "%s: top_ie %s, want token %d layer %d ie %g", path, top ? cJSON_PrintUnformatted(top) : "null", bt, bl, best);
         if (sign < 0) CHECK(best < 0 && best == mn && c.te < 0, "%s: top_ie %g is the most negative (%g), TE %g", path, best, mn, c.te);
         if (sign > 0) CHECK(c.te > 0, "%s: TE %g", path, c.te);   /* a cell may still lower p: top_ie keeps its sign */

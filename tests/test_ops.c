@@ -3,7 +3,9 @@
  * row, GQA and MQA, windows at the edges, queries at p0 > 0, the batched
  * attention path (n >= 16) and the per-row one; weights in F32, BF16 and F16.
  * Each line prints the normalized error max|cpu - ref| / max|ref| of one op
- * over all its cases.  Also: a BF16/F16 product gives exactly the bits of the
+ * over all its cases.  The products of every CPU backend ("cpu": oneDNN,
+ * "openblas", and bf16 compute against the reference's bf16 compute), and
+ * their batch and thread invariance.  Also: a BF16/F16 product gives exactly the bits of the
  * same product on the weights converted to float32 first (the claim that
  * keeping weights as stored changes no number). */
 #include <math.h>
@@ -11,6 +13,7 @@
 #include "harness.h"
 #include "ctrace_app.h"
 #include "ops/ops.h"
+#include "ops/cpu.h"
 
 static const ct_backend *REF, *CPU;
 static uint64_t rng = 88172645463325252ull;
@@ -83,9 +86,13 @@ static void weight_free(ct_tensor *t, float *f32)
 
 static const ct_dtype DTYPES[3] = {CT_F32, CT_BF16, CT_F16};
 
-static void test_linear(void)
+/* A product backend against its reference: "cpu" (oneDNN) and "openblas"
+ * against "ref", bf16 compute against ref's bf16 compute (the same rounding
+ * of X and W, sums in double), within float32 summation error. */
+static void test_linear_of(const char *op, const ct_backend *be, const ct_backend *ref)
 {
-    static const int shapes[][3] = {{1, 1, 1}, {3, 17, 5}, {7, 33, 130}, {1, 64, 257}, {19, 100, 129}, {2, 300, 384}};
+    static const int shapes[][3] = {{1, 1, 1}, {3, 17, 5}, {7, 33, 130}, {1, 64, 257}, {19, 100, 129}, {2, 300, 384},
+                                    {40, 96, 700}};
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
         for (int di = 0; di < 3; di++)
             for (int bias = 0; bias < 2; bias++) {
@@ -93,23 +100,105 @@ static void test_linear(void)
                 float *wf, *x = rnd((long)R * ldx, 1.0f), *b = bias ? rnd(out, 1.0f) : NULL;
                 ct_tensor W = weight(DTYPES[di], out, in, &wf);
                 float *yr = calloc((size_t)R * ldy, sizeof *yr), *yc = calloc((size_t)R * ldy, sizeof *yc);
-                REF->linear(REF, R, x, ldx, &W, b, yr, ldy);
-                CPU->linear(CPU, R, x, ldx, &W, b, yc, ldy);
+                ref->linear(ref, R, x, ldx, &W, b, yr, ldy);
+                be->linear(be, R, x, ldx, &W, b, yc, ldy);
                 char label[96];
                 snprintf(label, sizeof label, "R%d in%d out%d %s%s", R, in, out, ct_dtype_name(W.dtype), bias ? " +b" : "");
-                compare("linear", label, yc, yr, (long)R * ldy, 2e-6 * sqrt(in));
+                compare(op, label, yc, yr, (long)R * ldy, 2e-6 * sqrt(in));
                 if (W.dtype != CT_F32) {
                     /* stored dtype vs converted first: the same bits */
                     ct_tensor Wf = ct_tensor_2d(CT_F32, wf, out, in);
                     float *yf = calloc((size_t)R * ldy, sizeof *yf);
-                    CPU->linear(CPU, R, x, ldx, &Wf, b, yf, ldy);
-                    CHECK(memcmp(yf, yc, sizeof *yf * R * ldy) == 0, "linear %s: stored-dtype product differs from the float32 copy's",
-                          label);
+                    be->linear(be, R, x, ldx, &Wf, b, yf, ldy);
+                    CHECK(memcmp(yf, yc, sizeof *yf * R * ldy) == 0, "%s %s: stored-dtype product differs from the float32 copy's",
+                          op, label);
                     free(yf);
                 }
                 weight_free(&W, wf);
                 free(x); free(b); free(yr); free(yc);
             }
+}
+
+/* bf16 compute is not float32: against the float32 reference its error is
+ * that of rounding X and W to 8 significant bits (about 2^-9 per factor,
+ * partly cancelling over a sum), far above float32's. */
+static void test_linear_bf16_vs_f32(void)
+{
+    int R = 24, in = 512, out = 300;
+    float *wf, *x = rnd((long)R * in, 1.0f);
+    ct_tensor W = weight(CT_F32, out, in, &wf);
+    float *yr = calloc((size_t)R * out, sizeof *yr), *yb = calloc((size_t)R * out, sizeof *yb);
+    REF->linear(REF, R, x, in, &W, NULL, yr, out);
+    ct_backend_cpu_bf16()->linear(ct_backend_cpu_bf16(), R, x, in, &W, NULL, yb, out);
+    double mx = 0, d = 0;
+    for (long i = 0; i < (long)R * out; i++) {
+        mx = fmax(mx, fabs(yr[i]));
+        d = fmax(d, fabs((double)yb[i] - yr[i]));
+    }
+    printf("  bf16 compute vs float32: normalized error %.2e (R%d in%d out%d)\n", d / mx, R, in, out);
+    CHECK(d / mx > 1e-5 && d / mx < 2e-2, "bf16 compute vs float32: normalized error %.3g, expected in (1e-5, 2e-2)", d / mx);
+    weight_free(&W, wf);
+    free(x); free(yr); free(yb);
+}
+
+/* A row's product has the same bits whatever batch it is computed in (how
+ * many rows, at which offset) and whatever the thread count: the engines rely
+ * on it (a corrupted run with noise 0 is the clean run, bit for bit). */
+static void test_linear_invariance(const char *op, const ct_backend *be)
+{
+    const int in = 200, out = 300, RM = 70;
+    float *wf, *x = rnd((long)RM * in, 1.0f), *b = rnd(out, 1.0f);
+    ct_tensor W = weight(CT_BF16, out, in, &wf);
+    float *all = calloc((size_t)RM * out, sizeof *all), *y = calloc((size_t)RM * out, sizeof *y);
+    ct_set_threads(2);
+    be->linear(be, RM, x, in, &W, b, all, out);
+    int bad = 0, tried = 0;
+    for (int R = 1; R <= RM; R += R < 20 ? 1 : 7)
+        for (int r0 = 0; r0 + R <= RM; r0 += 23) {
+            ct_set_threads(1 + (R + r0) % 3);
+            be->linear(be, R, x + (size_t)r0 * in, in, &W, b, y, out);
+            tried++;
+            if (memcmp(y, all + (size_t)r0 * out, sizeof *y * R * out)) {
+                if (bad++ < 3) CHECK(0, "%s: rows %d..%d computed %d at a time with %d threads differ from the same rows of a %d-row product",
+                                     op, r0, r0 + R - 1, R, 1 + (R + r0) % 3, RM);
+            }
+        }
+    ct_set_threads(2);
+    CHECK(bad == 0, "%s: %d of %d batches differ", op, bad, tried);
+    printf("  %-12s batch and thread invariance: %d batches of 1..%d rows, 1-3 threads, bit-identical\n", op, tried, RM);
+    weight_free(&W, wf);
+    free(x); free(b); free(all); free(y);
+}
+
+/* The vectorised exp of the softmaxes and SiLU against exp in double. */
+static void test_expf(void)
+{
+    int worst = 0;
+    float at = 0;
+    long n = 0;
+    for (float x = -87.0f; x < 88.7f; x = nextafterf(x, 100.0f))
+        if ((n++ & 255) == 0) {
+            float want = (float)exp((double)x), got = ct_cpu_expf(x);
+            int32_t a, b;
+            memcpy(&a, &want, 4);
+            memcpy(&b, &got, 4);
+            int u = a > b ? a - b : b - a;
+            if (u > worst) { worst = u; at = x; }
+        }
+    printf("  expf         %ld arguments in [-87, 88.7], worst %d ulp (at %.9g)\n", n / 256, worst, at);
+    CHECK(worst <= 2, "ct_cpu_expf: %d ulp from exp at %.9g", worst, at);
+    CHECK(ct_cpu_expf(0) == 1.0f && ct_cpu_expf(-200) == 0 && isinf(ct_cpu_expf(200)) && isnan(ct_cpu_expf(NAN)) &&
+          ct_cpu_expf(-INFINITY) == 0, "ct_cpu_expf: 0, -200, 200, NaN, -inf");
+}
+
+static void test_linear(void)
+{
+    test_linear_of("linear", CPU, REF);
+    test_linear_of("linear/blas", ct_backend_openblas(), REF);
+    test_linear_of("linear/bf16", ct_backend_cpu_bf16(), ct_backend_ref_bf16());
+    test_linear_bf16_vs_f32();
+    test_linear_invariance("linear", CPU);
+    test_linear_invariance("linear/bf16", ct_backend_cpu_bf16());
 }
 
 static void test_norm(void)
@@ -286,6 +375,17 @@ int main(void)
     CHECK(REF->version == CT_BACKEND_VERSION && CPU->version == CT_BACKEND_VERSION, "backend versions");
     CHECK(ct_backend_named("cpu") == CPU && ct_backend_named("ref") == REF && ct_backend_named("tpu") == NULL,
           "backend names");
+    CHECK(ct_backend_find("cpu", CT_BF16) == ct_backend_cpu_bf16() && ct_backend_find("ref", CT_BF16) == ct_backend_ref_bf16() &&
+          ct_backend_find("openblas", CT_F32) == ct_backend_openblas() && !ct_backend_find("openblas", CT_BF16) &&
+          !ct_backend_find("cpu", CT_F16) && ct_backend_cpu_bf16()->compute == CT_BF16 && CPU->compute == CT_F32,
+          "backends by name and compute dtype");
+    char desc[320];
+    CPU->describe(CPU, desc, sizeof desc);
+    printf("  %s\n", desc);
+#ifdef CT_HAVE_DNNL
+    CHECK(strstr(desc, "oneDNN") != NULL, "a oneDNN build says so: %s", desc);
+#endif
+    test_expf();
     test_linear();
     test_norm();
     test_rope();

@@ -88,7 +88,8 @@ class ct_trace_result(C.Structure):
                 ("top_clean_p", c_float * TOP_K), ("top_corrupt_p", c_float * TOP_K),
                 ("cells_run", C.c_long), ("token_layers", c_double), ("attn_pairs", c_double),
                 ("kv_rows", c_double), ("logit_rows", c_double), ("seconds", c_double),
-                ("H", c_int)]   # the grids' last axis: n_heads for the head kind, else 1
+                ("H", c_int),   # the grids' last axis: n_heads for the head kind, else 1
+                ("backend", c_char_p), ("compute", c_int)]   # what computed it: "cpu", CT_F32 / CT_BF16
 
 
 class ct_attribution(C.Structure):
@@ -113,7 +114,8 @@ class ct_run_settings(C.Structure):
                 ("cf_context", c_int), ("max_datapoints", c_int), ("shard_k", c_int), ("shard_n", c_int),
                 ("plots", c_int), ("plot_format", c_int), ("trace", ct_trace_settings), ("threads", c_int),
                 ("argc", c_int), ("argv", P(c_char_p)), ("progress", RUN_PROGRESS_FN), ("progress_ctx", c_void_p),
-                ("model_id", c_char_p), ("tokenizer_id", c_char_p), ("attribute", c_int)]
+                ("model_id", c_char_p), ("tokenizer_id", c_char_p), ("attribute", c_int),
+                ("backend", c_char_p), ("compute", c_int)]
 
 
 MIRRORED = {"ct_err": ct_err, "ct_config": ct_config, "ct_tensor_view": ct_tensor_view, "ct_st_file": ct_st_file,
@@ -141,6 +143,9 @@ SIGNATURES = {
     "ct_model_describe": (c_int, [_VP, c_char_p, c_size_t]),
     "ct_model_backend_name": (c_char_p, [_VP]),
     "ct_model_set_backend": (c_int, [_VP, c_char_p, _E]),
+    "ct_model_set_compute": (c_int, [_VP, c_int, _E]),
+    "ct_model_compute_dtype": (c_int, [_VP]),
+    "ct_model_backend_describe": (None, [_VP, c_char_p, C.c_size_t]),
     "ct_forward": (c_int, [_VP, P(c_int32), c_int, P(c_float), P(c_float), _E]),
     "ct_tokenizer_load": (c_int, [P(_VP), c_char_p, _E]),
     "ct_tokenizer_free": (None, [_VP]),

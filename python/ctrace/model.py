@@ -141,6 +141,15 @@ class Tokenizer:
         return None if i < 0 else i
 
 
+def _dtype(dtype):
+    """--dtype's text -> ct_dtype (CT_F32 0, CT_BF16 2)."""
+    d = {"f32": 0, "float32": 0, "bf16": 2, "bfloat16": 2}
+    if dtype not in d:
+        raise Error(f"dtype {dtype!r}: expected \"f32\" or \"bf16\"")
+    return d[dtype]
+
+
+
 class Model:
     """A Hugging Face checkpoint loaded by ctrace (ct_model_load): weights kept in
     their stored dtype, computed in float32.
@@ -151,11 +160,13 @@ class Model:
                (loaded on first use of .tokenizer)
     weights    "stored" (matrices kept in the checkpoint's dtype, the default) or
                "f32" (converted at load: twice the memory; the same numbers)
-    backend    None (the default, "cpu": OpenBLAS + OpenMP) or "ref" (the plain-C
-               reference backend: slow, for checking)
+    backend    None (the default, "cpu": oneDNN products + OpenMP), "openblas"
+               (OpenBLAS products) or "ref" (the plain-C reference: slow, for checking)
+    dtype      "f32" (the default: float32 products) or "bf16" (products on
+               bf16-rounded activations and weights, f32 sums: faster, less exact)
     """
 
-    def __init__(self, path, tokenizer=None, weights="stored", backend=None):
+    def __init__(self, path, tokenizer=None, weights="stored", backend=None, dtype="f32"):
         L = lib()
         self._lib = L
         self._h = C.c_void_p()
@@ -168,6 +179,7 @@ class Model:
         L.check(L.ct_model_load_as(C.byref(self._h), self.path.encode(), modes[weights], C.byref(err)), err)
         if backend is not None:
             L.check(L.ct_model_set_backend(self._h, str(backend).encode(), C.byref(err)), err)
+        L.check(L.ct_model_set_compute(self._h, _dtype(dtype), C.byref(err)), err)
         self._tok_path = tokenizer
         self._tok = None
         self.config = self._config_dict()
@@ -225,8 +237,20 @@ class Model:
 
     @property
     def backend(self):
-        """The compute backend's name ("cpu" or "ref")."""
+        """The compute backend's name ("cpu", "openblas" or "ref")."""
         return self._lib.ct_model_backend_name(self.handle).decode()
+
+    @property
+    def dtype(self):
+        """What the products compute in: "f32" or "bf16"."""
+        return "bf16" if self._lib.ct_model_compute_dtype(self.handle) == 2 else "f32"
+
+    @property
+    def backend_description(self):
+        """One line: the backend, its library and kernels, the compute dtype, the threads."""
+        buf = C.create_string_buffer(320)
+        self._lib.ct_model_backend_describe(self.handle, buf, len(buf))
+        return buf.value.decode()
 
     @property
     def weight_dtype(self):

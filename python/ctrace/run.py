@@ -8,7 +8,7 @@ import numpy as np
 
 from ._lib import lib, app_lib, ct_err, ct_run_settings, ct_run_progress, RUN_PROGRESS_FN, c_char_p
 from .errors import Error
-from .model import resolve, set_threads
+from .model import resolve, set_threads, _dtype
 from .trace import _settings, _choice, _KINDS
 
 _EXPERIMENTS = {1: 1, 2: 2, 3: 3, "subject": 1, "object": 2, "relation": 3}
@@ -61,7 +61,7 @@ def _kinds(kinds):
 def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None, samples=10, window=10, max_cf=3,
         replace=False, reverse_patching=False, max_datapoints=0, noise_level=None, seed=1, metric="prob",
         engine="fast", cf_context=False, plot_format="pdf", kinds=("hidden", "mlp", "attention"), attribute=False,
-        shard=None, tokenizer=None, threads=None, progress=None):
+        shard=None, tokenizer=None, threads=None, progress=None, backend=None, dtype="f32"):
     """Traces a JSONL dataset into output_dir, as `ctrace run` with the same
     flags (the same names and defaults: the seed tool's) -> RunResult.
 
@@ -78,6 +78,7 @@ def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None
     tokenizer        tokenizer.json or its directory (default: the model's)
     threads          None: as set (ctrace.set_threads); a number: set it first
     progress         called as progress(dict) with ct_run_progress's fields during the run
+    backend, dtype   as --backend (None: "cpu") and --dtype ("f32" or "bf16": bf16 products)
 
     Writes OUT/cases/{i}_{kind}_{obj}.bin, OUT/pdfs/..., summary.jsonl,
     errors.jsonl and run.json (docs/run.md); run.json records the equivalent
@@ -160,6 +161,12 @@ def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None
         set_threads(_int("threads", threads, 1, 4096))
         s.threads = int(threads)
         flag("threads", threads)
+    if backend is not None:
+        s.backend = cs(str(backend))
+        flag("backend", backend)
+    s.compute = _dtype(dtype)
+    if s.compute:
+        flag("dtype", dtype)
     av = (c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
     s.argc, s.argv = len(argv), av
 

@@ -65,7 +65,8 @@ class TraceResult:
       top_corrupt_id [K], top_corrupt_p [K]          of the mean of the corrupted runs' distributions
 
     and kind, metric, settings (dict), noise_level (the level used), emb_std,
-    cells_run, seconds.  The same names as the case file's tensors
+    cells_run, seconds, backend ("cpu", ...) and compute ("F32" or "BF16": the
+    products' dtype).  The same names as the case file's tensors
     (docs/case-file.md); result["scores"] works too.
     """
 
@@ -120,7 +121,12 @@ class TraceResult:
         keep.append(tg)
         res = ct_trace_result(T=self.T, L=self.L, S=self.S, n_targets=1 + Cn, targets=tg,
                               noise_level=self.noise_level, emb_std=self.emb_std, te=self.te, ie=f32(self.ie),
-                              cells_run=self.cells_run, seconds=self.seconds, H=self.H)
+                              cells_run=self.cells_run, seconds=self.seconds, H=self.H,
+                              compute=2 if getattr(self, "compute", "F32") == "BF16" else 0)
+        b = getattr(self, "backend", None)
+        if b:
+            keep.append(b.encode())
+            res.backend = keep[-1]
         k = len(self.top_clean_id)
         res.n_top = k
         res.top_clean_id[:k], res.top_clean_p[:k] = self.top_clean_id.tolist(), self.top_clean_p.tolist()
@@ -247,6 +253,9 @@ def trace(model, ids, target, answer, kind="hidden", samples=10, window=10, nois
         r = TraceResult()
         T, Ly, S = res.T, res.L, res.S
         r.T, r.L, r.S, r.H = T, Ly, S, res.H
+        # what computed it: the backend's name and the products' dtype ("F32"/"BF16")
+        r.backend = res.backend.decode() if res.backend else None
+        r.compute = "BF16" if res.compute == 2 else "F32"
         # the grids' shape: [T, L], or [T, L, H] for the head kind
         g = (T, Ly, res.H) if st.kind == _KINDS["head"] else (T, Ly)
         a = res.targets[0]

@@ -15,6 +15,18 @@ typedef struct ct_command {
  * Returns buf, or NULL after printing the one-line error. */
 const char *cli_resolve(const char *name, char *buf, size_t cap, int *from_hub);
 
+/* --dtype f32|bf16 (the products' compute dtype): 0 and *out, or -1 after
+ * printing "ctrace: CMD: --dtype ..." */
+int cli_dtype(const char *cmd, const char *text, ct_dtype *out);
+/* --backend NAME and --dtype on a loaded model (either may be NULL: the
+ * default); 0, or -1 after printing the one-line error. */
+int cli_compute(const char *cmd, ct_model *m, const char *backend, const char *dtype);
+/* The usage lines of the two flags. */
+#define CLI_COMPUTE_USAGE                                                                                   \
+    "  --backend cpu|openblas|ref  the products: oneDNN (default), OpenBLAS, or the plain-C reference\n"   \
+    "  --dtype f32|bf16            what the products compute in: f32 (default, exact) or bf16\n"           \
+    "                              (activations and weights rounded to bf16, f32 sums: faster, less exact)\n"
+
 int cmd_version(int argc, char **argv);
 /* @@CMD_DECLS@@ */
 int cmd_info(int argc, char **argv);

@@ -19,7 +19,7 @@ static const char *usage_text =
     "usage: ctrace attribute --model_name DIR|ORG/NAME[@REV] (--token_ids 1,2,3 | --prompt TEXT)\n"
     "                        (--answer_ids 5 | --answer TEXT) (--cf_ids 7 | --cf TEXT) --out FILE.safetensors [--threads N]\n"
     "                        [--target B:E[,B:E...] [--samples 10] [--seed 1] [--noise_level X|sN] [--replace 0|1]]\n"
-    "                        [--plot FIGURE.pdf|.png|.svg|none]\n"
+    "                        [--plot FIGURE.pdf|.png|.svg|none] [--backend cpu|openblas|ref] [--dtype f32|bf16]\n"
     "Direct logit attribution at the last position: each component's direct contribution to\n"
     "logit(answer) - logit(cf) through the final norm with its scale frozen from the run.  Writes\n"
     "heads f32 [L, H], mlp f32 [L], attn_bias f32 [L], embed f32 [], norm_bias f32 [], lm_bias f32 [],\n"
@@ -49,7 +49,8 @@ static int first_next(const ct_tokenizer *tok, const char *prompt, const char *t
 int cmd_attribute(int argc, char **argv)
 {
     static const char *const FLAGS[] = {"model_name", "token_ids", "prompt", "answer_ids", "answer", "cf_ids", "cf",
-                                        "out", "threads", "target", "samples", "seed", "noise_level", "replace", "plot", NULL};
+                                        "out", "threads", "target", "samples", "seed", "noise_level", "replace", "plot",
+                                        "backend", "dtype", NULL};
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
     if (a.help) { fputs(usage_text, stdout); return 0; }
@@ -146,6 +147,7 @@ int cmd_attribute(int argc, char **argv)
     }
     if (threads) ct_set_threads(threads);
     if (ct_model_load(&m, model, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    if (cli_compute("attribute", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL))) goto done;
     if (ct_attribute(m, ids, T, answer, cf, &r, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     if (n_ranges) {
         ct_trace_input in = {.ids = ids, .n_ids = T, .ranges = ranges, .n_ranges = n_ranges};

@@ -10,13 +10,15 @@
 
 int cmd_logits(int argc, char **argv)
 {
-    static const char *const FLAGS[] = {"model_name", "token_ids", "out", "threads", NULL};
+    static const char *const FLAGS[] = {"model_name", "token_ids", "out", "threads", "backend", "dtype", NULL};
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
     if (a.help) {
         printf("usage: ctrace logits --model_name DIR|ORG/NAME[@REV] --token_ids 1,17,250 --out FILE [--threads N]\n"
+               "                     [--backend cpu|openblas|ref] [--dtype f32|bf16]\n"
                "  writes FILE (safetensors): logits f32 [T, V], resid f32 [L+1, T, D]\n"
-               "  (resid[0] = input to block 0, resid[i] = output of block i-1, no final norm)\n");
+               "  (resid[0] = input to block 0, resid[i] = output of block i-1, no final norm)\n"
+               CLI_COMPUTE_USAGE);
         return 0;
     }
     const char *model = ct_args_str(&a, "model_name", NULL), *out = ct_args_str(&a, "out", NULL);
@@ -35,6 +37,11 @@ int cmd_logits(int argc, char **argv)
     ct_err err = {{0}};
     ct_model *m = NULL;
     if (ct_model_load(&m, model, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); free(ids); return 1; }
+    if (cli_compute("logits", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL))) {
+        free(ids);
+        ct_model_free(m);
+        return 2;
+    }
     const int L = ct_model_n_layers(m), D = ct_model_d_model(m), V = ct_model_vocab(m);
     float *logits = malloc((size_t)T * V * sizeof(float));            /* [T, V] */
     float *resid = malloc((size_t)(L + 1) * T * D * sizeof(float));   /* [L+1, T, D] */
@@ -122,6 +129,7 @@ int cmd_info(int argc, char **argv)
     printf("stored:       %.1f MiB of checkpoint tensors\n", stored / 1048576.0);
     printf("resident:     %.1f MiB when loaded (%.1f MiB packed in the stored dtype + %.1f MiB used in place from the "
            "mapped file)\n", (owned + mapped) / 1048576.0, owned / 1048576.0, mapped / 1048576.0);
-    printf("backend:      cpu: %s\n", ct_backend_description());
+    printf("backend:      %s\n              (others: --backend openblas | ref; --dtype bf16 for bf16 products)\n",
+           ct_backend_description());
     return check ? check_weights(model) : 0;
 }

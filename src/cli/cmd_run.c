@@ -18,6 +18,7 @@ static void run_usage(FILE *o)
         "                  [--noise_level X|sX] [--seed 1] [--metric prob|logprob|logratio] [--threads N]\n"
         "                  [--engine fast|naive] [--cf_context 0|1] [--plot_format pdf|png|svg|none]\n"
         "                  [--kinds hidden,mlp,attention,head] [--attribute 0|1] [--shard K/N] [--tokenizer PATH] [--quiet]\n"
+        "                  [--backend cpu|openblas|ref] [--dtype f32|bf16]\n"
         "  The seed tool's flags, names and defaults (run_causal_tracer.py); `ctrace --model_name ...`\n"
         "  without a subcommand is the same.  --experiment_type: noise on the subject (1), the object\n"
         "  (2) or the relation words (3) of the passage.  --prompt_format default: \"%s\".\n"
@@ -29,7 +30,8 @@ static void run_usage(FILE *o)
         "  errors.jsonl, run.json (docs/run.md); with --shard K/N (K is 0-based) summary.shard-K-of-N.jsonl,\n"
         "  errors.shard-K-of-N.jsonl and run.shard-K-of-N.json, so shards may share DIR (`ctrace average DIR`\n"
         "  joins them); one process per shard and DIR.  ORG/NAME[@REV] (--model_name, --tokenizer): a model in\n"
-        "  the local Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub); never downloaded.\n", CT_PROMPT_FORMAT_DEFAULT);
+        "  the local Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub); never downloaded.\n"
+        CLI_COMPUTE_USAGE, CT_PROMPT_FORMAT_DEFAULT);
 }
 
 typedef struct progress_state {
@@ -100,7 +102,7 @@ int cmd_run(int argc, char **argv)
         "model_name", "experiment_type", "data_path", "output_dir", "prompt_format", "samples", "window", "max_cf",
         "replace", "reverse_patching", "max_datapoints",                       /* the seed's */
         "noise_level", "seed", "metric", "threads", "engine", "cf_context", "plot_format", "shard", "kinds",
-        "tokenizer", "quiet", "attribute", NULL};
+        "tokenizer", "quiet", "attribute", "backend", "dtype", NULL};
     /* --quiet takes no value (the parser's flags all do): take it out first */
     int quiet = 0, n = 0;
     char **av = malloc((size_t)(argc + 1) * sizeof *av);
@@ -192,6 +194,8 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "ctrace: run: --kinds must list hidden, mlp, attention, head (comma-separated) or all, not '%s'\n", v);
         goto out;
     }
+    s.backend = ct_args_str(&a, "backend", NULL);
+    if (cli_dtype("run", ct_args_str(&a, "dtype", NULL), &s.compute)) goto out;
     if (threads) ct_set_threads(threads);
 
     /* run.json records the command as typed: "ctrace" and the rest */

@@ -22,13 +22,15 @@ static const char *usage_text =
     "                    --kind hidden|mlp|attention|head|all --samples S --window W [--noise_level X|sN]\n"
     "                    [--seed 1] [--replace 0|1] [--reverse_patching 0|1]\n"
     "                    [--metric prob|logprob|logratio] [--engine fast|naive] [--threads N] --out FILE.bin\n"
+    "                    [--backend cpu|openblas|ref] [--dtype f32|bf16]\n"
     "Token ranges are half-open and 0-based.  --cf_ids / --cf may be repeated (one counterfactual each).\n"
     "--prompt is tokenized with the model directory's tokenizer.json as Hugging Face does by default\n"
     "(special tokens added); --answer and --cf TEXT are scored as the tokens of \" TEXT\" that follow\n"
     "the prompt (prompt + \" TEXT\" encoded together).  Check token positions with `ctrace tokenize`.\n"
     "With --kind all, one file per kind: FILE.hidden.bin, FILE.mlp.bin, FILE.attention.bin.\n"
     "--kind head restores each query head's attention context (the input of the output projection)\n"
-    "at one (position, layer): scores and ie are [T, L, H]; asked for by name, not part of all.\n";
+    "at one (position, layer): scores and ie are [T, L, H]; asked for by name, not part of all.\n"
+    CLI_COMPUTE_USAGE;
 
 /* Encodes text with the tokenizer; 0 / -1 (message printed). */
 static int encode(const ct_tokenizer *tok, const char *text, int add_special, int32_t **ids, int *n)
@@ -98,7 +100,7 @@ int cmd_trace(int argc, char **argv)
 
     static const char *const FLAGS[] = {"model_name", "out", "token_ids", "answer_ids", "cf_ids", "target", "kind",
         "samples", "window", "seed", "replace", "reverse_patching", "threads", "metric", "engine", "noise_level",
-        "prompt", "answer", "cf", NULL};
+        "prompt", "answer", "cf", "backend", "dtype", NULL};
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) goto done;
     if (a.help) { fputs(usage_text, stdout); rc = 0; goto done; }
@@ -199,6 +201,7 @@ int cmd_trace(int argc, char **argv)
     }
     if (threads) ct_set_threads(threads);
     if (ct_model_load(&m, model_dir, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
+    if (cli_compute("trace", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL))) { rc = 2; goto done; }
 
     ct_trace_input in = {.ids = ids, .n_ids = n_ids, .ranges = ranges, .n_ranges = n_ranges, .answer = answer,
                          .n_answer = n_answer, .n_cf = n_cf, .cf = (const int32_t *const *)cf, .cf_len = cf_len};

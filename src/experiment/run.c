@@ -105,7 +105,7 @@ static int count_rows(FILE *f, const ct_run_settings *s)
 }
 
 /* The resolved settings, as run.json records them. */
-static char *settings_json(const ct_run_settings *s)
+static char *settings_json(const ct_run_settings *s, const char *backend_desc)
 {
     const ct_trace_settings *t = &s->trace;
     cJSON *o = cJSON_CreateObject();
@@ -123,6 +123,9 @@ static char *settings_json(const ct_run_settings *s)
     cJSON_AddNumberToObject(o, "max_cf", s->max_cf);
     cJSON_AddNumberToObject(o, "max_datapoints", s->max_datapoints);
     cJSON_AddNumberToObject(o, "threads", s->threads);
+    cJSON_AddStringToObject(o, "backend", s->backend ? s->backend : "cpu");
+    cJSON_AddStringToObject(o, "dtype", s->compute == CT_BF16 ? "bf16" : "f32");
+    if (backend_desc && *backend_desc) cJSON_AddStringToObject(o, "backend_description", backend_desc);
     cJSON_AddNumberToObject(o, "cf_context", s->cf_context);
     cJSON_AddNumberToObject(o, "attribute", s->attribute);
     cJSON_AddStringToObject(o, "plot_format", s->plots ? ct_plot_format_ext(s->plot_format) : "none");
@@ -145,6 +148,8 @@ static int check_settings(const ct_run_settings *s, ct_err *err)
     if (s->experiment < CT_EXP_SUBJECT || s->experiment > CT_EXP_RELATION)
         return ct_fail(err, "experiment type %d: must be 1 (subject), 2 (object) or 3 (relation)", s->experiment);
     if (!(s->kinds & 15u)) return ct_fail(err, "no kind to trace");
+    if (s->compute != CT_F32 && s->compute != CT_BF16)
+        return ct_fail(err, "compute dtype %s: must be F32 or BF16 (--dtype f32|bf16)", ct_dtype_name(s->compute));
     if (s->shard_n < 1 || s->shard_k < 0 || s->shard_k >= s->shard_n)
         return ct_fail(err, "shard %d/%d: need 0 <= K < N (K is 0-based: 0/%d .. %d/%d)", s->shard_k, s->shard_n,
                        s->shard_n > 0 ? s->shard_n : 1, s->shard_n > 0 ? s->shard_n - 1 : 0, s->shard_n > 0 ? s->shard_n : 1);
@@ -212,9 +217,10 @@ static int lock_shard(const ct_run_settings *s, ct_err *err)
     return fd;
 }
 
-static int write_run_json(const ct_run_settings *s, const ct_run_progress *p, double started, ct_err *err)
+static int write_run_json(const ct_run_settings *s, const ct_run_progress *p, double started, const char *backend_desc,
+                          ct_err *err)
 {
-    char *st = settings_json(s);
+    char *st = settings_json(s, backend_desc);
     ct_run_record r = {.argc = s->argc, .argv = s->argv, .settings_json = st, .model = s->model_dir,
                        .tokenizer = s->tokenizer ? s->tokenizer : s->model_dir, .data_path = s->data_path,
                        .output_dir = s->output_dir, .started = started, .finished = ct__now(),
@@ -261,6 +267,7 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
 
     int rc = -1, lock = -1;
     ct_model *m = NULL;
+    char backend_desc[320] = "";    /* ct_model_backend_describe, for run.json */
     ct_atomic sum = {0}, errs = {0};
     char dir[4200], path[4300];
     char *line = NULL;
@@ -283,7 +290,12 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
         if (make_dir(dir, err)) goto done;
         remove_stale_tmp(dir);
     }
-    if (ct_model_load(&m, s->model_dir, &e2)) { ct_fail(err, "model: %s", e2.msg); goto done; }
+    if (ct_model_load(&m, s->model_dir, &e2)) { ct_fail_code(err, e2.code, "model: %s", e2.msg); goto done; }
+    if ((s->backend && ct_model_set_backend(m, s->backend, &e2)) || ct_model_set_compute(m, s->compute, &e2)) {
+        ct_fail_code(err, e2.code, "%s", e2.msg);
+        goto done;
+    }
+    ct_model_backend_describe(m, backend_desc, sizeof backend_desc);
     run_file_name(path, sizeof path, s, "summary", "jsonl");
     if (ct_atomic_open(&sum, path, err)) goto done;
     run_file_name(path, sizeof path, s, "errors", "jsonl");
@@ -308,7 +320,7 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
     if (ferror(data)) { ct_fail(err, "%s: read error", s->data_path); goto done; }
     if (ct_atomic_commit(&sum, err) || ct_atomic_commit(&errs, err)) goto done;
     prog.seconds = ct__now() - started;
-    if (write_run_json(s, &prog, started, err)) goto done;
+    if (write_run_json(s, &prog, started, backend_desc, err)) goto done;
     rc = 0;
 done:
     if (sum.f) ct_atomic_abort(&sum);

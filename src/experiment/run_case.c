@@ -186,7 +186,8 @@ static int same_ints(const cJSON *a, const int32_t *v, int n)
  * prompt format and tokenizer) and the same noise and scoring settings.  The
  * model path and the engine are not compared (same numbers either way).
  * 0 same; -1 different or unreadable (err says which key). */
-static int same_trace(const char *path, const ct_trace_input *in, const ct_trace_settings *ts, ct_err *err)
+static int same_trace(const char *path, const ct_trace_input *in, const ct_trace_settings *ts, ct_dtype compute,
+                      ct_err *err)
 {
     ct_st_file f;
     ct_err e2;
@@ -212,6 +213,15 @@ static int same_trace(const char *path, const ct_trace_input *in, const ct_trace
     NUM("noise_value", ts->noise_value);
     STR("metric", ct_metric_name(ts->metric));
     if (ts->kind == CT_KIND_MLP || ts->kind == CT_KIND_ATTN) NUM("window", ts->window);
+    if (!what && st) {   /* the products' dtype (files from before it was recorded: F32) */
+        const cJSON *x = ITEM("compute");
+        const char *g = cJSON_IsString(x) ? x->valuestring : "F32";
+        if (strcmp(g, ct_dtype_name(compute))) {
+            what = "compute dtype (--dtype)";
+            snprintf(want, sizeof want, "%s", ct_dtype_name(compute));
+            snprintf(got, sizeof got, "%.80s", g);
+        }
+    }
     if (!what && !same_ints(ITEM("tokens"), in->ids, in->n_ids)) what = "tokens (prompt format or tokenizer)";
     if (!what && !same_ints(ITEM("answer"), in->answer, in->n_answer)) what = "answer tokens";
     if (!what) {
@@ -299,7 +309,7 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     if (heads && access(path, F_OK) == 0) {     /* a finished head case: the summary line, the figure if missing */
         float *ie = NULL, hi, lo, te;
         ct_case_info got = {0};
-        if (same_trace(path, &in, &ts, err) || load_head_case(path, &ci, L, H, &got, &ie, &hi, &lo, &te, err) ||
+        if (same_trace(path, &in, &ts, ct_model_compute_dtype(c->m), err) || load_head_case(path, &ci, L, H, &got, &ie, &hi, &lo, &te, err) ||
             put_head_summary(c, &got, L, H, ie, hi, lo, te, err) || plot_heads_case(c, ie, ci.T, L, H, &in, pdf, err)) {
             free(ie);
             ct_case_info_free(&got);
@@ -314,7 +324,7 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     if (access(path, F_OK) == 0) {              /* finished by an earlier run */
         ct_case cs;
         if (ct_case_load(&cs, path, &e2)) { ct_fail(err, "%s; delete it to trace it again", e2.msg); goto out; }
-        if (same_case(&cs, &ci, path, err) || same_trace(path, &in, &ts, err)) { ct_case_free(&cs); goto out; }
+        if (same_case(&cs, &ci, path, err) || same_trace(path, &in, &ts, ct_model_compute_dtype(c->m), err)) { ct_case_free(&cs); goto out; }
         if (!isfinite(cs.high_score) || !isfinite(cs.low_score) || !isfinite(cs.te)) {
             /* written before non-finite results were refused: not a result either */
             char msg[4600];

@@ -44,6 +44,7 @@ void ct_embed_tokens(const ct_model *m, const int32_t *ids, int n, float *out)
 }
 
 const ct_backend *ct_model_backend(const ct_model *m) { return m->be; }
+void ct_model_use_backend(ct_model *m, const ct_backend *be) { m->be = be; }
 
 int ct_embed_tokens_host(const ct_model *m, const int32_t *ids, int n, float *out)
 {

@@ -28,13 +28,28 @@ ct_dtype ct_model_weight_dtype(const ct_model *m)
 
 int ct_model_set_backend(ct_model *m, const char *name, ct_err *err)
 {
-    const ct_backend *be = ct_backend_named(name);
-    if (!be) return ct_fail_code(err, CT_ERR_UNSUPPORTED, "backend \"%s\": unknown (this build has: cpu, ref)", name);
+    const ct_backend *be = ct_backend_find(name, m->be->compute);
+    if (!be && ct_backend_named(name))
+        return ct_fail_code(err, CT_ERR_UNSUPPORTED, "backend \"%s\" has no %s compute (use --dtype f32)", name,
+                            ct_dtype_name(m->be->compute));
+    if (!be) return ct_fail_code(err, CT_ERR_UNSUPPORTED, "backend \"%s\": unknown (this build has: %s)", name, ct_backend_names());
+    m->be = be;
+    return 0;
+}
+
+int ct_model_set_compute(ct_model *m, ct_dtype dt, ct_err *err)
+{
+    const ct_backend *be = ct_backend_find(m->be->name, dt);
+    if (!be)
+        return ct_fail_code(err, CT_ERR_UNSUPPORTED, "backend \"%s\" cannot compute in %s (it has: F32%s)", m->be->name,
+                            ct_dtype_name(dt), ct_backend_find(m->be->name, CT_BF16) ? ", BF16" : "");
     m->be = be;
     return 0;
 }
 
 const char *ct_model_backend_name(const ct_model *m) { return m->be->name; }
+ct_dtype ct_model_compute_dtype(const ct_model *m) { return m->be->compute; }
+void ct_model_backend_describe(const ct_model *m, char *buf, size_t n) { m->be->describe(m->be, buf, n); }
 
 /* torch.std's arithmetic (src/noise/std.c) over W_E converted row by row, so
  * that a bf16 matrix needs no float32 copy: the sums run in the same order. */

@@ -33,10 +33,28 @@ const char *ct_backend_description(void)
     /* a fixed buffer per process would be hidden state; build it per call in
      * thread-local storage instead (the value depends only on the build and
      * on omp_set_num_threads) */
-    static _Thread_local char buf[256];
-    snprintf(buf, sizeof buf, "%s (core %s), one single-threaded product per %d output columns, "
-             "OpenMP %d threads", openblas_get_config(), openblas_get_corename(), CT_LINEAR_BLOCK, omp_get_max_threads());
+    static _Thread_local char buf[320];
+    ct_backend_cpu()->describe(ct_backend_cpu(), buf, sizeof buf);
     return buf;
+}
+
+static ct_cpu_gemm cpu_gemm_of(const ct_backend *be)
+{
+    return be->compute == CT_BF16 ? CT_GEMM_BF16 : !strcmp(be->name, "openblas") ? CT_GEMM_BLAS : CT_GEMM_DNNL;
+}
+
+static void cpu_describe(const ct_backend *be, char *buf, size_t n)
+{
+    ct_cpu_gemm g = cpu_gemm_of(be);
+    int blas = g == CT_GEMM_BLAS;
+#ifndef CT_HAVE_DNNL
+    blas = 1;
+#endif
+    char core[160] = "";
+    if (blas) snprintf(core, sizeof core, " (%s, core %s)", openblas_get_config(), openblas_get_corename());
+    snprintf(buf, n, "%s: %s%s, %s products, one single-threaded call per %d output columns, OpenMP %d threads",
+             be->name, ct_cpu_gemm_name(g), core, be->compute == CT_BF16 ? "bf16 (f32 accumulation)" : "float32",
+             CT_LINEAR_BLOCK, omp_get_max_threads());
 }
 
 static void *cpu_alloc(const ct_backend *be, size_t bytes)
@@ -59,46 +77,16 @@ static void cpu_copy_rows(const ct_backend *be, int n, long len, float *dst, lon
     for (int r = 0; r < n; r++) memcpy(dst + (size_t)r * dld, src + (size_t)r * sld, (size_t)len * sizeof *dst);
 }
 
-static void cpu_linear(const ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W,
-                       const float *b, float *Y, int ldy)
-{
-    (void)be;
-    const int out = (int)W->shape[0], in = (int)W->shape[1];
-    if (R <= 0) return;
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    const int nblk = (out + CT_LINEAR_BLOCK - 1) / CT_LINEAR_BLOCK;
-    const int par = nblk > 1 && (long)R * out * in > 262144, nth = par ? omp_get_max_threads() : 1;
-    float *panels = NULL;   /* [nth, CT_LINEAR_BLOCK, in] converted weight blocks */
-    if (W->dtype != CT_F32) {
-        panels = malloc((size_t)nth * CT_LINEAR_BLOCK * in * sizeof *panels);
-        if (!panels) {
-            /* No memory for the panels: still the right product, one element
-             * at a time (slow, and not bit-identical to the blocked path). */
-            for (int r = 0; r < R; r++)
-                for (int o = 0; o < out; o++) {
-                    float s = 0;
-                    for (int i = 0; i < in; i++) s += X[(size_t)r * ldx + i] * ct_tensor_get(W, (int64_t)o * W->stride[0] + i);
-                    Y[(size_t)r * ldy + o] = s + (b ? b[o] : 0.0f);
-                }
-            return;
-        }
-    }
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (par)
-    for (int k = 0; k < nblk; k++) {
-        int o0 = k * CT_LINEAR_BLOCK, w = out - o0 < CT_LINEAR_BLOCK ? out - o0 : CT_LINEAR_BLOCK;
-        const float *Wb = (const float *)W->data + (size_t)o0 * W->stride[0];
-        if (panels) {
-            float *p = panels + (size_t)omp_get_thread_num() * CT_LINEAR_BLOCK * in;
-            ct_tensor_read_f32(W, (int64_t)o0 * W->stride[0], (int64_t)w * in, p);
-            Wb = p;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, w, in, 1.0f, X, ldx, Wb, in, 0.0f, Y + o0, ldy);
-        if (b)
-            for (int r = 0; r < R; r++)
-                for (int o = o0; o < o0 + w; o++) Y[(size_t)r * ldy + o] += b[o];
-    }
-    free(panels);
-}
+/* The products (cpu_linear.c): one entry per kernel. */
+static void cpu_linear_dnnl(const ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W,
+                            const float *b, float *Y, int ldy)
+{ (void)be; ct_cpu_linear(CT_GEMM_DNNL, R, X, ldx, W, b, Y, ldy); }
+static void cpu_linear_blas(const ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W,
+                            const float *b, float *Y, int ldy)
+{ (void)be; ct_cpu_linear(CT_GEMM_BLAS, R, X, ldx, W, b, Y, ldy); }
+static void cpu_linear_bf16(const ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W,
+                            const float *b, float *Y, int ldy)
+{ (void)be; ct_cpu_linear(CT_GEMM_BF16, R, X, ldx, W, b, Y, ldy); }
 
 float ct_cpu_dot(const float *a, const float *b, int n)
 {
@@ -147,7 +135,7 @@ static void cpu_norm(const ct_backend *be, ct_norm_kind kind, float eps, int R, 
 static inline float act1(ct_act act, float v)
 {
     switch (act) {
-    case CT_ACT_SILU: return v / (1.0f + expf(-v));
+    case CT_ACT_SILU: return v / (1.0f + ct_cpu_expf(-v));
     case CT_ACT_GELU: return 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
     case CT_ACT_GELU_TANH: return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     case CT_ACT_RELU: return v > 0 ? v : 0;
@@ -158,6 +146,11 @@ static inline float act1(ct_act act, float v)
 static void cpu_act(const ct_backend *be, ct_act act, long n, float *x)
 {
     (void)be;
+    if (act == CT_ACT_SILU) {   /* the common case, vectorised */
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (long i = 0; i < n; i++) x[i] = act1(CT_ACT_SILU, x[i]);
+        return;
+    }
     #pragma omp parallel for schedule(static) if (n > 65536)
     for (long i = 0; i < n; i++) x[i] = act1(act, x[i]);
 }
@@ -168,6 +161,11 @@ static void cpu_act_gated(const ct_backend *be, ct_act act, int R, int F, float 
     #pragma omp parallel for schedule(static) if ((long)R * F > 65536)
     for (int r = 0; r < R; r++) {
         float *g = x + (size_t)r * ld;
+        if (act == CT_ACT_SILU) {   /* the common case (Llama, Mistral, Qwen...), vectorised */
+            #pragma omp simd
+            for (int f = 0; f < F; f++) g[f] = act1(CT_ACT_SILU, g[f]) * g[F + f];
+            continue;
+        }
         for (int f = 0; f < F; f++) g[f] = act1(act, g[f]);
         for (int f = 0; f < F; f++) g[f] *= g[F + f];
     }
@@ -256,12 +254,16 @@ static void cpu_token_probs(const ct_backend *be, int R, int V, const float *log
     for (int r = 0; r < R; r++) {
         const float *z = logits + (size_t)r * V;
         float m = z[0];
+        #pragma omp simd reduction(max: m)
         for (int v = 1; v < V; v++) m = z[v] > m ? z[v] : m;
+        /* the sum in double, in the vector lanes' fixed order (set by the
+         * build, not by the threads) */
         double s = 0;
-        for (int v = 0; v < V; v++) s += (double)expf(z[v] - m);
+        #pragma omp simd reduction(+: s)
+        for (int v = 0; v < V; v++) s += (double)ct_cpu_expf(z[v] - m);
         for (int j = 0; j < k; j++) {
             int32_t t = tok[(size_t)r * k + j];
-            out[(size_t)r * k + j] = t < 0 ? 1.0f : expf(z[t] - m) / (float)s;
+            out[(size_t)r * k + j] = t < 0 ? 1.0f : ct_cpu_expf(z[t] - m) / (float)s;
         }
     }
 }
@@ -285,13 +287,21 @@ static void cpu_softmax_mean(const ct_backend *be, int R, int V, const float *lo
     free(acc);
 }
 
-static const ct_backend cpu_backend = {
-    .version = CT_BACKEND_VERSION, .name = "cpu", .device = CT_DEVICE_CPU,
-    .alloc = cpu_alloc, .free = cpu_free, .upload = cpu_move, .download = cpu_move, .sync = cpu_sync,
-    .copy_rows = cpu_copy_rows, .linear = cpu_linear, .norm = cpu_norm, .rope = cpu_rope,
-    .act = cpu_act, .act_gated = cpu_act_gated, .add = cpu_add, .scale = cpu_scale, .softcap = cpu_softcap,
-    .embed = cpu_embed, .attention = ct_cpu_attention, .token_probs = cpu_token_probs,
-    .softmax_mean = cpu_softmax_mean,
-};
+/* Every CPU table has the same ops but the products. */
+#define CPU_OPS                                                                                             \
+    .version = CT_BACKEND_VERSION, .device = CT_DEVICE_CPU,                                                 \
+    .alloc = cpu_alloc, .free = cpu_free, .upload = cpu_move, .download = cpu_move, .sync = cpu_sync,       \
+    .copy_rows = cpu_copy_rows, .norm = cpu_norm, .rope = cpu_rope,                                         \
+    .act = cpu_act, .act_gated = cpu_act_gated, .add = cpu_add, .scale = cpu_scale, .softcap = cpu_softcap, \
+    .embed = cpu_embed, .attention = ct_cpu_attention, .token_probs = cpu_token_probs,                      \
+    .softmax_mean = cpu_softmax_mean, .describe = cpu_describe
+
+/* "cpu": oneDNN products in float32 (bf16 compute: oneDNN bf16 matmul);
+ * "openblas": OpenBLAS products, float32 only. */
+static const ct_backend cpu_backend = {CPU_OPS, .name = "cpu", .linear = cpu_linear_dnnl, .compute = CT_F32};
+static const ct_backend cpu_bf16_backend = {CPU_OPS, .name = "cpu", .linear = cpu_linear_bf16, .compute = CT_BF16};
+static const ct_backend openblas_backend = {CPU_OPS, .name = "openblas", .linear = cpu_linear_blas, .compute = CT_F32};
 
 const ct_backend *ct_backend_cpu(void) { return &cpu_backend; }
+const ct_backend *ct_backend_cpu_bf16(void) { return &cpu_bf16_backend; }
+const ct_backend *ct_backend_openblas(void) { return &openblas_backend; }

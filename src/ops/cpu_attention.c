@@ -27,7 +27,9 @@ static void softmax_row(float *s, int P, int lo, int p, float scale, float cap)
         if (v > mx) mx = v;
     }
     float sum = 0;
-    for (int j = lo; j <= p; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+    #pragma omp simd
+    for (int j = lo; j <= p; j++) s[j] = ct_cpu_expf(s[j] - mx);
+    for (int j = lo; j <= p; j++) sum += s[j];
     float inv = 1.0f / sum;
     for (int j = 0; j < lo; j++) s[j] = 0;
     for (int j = lo; j <= p; j++) s[j] *= inv;

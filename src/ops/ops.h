@@ -24,7 +24,7 @@
 #define CT_OPS_H
 #include "ctrace.h"
 
-enum { CT_BACKEND_VERSION = 1 };
+enum { CT_BACKEND_VERSION = 2 };
 
 /* Fixed output-column blocks of the products: a product over columns
  * [c0, out) of the same W with c0 a multiple of this makes exactly the same
@@ -102,12 +102,28 @@ typedef struct ct_backend {
     /* out [V] = the mean over rows r < R of softmax(logits[r]) (max and sums
      * in double): what the model predicts, averaged over noise samples. */
     void (*softmax_mean)(const struct ct_backend *be, int R, int V, const float *logits, float *out);
+
+    /* -- version 2 --------------------------------------------------------- */
+    /* What the products compute in: F32, or BF16 (X and W rounded to bf16,
+     * products accumulated in float32; everything else stays float32). */
+    ct_dtype compute;
+    /* One line for `ctrace info` and run.json: the library and kernels used. */
+    void (*describe)(const struct ct_backend *be, char *buf, size_t n);
 } ct_backend;
 
-/* The backends built into this library; NULL for an unknown name. */
-const ct_backend *ct_backend_ref(void);
-const ct_backend *ct_backend_cpu(void);
+/* The backends built into this library. */
+const ct_backend *ct_backend_ref(void);        /* plain C, float32 */
+const ct_backend *ct_backend_ref_bf16(void);   /* plain C, products on bf16-rounded values */
+const ct_backend *ct_backend_cpu(void);        /* oneDNN products, float32 */
+const ct_backend *ct_backend_cpu_bf16(void);   /* oneDNN bf16 products */
+const ct_backend *ct_backend_openblas(void);   /* OpenBLAS products, float32 */
+/* The backend of a name ("cpu", "openblas", "ref"; NULL = "cpu") computing
+ * products in dtype compute (F32 or BF16); NULL when there is none. */
+const ct_backend *ct_backend_find(const char *name, ct_dtype compute);
+/* ct_backend_find(name, CT_F32). */
 const ct_backend *ct_backend_named(const char *name);
+/* The names ct_backend_find knows, for messages: "cpu, openblas, ref". */
+const char *ct_backend_names(void);
 
 /* A weight view [rows, cols] (cols = 0: a vector [rows]) over data in dtype. */
 ct_tensor ct_tensor_2d(ct_dtype dt, void *data, int64_t rows, int64_t cols);
@@ -120,6 +136,9 @@ void ct_tensor_read_f32(const ct_tensor *t, int64_t i0, int64_t n, float *dst);
 
 /* The backend a model computes on (src/forward). */
 const ct_backend *ct_model_backend(const ct_model *m);
+/* Puts a model on any backend table (tests, benchmarks: a table wrapping
+ * another's ops); ct_model_set_backend is the public way. */
+void ct_model_use_backend(ct_model *m, const ct_backend *be);
 /* ct_embed_tokens into host memory, whatever the backend. */
 int ct_embed_tokens_host(const ct_model *m, const int32_t *ids, int n, float *out);
 

@@ -3,6 +3,7 @@
  * it (ct_model_set_backend) to check a faster backend end to end.  Products
  * and dot products accumulate in double here, so that the reference is
  * closer to exact than any backend under test. */
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +22,21 @@ static void ref_copy_rows(const ct_backend *be, int n, long len, float *dst, lon
         for (long i = 0; i < len; i++) dst[(size_t)r * dld + i] = src[(size_t)r * sld + i];
 }
 
+/* Products in double; with bf16 compute every X and W element is first
+ * rounded to bf16, as the "cpu" backend's bf16 kernel does. */
 static void ref_linear(const ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W,
                        const float *b, float *Y, int ldy)
 {
-    (void)be;
+    const int bf16 = be->compute == CT_BF16;
     int64_t out = W->shape[0], in = W->shape[1];
     for (int r = 0; r < R; r++)
         for (int64_t o = 0; o < out; o++) {
             double s = 0;
-            for (int64_t i = 0; i < in; i++) s += (double)X[(size_t)r * ldx + i] * ct_tensor_get(W, o * W->stride[0] + i);
+            for (int64_t i = 0; i < in; i++) {
+                float x = X[(size_t)r * ldx + i], w = ct_tensor_get(W, o * W->stride[0] + i);
+                if (bf16) { x = ct_bf16_to_f32(ct_f32_to_bf16(x)); w = ct_bf16_to_f32(ct_f32_to_bf16(w)); }
+                s += (double)x * w;
+            }
             Y[(size_t)r * ldy + o] = (float)s + (b ? b[o] : 0.0f);
         }
 }
@@ -207,19 +214,36 @@ static void ref_softmax_mean(const ct_backend *be, int R, int V, const float *lo
     free(acc);
 }
 
-static const ct_backend ref_backend = {
-    .version = CT_BACKEND_VERSION, .name = "ref", .device = CT_DEVICE_CPU,
-    .alloc = ref_alloc, .free = ref_free, .upload = ref_move, .download = ref_move, .sync = ref_sync,
-    .copy_rows = ref_copy_rows, .linear = ref_linear, .norm = ref_norm, .rope = ref_rope,
-    .act = ref_act, .act_gated = ref_act_gated, .add = ref_add, .scale = ref_scale, .softcap = ref_softcap,
-    .embed = ref_embed, .attention = ref_attention, .token_probs = ref_token_probs, .softmax_mean = ref_softmax_mean,
-};
+static void ref_describe(const ct_backend *be, char *buf, size_t n)
+{
+    snprintf(buf, n, "ref: plain C, one thread, double accumulators, %s products",
+             be->compute == CT_BF16 ? "bf16-rounded" : "float32");
+}
+
+#define REF_OPS                                                                                             \
+    .version = CT_BACKEND_VERSION, .name = "ref", .device = CT_DEVICE_CPU,                                  \
+    .alloc = ref_alloc, .free = ref_free, .upload = ref_move, .download = ref_move, .sync = ref_sync,       \
+    .copy_rows = ref_copy_rows, .linear = ref_linear, .norm = ref_norm, .rope = ref_rope,                   \
+    .act = ref_act, .act_gated = ref_act_gated, .add = ref_add, .scale = ref_scale, .softcap = ref_softcap, \
+    .embed = ref_embed, .attention = ref_attention, .token_probs = ref_token_probs,                         \
+    .softmax_mean = ref_softmax_mean, .describe = ref_describe
+
+static const ct_backend ref_backend = {REF_OPS, .compute = CT_F32};
+static const ct_backend ref_bf16_backend = {REF_OPS, .compute = CT_BF16};
 
 const ct_backend *ct_backend_ref(void) { return &ref_backend; }
+const ct_backend *ct_backend_ref_bf16(void) { return &ref_bf16_backend; }
 
-const ct_backend *ct_backend_named(const char *name)
+const ct_backend *ct_backend_find(const char *name, ct_dtype compute)
 {
-    if (!name || !strcmp(name, "cpu")) return ct_backend_cpu();
-    if (!strcmp(name, "ref")) return ct_backend_ref();
+    int bf16 = compute == CT_BF16;
+    if (compute != CT_F32 && !bf16) return NULL;
+    if (!name || !strcmp(name, "cpu")) return bf16 ? ct_backend_cpu_bf16() : ct_backend_cpu();
+    if (!strcmp(name, "ref")) return bf16 ? ct_backend_ref_bf16() : ct_backend_ref();
+    if (!strcmp(name, "openblas")) return bf16 ? NULL : ct_backend_openblas();
     return NULL;
 }
+
+const ct_backend *ct_backend_named(const char *name) { return ct_backend_find(name, CT_F32); }
+
+const char *ct_backend_names(void) { return "cpu, openblas, ref"; }

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 #endif
 #include "ops/ops.h"
+#include "ops/cpu.h"
 
 ct_tensor ct_tensor_2d(ct_dtype dt, void *data, int64_t rows, int64_t cols)
 {
@@ -64,5 +65,40 @@ void ct_tensor_read_f32(const ct_tensor *t, int64_t i0, int64_t n, float *dst)
     case CT_BF16: bf16_to_f32_n((const uint16_t *)(d + 2 * i0), (uint32_t *)dst, n); break;
     case CT_F16: f16_to_f32_n((const uint16_t *)(d + 2 * i0), dst, n); break;
     default: memcpy(dst, d + 4 * i0, (size_t)n * 4); break;
+    }
+}
+
+/* Round to nearest even on the bits, NaN made quiet: the same as
+ * ct_f32_to_bf16, branch-free so that the loops vectorise. */
+static inline uint32_t bf16_bits(uint32_t u)
+{
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r;
+}
+
+void ct_round_bf16(const float *restrict src, uint16_t *restrict dst, long n)
+{
+    const uint32_t *u = (const uint32_t *)src;
+    #pragma omp simd
+    for (long i = 0; i < n; i++) dst[i] = (uint16_t)bf16_bits(u[i]);
+}
+
+void ct_round_bf16_f32(const float *src, float *dst, long n)
+{
+    const uint32_t *u = (const uint32_t *)src;
+    uint32_t *d = (uint32_t *)dst;
+    #pragma omp simd
+    for (long i = 0; i < n; i++) d[i] = bf16_bits(u[i]) << 16;
+}
+
+void ct_tensor_read_bf16(const ct_tensor *t, int64_t i0, int64_t n, uint16_t *dst)
+{
+    const unsigned char *d = t->data;
+    switch (t->dtype) {
+    case CT_BF16: memcpy(dst, d + 2 * i0, (size_t)n * 2); break;
+    case CT_F32: ct_round_bf16((const float *)(d + 4 * i0), dst, n); break;
+    default:
+        for (int64_t i = 0; i < n; i++) dst[i] = ct_f32_to_bf16(ct_f16_to_f32(((const uint16_t *)(d + 2 * i0))[i]));
+        break;
     }
 }

@@ -50,6 +50,9 @@ static char *settings_json(const ct_trace_input *in, const ct_trace_settings *s,
     num(o, "low_score", r->targets[0].low_score);
     num(o, "te", r->te);
     num(o, "seconds", r->seconds);
+    /* bf16 compute gives other numbers than float32: resume compares it */
+    if (r->backend) cJSON_AddStringToObject(o, "backend", r->backend);
+    cJSON_AddStringToObject(o, "compute", ct_dtype_name(r->compute));
     if (extra_json) {
         cJSON *x = cJSON_Parse(extra_json);
         if (!cJSON_IsObject(x)) {

@@ -351,6 +351,8 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     }
     apply_metric(s, r);
     r->seconds = now_s() - t0;
+    r->backend = c.be->name;
+    r->compute = c.be->compute;
     rc = 0;
 out:
     for (int q = 0; q < ng; q++) { free(g[q].ids); free(g[q].tg); }

@@ -603,11 +603,34 @@ def test_npz():
     z = np.load(ctrace.save_npz(tr, os.path.join(TMP, "tr.npz")))
     check(same(z["scores"], tr.scores) and str(z["kind"]) == "attn", "save_npz of a TraceResult")
 
+# --- bf16 compute: Model(dtype="bf16") is `ctrace trace --dtype bf16`, bit for bit -----------------
+def test_compute_dtype():
+    path = os.path.join(TINY, "gpt2")
+    f = os.path.join(TMP, "gpt2_bf16.bin")
+    cli("trace", "--model_name", path, "--token_ids", ",".join(map(str, IDS)), "--target", "5:9", "--answer_ids", "492",
+        "--kind", "mlp", "--samples", "3", "--window", "4", "--threads", "1", "--dtype", "bf16", "--out", f)
+    m = ctrace.Model(path, dtype="bf16")
+    check(m.dtype == "bf16" and m.backend == "cpu" and "bf16" in m.backend_description, f"model: {m.backend_description}")
+    r = ctrace.trace(m, IDS, (5, 9), [492], kind="mlp", samples=3, window=4)
+    case = ctrace.load_case(f)
+    check(r.compute == "BF16" and case.settings.get("compute") == "BF16", f"compute {r.compute} / {case.settings.get('compute')}")
+    for k, v in r.arrays().items():
+        check(same(v, case[k]), f"bf16: {k} differs from the CLI's case file")
+    f32 = ctrace.trace(ctrace.Model(path), IDS, (5, 9), [492], kind="mlp", samples=3, window=4)
+    d = float(np.max(np.abs(f32.scores - r.scores)))
+    check(0 < d < 0.01, f"bf16 vs f32 scores: max |d| {d}")
+    for bad in (dict(dtype="f16"), dict(backend="openblas", dtype="bf16"), dict(backend="tpu")):
+        try:
+            ctrace.Model(path, **bad)
+            check(False, f"Model(**{bad}) accepted")
+        except ctrace.Error as e:
+            check(str(e), f"Model(**{bad}): {e}")
+
 
 def main():
     ctrace.set_threads(1)
     tests = [test_trace_vs_cli, test_head_trace, test_attribute, test_run, test_logits, test_load_case, test_retrace_run, test_tokenizer, test_errors, test_hub_and_progress, test_gil,
-             test_safetensors_package, test_npz]
+             test_safetensors_package, test_npz, test_compute_dtype]
     only = sys.argv[1:]
     for t in tests:
         if only and t.__name__ not in only:
