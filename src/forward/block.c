@@ -135,8 +135,10 @@ static void attn_inputs(const ct_model *m, int layer, int nb, int n, int p0, con
     ct_tensor wq = ct_tensor_rows(&w[S_QKV], c0, ld);
     be->linear(be, R, h, D, &wq, w[S_QKV_B].data ? ct_vec(&w[S_QKV_B]) + c0 : NULL, qkv, ld);
     if (c->rope != CT_ROPE_NONE) {
-        if (queries) be->rope(be, R, n, p0, qkv, ld, H, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq);
-        be->rope(be, R, n, p0, qkv + QW - c0, ld, c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq);
+        /* the key heads follow the query heads hd apart: one call rotates both
+         * (one rotary table for the two) */
+        if (queries) be->rope(be, R, n, p0, qkv, ld, H + c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq);
+        else be->rope(be, R, n, p0, qkv + QW - c0, ld, c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq);
     }
     for (int b = 0; b < nb; b++) {
         const float *rows = qkv + (size_t)b * n * ld + (QW - c0);

@@ -100,7 +100,8 @@ float ct_cpu_dot(const float *a, const float *b, int n)
 }
 
 /* Statistics in double: the result is then within float rounding of
- * transformers' float32 reductions, whatever order torch sums in. */
+ * transformers' float32 reductions, whatever order torch sums in.  The sums
+ * run in the vector lanes' order, fixed by the build (not by the threads). */
 static void cpu_norm(const ct_backend *be, ct_norm_kind kind, float eps, int R, int D,
                      const float *x, const float *w, const float *b, float *y)
 {
@@ -111,8 +112,10 @@ static void cpu_norm(const ct_backend *be, ct_norm_kind kind, float eps, int R, 
         float *yr = y + (long)r * D;
         if (kind == CT_NORM_LAYER) {
             double mean = 0, var = 0;
+            #pragma omp simd reduction(+: mean)
             for (int i = 0; i < D; i++) mean += xr[i];
             mean /= D;
+            #pragma omp simd reduction(+: var)
             for (int i = 0; i < D; i++) { double d = xr[i] - mean; var += d * d; }
             var /= D;
             float inv = (float)(1.0 / sqrt(var + eps)), mf = (float)mean;
@@ -122,6 +125,7 @@ static void cpu_norm(const ct_backend *be, ct_norm_kind kind, float eps, int R, 
             }
         } else {
             double ss = 0;
+            #pragma omp simd reduction(+: ss)
             for (int i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
             float inv = (float)(1.0 / sqrt(ss / D + eps));
             if (kind == CT_NORM_RMS_1P)

@@ -4,15 +4,29 @@
  *   - few new positions (n < ATTN_GEMM_MIN): one query row at a time, dot
  *     products in a fixed order; the loop over (sequence, head, position) is
  *     split across threads;
- *   - many: per (sequence, head) two single-threaded sgemm calls give the
- *     scores against the cached and the new keys, then the masked softmax,
- *     then two more give the weighted values; (sequence, head) pairs are
- *     split across threads. */
+ *   - many: per (sequence, head) two single-threaded sgemm calls (oneDNN's,
+ *     or OpenBLAS's in a build without it) give the scores against the cached
+ *     and the new keys, then the masked softmax, then two more give the
+ *     weighted values; (sequence, head) pairs are split across threads. */
 #include <math.h>
 #include <omp.h>
 #include <cblas.h>
 #include <stdlib.h>
 #include "ops/cpu.h"
+#ifdef CT_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+/* C [M, N] (ldc) = A [M, K] (lda) · op(B) + beta C, row-major, one thread;
+ * op(B) = Bᵀ (B [N, K]) when tb, else B [K, N]. */
+static void gemm1(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                  int ldc)
+{
+#ifdef CT_HAVE_DNNL
+    if (dnnl_sgemm('N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc) == dnnl_success) return;
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
 
 enum { ATTN_GEMM_MIN = 16 };   /* from this many new positions on, attention uses sgemm */
 
@@ -44,26 +58,24 @@ static void attention_gemm(const ct_attn_shape *c, int window, int nb, int n, in
 {
     const int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads * hd, group = H / c->n_kv_heads;
     const int P = p0 + n, QW = H * hd;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
+    #pragma omp parallel num_threads(nthreads)
+    {
+    omp_set_num_threads(1);   /* this task's nthreads-var: oneDNN runs each call on one thread */
+    #pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < nb * H; bh++) {
         int b = bh / H, h = bh % H, kvh = h / group;
         float *S = scores + (size_t)omp_get_thread_num() * n * P;   /* [n, P] */
         const float *Q = q + (size_t)b * n * q_stride + (size_t)h * hd;
-        if (p0 > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, p0, hd, 1.0f, Q, q_stride,
-                        k_past[b] + (size_t)kvh * hd, KV, 0.0f, S, P);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, Q, q_stride,
-                    k_new[b] + (size_t)kvh * hd, KV, 0.0f, S + p0, P);
+        if (p0 > 0) gemm1(1, n, p0, hd, Q, q_stride, k_past[b] + (size_t)kvh * hd, KV, 0.0f, S, P);
+        gemm1(1, n, n, hd, Q, q_stride, k_new[b] + (size_t)kvh * hd, KV, 0.0f, S + p0, P);
         for (int i = 0; i < n; i++) {
             int p = p0 + i, lo = window ? (p - window + 1 > 0 ? p - window + 1 : 0) : 0;
             softmax_row(S + (size_t)i * P, P, lo, p, c->scale, c->softcap);
         }
         float *O = ctx + (size_t)b * n * QW + (size_t)h * hd;
-        if (p0 > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, p0, 1.0f, S, P,
-                        v_past[b] + (size_t)kvh * hd, KV, 0.0f, O, QW);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, S + p0, P,
-                    v_new[b] + (size_t)kvh * hd, KV, p0 > 0 ? 1.0f : 0.0f, O, QW);
+        if (p0 > 0) gemm1(0, n, hd, p0, S, P, v_past[b] + (size_t)kvh * hd, KV, 0.0f, O, QW);
+        gemm1(0, n, hd, n, S + p0, P, v_new[b] + (size_t)kvh * hd, KV, p0 > 0 ? 1.0f : 0.0f, O, QW);
+    }
     }
 }
 
