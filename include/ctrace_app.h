@@ -159,6 +159,8 @@ typedef struct ct_row_plan {
     int32_t **cf;               /* [n_cf][cf_len[c]] " " + obj_cf[c] */
     int *cf_len;                /* [n_cf] */
     char **tokens;              /* [enc.n] each token decoded on its own (specials kept) */
+    int *cf_row_index;          /* [n_cf] the obj_cf index of cf[c] (a counterfactual context scores
+                                   its own counterfactual first) */
 } ct_row_plan;
 
 /* experiment: CT_EXP_*; cf_context: NULL, or the counterfactual object to put
@@ -449,7 +451,10 @@ CT_API int ct_kind_index(const char *kind);
  * not share one design: experiment, direction (restoring / corrupting),
  * metric, context (original passage / counterfactual; with CT_CTX_ALL pick
  * one) and model must be the same in every case of every kind. */
-enum { CT_CTX_ALL, CT_CTX_ORIGINAL, CT_CTX_CF };   /* which contexts to average */
+enum { CT_CTX_ALL, CT_CTX_ORIGINAL, CT_CTX_CF };   /* which contexts to average (or trace: ct_run_settings) */
+/* "all", "original", "cf" <-> CT_CTX_*; parse: 0 / -1. */
+CT_API const char *ct_contexts_name(int contexts);
+CT_API int ct_contexts_parse(const char *s, int *contexts);
 CT_API int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
                     int *skipped, ct_err *first_skip, ct_err *err);
 /* The same, and the head cases into *heads (ct_average_init'ed; H set from
@@ -560,8 +565,11 @@ typedef struct ct_run_settings {
     const char *prompt_format;  /* NULL = CT_PROMPT_FORMAT_DEFAULT */
     int experiment;             /* CT_EXP_SUBJECT (default), CT_EXP_OBJECT, CT_EXP_RELATION */
     unsigned kinds;             /* bit (1 << CT_KIND_*) per kind to trace; default the three sublayer kinds (head: bit 3, by name) */
-    int max_cf;                 /* counterfactuals scored (and with cf_context traced); default 3 */
-    int cf_context;             /* 1: also trace each counterfactual context as its own case */
+    int max_cf;                 /* counterfactuals scored (and with the cf contexts traced); default 3 */
+    int contexts;               /* which passages are traced, each its own case (CT_CTX_*, as `ctrace
+                                   average --contexts`): CT_CTX_ORIGINAL (default) the row's own passage;
+                                   CT_CTX_CF each counterfactual passage (obj_cf[:max_cf] in place of the
+                                   object); CT_CTX_ALL both (the seed's --cf_context 1) */
     int max_datapoints;         /* 0 = all rows; else rows 0 .. max_datapoints - 1 */
     int shard_k, shard_n;       /* rows i with i % shard_n == shard_k; default 0 / 1 */
     int plots;                  /* 1 (default): a figure per case */

@@ -11,7 +11,7 @@ void ct_row_plan_free(ct_row_plan *p)
     if (p->tokens) for (int t = 0; t < p->enc.n; t++) free(p->tokens[t]);
     free(p->tokens);
     for (int c = 0; c < p->n_cf; c++) free(p->cf ? p->cf[c] : NULL);
-    free(p->cf); free(p->cf_len); free(p->answer);
+    free(p->cf); free(p->cf_len); free(p->cf_row_index); free(p->answer);
     ct_encoding_free(&p->enc);
     ct_prompt_free(&p->prompt);
     memset(p, 0, sizeof *p);
@@ -58,7 +58,8 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
     if (ncf > 0) {
         p->cf = calloc((size_t)ncf, sizeof *p->cf);
         p->cf_len = calloc((size_t)ncf, sizeof *p->cf_len);
-        if (!p->cf || !p->cf_len) { ct_fail_code(err, CT_ERR_NOMEM, "line %d: out of memory", row->line); goto fail; }
+        p->cf_row_index = calloc((size_t)ncf, sizeof *p->cf_row_index);
+        if (!p->cf || !p->cf_len || !p->cf_row_index) { ct_fail_code(err, CT_ERR_NOMEM, "line %d: out of memory", row->line); goto fail; }
         /* In a counterfactual context the counterfactual that passage asserts
          * is scored first, so that --metric logratio (which uses the first)
          * compares the answer with it, as the seed does; the others follow in
@@ -68,6 +69,7 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
         for (int c = 0; c < ncf; c++) {
             int src = c == 0 ? first : c <= first ? c - 1 : c;
             p->n_cf = c + 1;
+            p->cf_row_index[c] = src;
             if (ct_encode_continuation(tk, p->prompt.text, row->obj_cf[src], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
                 ct_fail(err, "line %d: obj_cf[%d] \"%s\": %s", line, src, row->obj_cf[src], p->cf_len[c] ? e2.msg : "tokenizes to nothing");
                 goto fail;
