@@ -586,7 +586,21 @@ typedef struct ct_run_settings {
                                    figure pdfs/{answer}_{row}_attribution[_{cf}].pdf when plots):
                                    ct_attribute (and ct_attribute_corrupted with the experiment's
                                    target ranges and the trace's noise) of answer vs counterfactual */
+    int relation_span;          /* experiment 3's span: CT_RELATION_PASSAGE (default) or
+                                   CT_RELATION_FROM_PROMPT_START */
 } ct_run_settings;
+
+/* Experiment 3's corrupted span (--relation_span): the passage's tokens
+ * outside the subject and the object (ctrace's), or every token from the
+ * prompt's start (after the tokenizer's specials) to the passage's end outside
+ * them: the seed's e22 span ("C: " of "C: {context} ..." included). */
+typedef enum ct_relation_span { CT_RELATION_PASSAGE = 0, CT_RELATION_FROM_PROMPT_START = 1 } ct_relation_span;
+CT_API const char *ct_relation_span_name(int span);            /* "passage", "from_prompt_start" */
+CT_API int ct_relation_span_parse(const char *s, int *span);   /* 0 / -1 */
+/* Widens a plan's experiment-3 ranges to CT_RELATION_FROM_PROMPT_START (the
+ * first range is extended back, or the prompt's tokens before the passage
+ * become a range of their own).  Errors: a plan of another experiment. */
+CT_API int ct_row_plan_relation_from_prompt_start(ct_row_plan *p, int experiment, ct_err *err);
 
 CT_API void ct_run_settings_default(ct_run_settings *s);
 

@@ -1,11 +1,14 @@
-/* test_seed_designs.c — the seed tool's e1 designs (docs/seed-designs.md)
+/* test_seed_designs.c — the seed tool's designs (docs/seed-designs.md)
  * through ct_run on the demo model, against an independent PyTorch
  * computation of the same designs (tools/demo/seed_designs.py, which wrote
- * tests/fixtures/seed_designs.json):
- *   cf_embeddings  experiment 2, --noise_source cf_embeddings, --metric logratio
- *   cf_passage     the same with --patch_source cf_passage --reverse_patching 1
- * for the hidden and mlp kinds of each fixture row: the prompt's token ids,
- * p_clean, p_corrupt, TE and the whole IE grid [T, L].  Regenerate with
+ * tests/fixtures/seed_designs.json), all with --metric logratio:
+ *   cf_embeddings  experiment 2, --noise_source cf_embeddings (hidden, mlp)
+ *   cf_passage     the same with --patch_source cf_passage --reverse_patching 1 (the seed's e1)
+ *   e21            experiment 1, --contexts cf (hidden)
+ *   e22            experiment 3, --contexts cf --relation_span from_prompt_start (hidden)
+ * for each fixture row (and counterfactual passage): the prompt's token ids,
+ * the corrupted ranges (e21, e22), p_clean, p_corrupt, TE and the whole IE
+ * grid [T, L].  Regenerate with
  *   /usr/bin/python3 tools/demo/seed_designs.py --out tests/fixtures/seed_designs.json */
 #include "ctrace_app.h"
 #include "harness.h"
@@ -31,12 +34,12 @@ static char *slurp(const char *path)
     return b;
 }
 
-/* The case file DIR/cases/{k}_{kind}_*.bin (the object's name follows). */
-static int find_case(const char *dir, int k, const char *kind, char *out, size_t cap)
+/* The case file DIR/cases/{k}_{kind}_{obj}.bin (obj NULL: any). */
+static int find_case(const char *dir, int k, const char *kind, const char *obj, char *out, size_t cap)
 {
-    char d[4300], pre[64];
+    char d[4300], pre[192];
     snprintf(d, sizeof d, "%s/cases", dir);
-    snprintf(pre, sizeof pre, "%d_%s_", k, kind);
+    snprintf(pre, sizeof pre, "%d_%s_%s%s", k, kind, obj ? obj : "", obj ? ".bin" : "");
     DIR *dd = opendir(d);
     if (!dd) return -1;
     struct dirent *de;
@@ -53,6 +56,7 @@ static int find_case(const char *dir, int k, const char *kind, char *out, size_t
 int main(void)
 {
     TEST_BEGIN();
+    ct_set_threads(1);      /* the numbers do not depend on it; one thread is fastest on a shared machine */
     char *fx_text = slurp("tests/fixtures/seed_designs.json");
     cJSON *fx = fx_text ? cJSON_Parse(fx_text) : NULL;
     CHECK(fx != NULL, "tests/fixtures/seed_designs.json missing or not JSON");
@@ -62,6 +66,7 @@ int main(void)
     int S = cJSON_GetObjectItemCaseSensitive(fx, "samples")->valueint;
     int W = cJSON_GetObjectItemCaseSensitive(fx, "window")->valueint;
     int max_cf = cJSON_GetObjectItemCaseSensitive(fx, "max_cf")->valueint;
+    int cf_rows = cJSON_GetObjectItemCaseSensitive(fx, "cf_rows")->valueint;   /* e21, e22: the first rows only */
     const char *fmt = cJSON_GetObjectItemCaseSensitive(fx, "prompt_format")->valuestring;
 
     /* the fixture's rows of data/demo.jsonl (blank lines not counted), in order */
@@ -83,8 +88,8 @@ int main(void)
     fclose(in);
     fclose(out);
 
-    const char *designs[2] = {"cf_embeddings", "cf_passage"};
-    for (int d = 0; d < 2; d++) {
+    const char *designs[4] = {"cf_embeddings", "cf_passage", "e21", "e22"};
+    for (int d = 0; d < 4; d++) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/%s", tmp, designs[d]);
         ct_run_settings s;
@@ -93,20 +98,24 @@ int main(void)
         s.data_path = data;
         s.output_dir = dir;
         s.prompt_format = fmt;
-        s.experiment = CT_EXP_OBJECT;
-        s.kinds = (1u << CT_KIND_HIDDEN) | (1u << CT_KIND_MLP);
+        s.experiment = d == 2 ? CT_EXP_SUBJECT : d == 3 ? CT_EXP_RELATION : CT_EXP_OBJECT;
+        s.kinds = (1u << CT_KIND_HIDDEN) | (d < 2 ? 1u << CT_KIND_MLP : 0);
         s.max_cf = max_cf;
         s.plots = 0;
         s.trace.samples = S;
         s.trace.window = W;
         s.trace.metric = CT_METRIC_LOGRATIO;
-        s.trace.noise_source = CT_NOISE_CF_EMBEDDINGS;
+        if (d < 2) s.trace.noise_source = CT_NOISE_CF_EMBEDDINGS;
         if (d == 1) { s.trace.patch_source = CT_PATCH_CF_PASSAGE; s.trace.reverse = 1; }
+        if (d >= 2) s.contexts = CT_CTX_CF;
+        if (d == 3) s.relation_span = CT_RELATION_FROM_PROMPT_START;
+        if (d >= 2) s.max_datapoints = cf_rows;
+        int nr = d >= 2 ? cf_rows : nrows;
         ct_run_progress p;
         ct_err err = {0};
         CHECK_OK(ct_run(&s, &p, &err), &err);
-        CHECK(p.rows_ok == nrows && p.rows_skipped == 0, "%s: %d of %d rows traced, %d skipped", designs[d], p.rows_ok,
-              nrows, p.rows_skipped);
+        CHECK(p.rows_ok == nr && p.rows_skipped == 0, "%s: %d of %d rows traced, %d skipped", designs[d], p.rows_ok,
+              nr, p.rows_skipped);
 
         double m_pc = 0, m_pk = 0, m_te = 0, m_ie = 0;
         int n = 0;
@@ -115,8 +124,13 @@ int main(void)
             const char *kind = cJSON_GetObjectItemCaseSensitive(c, "kind")->valuestring;
             int row = cJSON_GetObjectItemCaseSensitive(c, "row")->valueint, kr = -1;
             for (int q = 0; q < nrows; q++) if (cJSON_GetArrayItem(rows, q)->valueint == row) kr = q;
+            const cJSON *cfj = cJSON_GetObjectItemCaseSensitive(c, "cf");
+            const char *cf = cJSON_IsString(cfj) ? cfj->valuestring : NULL;
             char path[4600];
-            if (find_case(dir, kr, kind, path, sizeof path)) { CHECK(0, "%s row %d %s: no case file", designs[d], row, kind); continue; }
+            if (find_case(dir, kr, kind, cf, path, sizeof path)) {
+                CHECK(0, "%s row %d %s %s: no case file", designs[d], row, kind, cf ? cf : "");
+                continue;
+            }
             ct_case cs;
             ct_st_file f;
             CHECK_OK(ct_case_load(&cs, path, &err), &err);
@@ -126,6 +140,17 @@ int main(void)
             int T = cJSON_GetArraySize(want_ids), same = ids && ids->numel == T;
             for (int t = 0; same && t < T; t++) same = ((const int32_t *)ids->data)[t] == cJSON_GetArrayItem(want_ids, t)->valueint;
             CHECK(same, "%s row %d %s: prompt tokens differ from seed_designs.py's", designs[d], row, kind);
+            const cJSON *rg = cJSON_GetObjectItemCaseSensitive(c, "ranges");
+            if (rg) {                           /* the corrupted ranges, as seed_designs.py made them */
+                int ok = cs.n_targets == cJSON_GetArraySize(rg);
+                for (int q = 0; ok && q < cs.n_targets; q++)
+                    ok = cs.targets[2 * q] == cJSON_GetArrayItem(cJSON_GetArrayItem(rg, q), 0)->valueint &&
+                         cs.targets[2 * q + 1] == cJSON_GetArrayItem(cJSON_GetArrayItem(rg, q), 1)->valueint;
+                char *want = cJSON_PrintUnformatted(rg);
+                CHECK(ok, "%s row %d %s: %d target ranges, first [%d, %d); seed_designs.py %s", designs[d], row, cf,
+                      cs.n_targets, cs.n_targets ? cs.targets[0] : -1, cs.n_targets ? cs.targets[1] : -1, want);
+                cJSON_free(want);
+            }
             const cJSON *ie = cJSON_GetObjectItemCaseSensitive(c, "ie");
             int L = cJSON_GetArraySize(cJSON_GetArrayItem(ie, 0));
             CHECK(cs.T == T && cs.L == L, "%s row %d %s: grid [%d, %d], seed_designs.py [%d, %d]", designs[d], row, kind,
@@ -157,7 +182,8 @@ int main(void)
             ct_st_close(&f);
             ct_case_free(&cs);
         }
-        CHECK(n == 2 * nrows, "%s: %d fixture cases compared, want %d", designs[d], n, 2 * nrows);
+        int want_n = d < 2 ? 2 * nrows : max_cf * cf_rows;   /* two kinds; or one per counterfactual passage */
+        CHECK(n == want_n, "%s: %d fixture cases compared, want %d", designs[d], n, want_n);
         printf("%s: %d cases, max |diff| p_clean %.2g, p_corrupt %.2g, TE %.2g, IE %.2g\n", designs[d], n, m_pc, m_pk, m_te,
                m_ie);
     }

@@ -114,7 +114,7 @@ class ct_run_settings(C.Structure):
                 ("contexts", c_int), ("max_datapoints", c_int), ("shard_k", c_int), ("shard_n", c_int),
                 ("plots", c_int), ("plot_format", c_int), ("trace", ct_trace_settings), ("threads", c_int),
                 ("argc", c_int), ("argv", P(c_char_p)), ("progress", RUN_PROGRESS_FN), ("progress_ctx", c_void_p),
-                ("model_id", c_char_p), ("tokenizer_id", c_char_p), ("attribute", c_int)]
+                ("model_id", c_char_p), ("tokenizer_id", c_char_p), ("attribute", c_int), ("relation_span", c_int)]
 
 
 MIRRORED = {"ct_err": ct_err, "ct_config": ct_config, "ct_tensor_view": ct_tensor_view, "ct_st_file": ct_st_file,

@@ -15,6 +15,7 @@ _EXPERIMENTS = {1: 1, 2: 2, 3: 3, "subject": 1, "object": 2, "relation": 3}
 _CONTEXTS = {"all": 0, "original": 1, "cf": 2}              # CT_CTX_*
 _NOISE_SOURCES = {"gaussian": 0, "cf_embeddings": 1}      # ct_noise_source
 _PATCH_SOURCES = {"opposite_run": 0, "cf_passage": 1}     # ct_patch_source
+_RELATION_SPANS = {"passage": 0, "from_prompt_start": 1}  # ct_relation_span
 
 
 class RunResult:
@@ -65,7 +66,7 @@ def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None
         replace=False, reverse_patching=False, max_datapoints=0, noise_level=None, seed=1, metric="prob",
         engine="fast", cf_context=None, plot_format="pdf", kinds=("hidden", "mlp", "attention"), attribute=False,
         shard=None, tokenizer=None, threads=None, progress=None, contexts=None, noise_source="gaussian",
-        patch_source="opposite_run"):
+        patch_source="opposite_run", relation_span="passage"):
     """Traces a JSONL dataset into output_dir, as `ctrace run` with the same
     flags (the same names and defaults: the seed tool's) -> RunResult.
 
@@ -79,6 +80,7 @@ def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None
                      give one of the two)
     noise_source     "gaussian" (default) or "cf_embeddings", as --noise_source
     patch_source     "opposite_run" (default) or "cf_passage", as --patch_source
+    relation_span    "passage" (default) or "from_prompt_start", as --relation_span
     plot_format      "pdf", "png", "svg" or None / "none" (no figures)
     kinds            a list of "hidden", "mlp", "attention", "head", or "all" (the first three)
     attribute        also attributions/{row}_attribution_{obj}.bin per context
@@ -154,6 +156,9 @@ def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None
         flag("noise_source", noise_source)
     if patch_source != "opposite_run":
         flag("patch_source", patch_source)
+    s.relation_span = _choice(_RELATION_SPANS, relation_span, "relation_span")
+    if relation_span != "passage":
+        flag("relation_span", relation_span)
     if plot_format is None or plot_format == "none":
         s.plots = 0
         flag("plot_format", "none")

@@ -18,6 +18,7 @@ static void run_usage(FILE *o)
         "                  [--noise_level X|sX] [--seed 1] [--metric prob|logprob|logratio] [--threads N]\n"
         "                  [--engine fast|naive] [--cf_context 0|1] [--contexts original|cf|all]\n"
         "                  [--noise_source gaussian|cf_embeddings] [--patch_source opposite_run|cf_passage]\n"
+        "                  [--relation_span passage|from_prompt_start]\n"
         "                  [--plot_format pdf|png|svg|none] [--kinds hidden,mlp,attention,head] [--attribute 0|1]\n"
         "                  [--shard K/N] [--tokenizer PATH] [--quiet]\n"
         "  The seed tool's flags, names and defaults (run_causal_tracer.py); `ctrace --model_name ...`\n"
@@ -30,7 +31,8 @@ static void run_usage(FILE *o)
         "  case (cf), or both (all; the seed's --cf_context 1).  --noise_source cf_embeddings: sample s\n"
         "  gets the embeddings of \" \" + obj_cf[s mod max_cf] on the corrupted span (the seed's e1).\n"
         "  --patch_source cf_passage: patched states come from the clean run of the passage with the\n"
-        "  sample's obj_cf (the seed's e1 with --reverse_patching 1); docs/seed-designs.md.\n"
+        "  sample's obj_cf (the seed's e1 with --reverse_patching 1).  --relation_span from_prompt_start:\n"
+        "  experiment 3 also corrupts the prompt's tokens before the passage (the seed's e22); docs/seed-designs.md.\n"
         "  Rerunning skips finished cases.\n"
         "  Writes DIR/cases/{i}_{kind}_{obj}.bin, DIR/pdfs/{answer}_{i}_{kind}.pdf, summary.jsonl,\n"
         "  errors.jsonl, run.json (docs/run.md); with --shard K/N (K is 0-based) summary.shard-K-of-N.jsonl,\n"
@@ -107,7 +109,7 @@ int cmd_run(int argc, char **argv)
         "model_name", "experiment_type", "data_path", "output_dir", "prompt_format", "samples", "window", "max_cf",
         "replace", "reverse_patching", "max_datapoints",                       /* the seed's */
         "noise_level", "seed", "metric", "threads", "engine", "cf_context", "plot_format", "shard", "kinds",
-        "tokenizer", "quiet", "attribute", "contexts", "noise_source", "patch_source", NULL};
+        "tokenizer", "quiet", "attribute", "contexts", "noise_source", "patch_source", "relation_span", NULL};
     /* --quiet takes no value (the parser's flags all do): take it out first */
     int quiet = 0, n = 0;
     char **av = malloc((size_t)(argc + 1) * sizeof *av);
@@ -215,6 +217,10 @@ int cmd_run(int argc, char **argv)
     }
     if ((v = ct_args_str(&a, "patch_source", NULL)) && ct_patch_source_parse(v, &s.trace.patch_source)) {
         fprintf(stderr, "ctrace: run: --patch_source must be opposite_run or cf_passage, not '%s'\n", v);
+        goto out;
+    }
+    if ((v = ct_args_str(&a, "relation_span", NULL)) && ct_relation_span_parse(v, &s.relation_span)) {
+        fprintf(stderr, "ctrace: run: --relation_span must be passage or from_prompt_start, not '%s'\n", v);
         goto out;
     }
     if (threads) ct_set_threads(threads);

@@ -137,3 +137,29 @@ int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index
     ci->spans = p->spans;
     return 0;
 }
+
+const char *ct_relation_span_name(int span) { return span == CT_RELATION_FROM_PROMPT_START ? "from_prompt_start" : "passage"; }
+
+int ct_relation_span_parse(const char *s, int *span)
+{
+    if (!strcmp(s, "passage")) *span = CT_RELATION_PASSAGE;
+    else if (!strcmp(s, "from_prompt_start")) *span = CT_RELATION_FROM_PROMPT_START;
+    else return -1;
+    return 0;
+}
+
+int ct_row_plan_relation_from_prompt_start(ct_row_plan *p, int experiment, ct_err *err)
+{
+    if (experiment != CT_EXP_RELATION) return ct_fail(err, "--relation_span: only experiment 3 corrupts the relation");
+    int t0 = 0, pb = p->spans.passage.b;
+    while (t0 < p->enc.n && p->enc.special && p->enc.special[t0]) t0++;   /* the tokenizer's BOS */
+    if (t0 >= pb) return 0;                     /* nothing before the passage */
+    if (p->n_ranges > 0 && p->ranges[0][0] == pb) { p->ranges[0][0] = t0; return 0; }
+    /* the passage starts with the subject or the object: at most two relation runs follow */
+    if (p->n_ranges >= 3) return ct_fail(err, "--relation_span from_prompt_start: no room for a fourth range");
+    memmove(p->ranges[1], p->ranges[0], (size_t)p->n_ranges * sizeof p->ranges[0]);
+    p->ranges[0][0] = t0;
+    p->ranges[0][1] = pb;
+    p->n_ranges++;
+    return 0;
+}

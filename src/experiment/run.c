@@ -139,6 +139,7 @@ static char *settings_json(const ct_run_settings *s)
     cJSON_AddNumberToObject(o, "max_datapoints", s->max_datapoints);
     cJSON_AddNumberToObject(o, "threads", s->threads);
     cJSON_AddStringToObject(o, "contexts", ct_contexts_name(s->contexts));
+    cJSON_AddStringToObject(o, "relation_span", ct_relation_span_name(s->relation_span));
     cJSON_AddNumberToObject(o, "attribute", s->attribute);
     cJSON_AddStringToObject(o, "plot_format", s->plots ? ct_plot_format_ext(s->plot_format) : "none");
     char shard[32];
@@ -177,6 +178,11 @@ static int check_settings(const ct_run_settings *s, ct_err *err)
         if (ct_prompt_build(&p, &r, s->prompt_format, NULL, &e2)) return ct_fail(err, "%s", e2.msg);
         ct_prompt_free(&p);
     }
+    if (s->relation_span != CT_RELATION_PASSAGE && s->relation_span != CT_RELATION_FROM_PROMPT_START)
+        return ct_fail(err, "relation_span %d: must be passage or from_prompt_start", s->relation_span);
+    if (s->relation_span == CT_RELATION_FROM_PROMPT_START && s->experiment != CT_EXP_RELATION)
+        return ct_fail(err, "--relation_span from_prompt_start is experiment 3's span; this run is --experiment_type %d",
+                       s->experiment);
     if (s->contexts != CT_CTX_ORIGINAL && s->contexts != CT_CTX_CF && s->contexts != CT_CTX_ALL)
         return ct_fail(err, "contexts %d: must be original, cf or all", s->contexts);
     if (s->contexts != CT_CTX_ORIGINAL && s->prompt_format && !strstr(s->prompt_format, "{context}"))

@@ -521,6 +521,14 @@ int ct__run_row(ct_run_ctx *c, int row_index, int line_no, const char *text, siz
             problems = 1;
             continue;
         }
+        if (s->experiment == CT_EXP_RELATION && s->relation_span == CT_RELATION_FROM_PROMPT_START &&
+            ct_row_plan_relation_from_prompt_start(&p, s->experiment, &e2)) {
+            snprintf(msg, sizeof msg, "line %d: %s", line_no, e2.msg);
+            log_error(c, row_index, line_no, msg);
+            ct_row_plan_free(&p);
+            problems = 1;
+            continue;
+        }
         if (!fits(c, &p, line_no, msg, sizeof msg)) {
             log_error(c, row_index, line_no, msg);
             ct_row_plan_free(&p);

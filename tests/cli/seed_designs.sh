@@ -17,7 +17,7 @@ cases() { ls "$1/cases" 2>/dev/null | sort | tr '\n' ' ' | sed 's/ $//'; }
 
 head -n 1 data/demo.jsonl >"$T/one.jsonl"      # Lorimel; obj_cf Nestrel, Kelvar, Istrem (one token each)
 run() { out=$1; shift; "$BIN" run --model_name models/demo --experiment_type 2 --kinds hidden --samples 2 --max_cf 2 \
-        --plot_format none --quiet --output_dir "$out" "$@" >"$out.out" 2>"$out.err"; }
+         --plot_format none --quiet --threads 1 --output_dir "$out" "$@" >"$out.out" 2>"$out.err"; }
 
 # --- which contexts: case files {i}_{kind}_{obj} (own passage), {i}_{kind}_{cf} (cf passages)
 run "$T/orig" --data_path "$T/one.jsonl" --contexts original; rc=$?
@@ -75,6 +75,19 @@ run "$T/badn" --data_path "$T/one.jsonl" --noise_source uniform; rc=$?
 check '[ $rc -eq 2 ] && grep -q "gaussian or cf_embeddings" "$T/badn.err"' "--noise_source uniform: rc $rc $(cat "$T/badn.err")"
 run "$T/nocf" --data_path "$T/one.jsonl" --noise_source cf_embeddings --max_cf 0; rc=$?
 check '[ $rc -eq 1 ] && grep -q "needs --max_cf >= 1" "$T/nocf.err"' "--noise_source cf_embeddings --max_cf 0: rc $rc $(cat "$T/nocf.err")"
+
+# --- experiment 3's span: the seed's e22 one from the prompt's start (ranges: tests/test_seed_designs.c)
+run "$T/rel" --data_path "$T/one.jsonl" --experiment_type 3 --relation_span from_prompt_start --contexts cf --max_cf 1; rc=$?
+check '[ $rc -eq 0 ] && [ "$(cases "$T/rel")" = "0_hidden_Nestrel.bin" ] && grep -q "\"relation_span\":[[:space:]]*\"from_prompt_start\"" "$T/rel/run.json"' \
+    "--relation_span from_prompt_start: rc $rc, cases '$(cases "$T/rel")' $(cat "$T/rel.err")"
+run "$T/rel" --data_path "$T/one.jsonl" --experiment_type 3 --contexts cf --max_cf 1; rc=$?
+check '[ $rc -eq 1 ] && grep -q "0_hidden_Nestrel.bin: a finished case from another run (its target ranges" "$T/rel.err"' \
+    "resume with the passage's relation span over from_prompt_start cases: rc $rc $(cat "$T/rel.err")"
+run "$T/rel2" --data_path "$T/one.jsonl" --relation_span from_prompt_start; rc=$?
+check '[ $rc -eq 1 ] && grep -q "experiment 3.s span; this run is --experiment_type 2" "$T/rel2.err"' \
+    "--relation_span from_prompt_start with experiment 2: rc $rc $(cat "$T/rel2.err")"
+run "$T/rel3" --data_path "$T/one.jsonl" --experiment_type 3 --relation_span prefix; rc=$?
+check '[ $rc -eq 2 ] && grep -q "passage or from_prompt_start" "$T/rel3.err"' "--relation_span prefix: rc $rc $(cat "$T/rel3.err")"
 
 echo "seed_designs.sh: $((n - bad)) checks passed, $bad failed"
 [ "$bad" -eq 0 ]

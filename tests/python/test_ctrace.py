@@ -233,7 +233,11 @@ def test_run():
                              contexts="all", plot_format=None),
              ["--experiment_type", "2", "--samples", "2", "--window", "2", "--max_cf", "2", "--kinds", "hidden,mlp",
               "--metric", "logratio", "--reverse_patching", "1", "--noise_source", "cf_embeddings", "--patch_source",
-              "cf_passage", "--contexts", "all", "--plot_format", "none"])):
+              "cf_passage", "--contexts", "all", "--plot_format", "none"]),
+            ("seed_e22", dict(experiment_type=3, samples=2, max_cf=1, kinds=("hidden",), metric="logratio",
+                              contexts="cf", relation_span="from_prompt_start", plot_format=None),
+             ["--experiment_type", "3", "--samples", "2", "--max_cf", "1", "--kinds", "hidden", "--metric", "logratio",
+              "--contexts", "cf", "--relation_span", "from_prompt_start", "--plot_format", "none"])):
         dc, dp = os.path.join(TMP, f"run_cli_{tag}"), os.path.join(TMP, f"run_py_{tag}")
         out = cli("run", "--model_name", DEMO, "--data_path", rows, "--output_dir", dc, "--quiet", "--threads", "1",
                   *flags)
@@ -267,6 +271,8 @@ def test_run():
                  "not both", "run: contexts and cf_context")
     expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), noise_source="uniform"),
                  "noise_source", "run: an unknown noise source")
+    expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), relation_span="from_prompt_start"),
+                 "experiment 3", "run: the seed's e22 span with experiment 1")
     expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), kinds=("neurons",)), "kind",
                  "run: an unknown kind")
     expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), shard="3/2"), "shard", "run: a bad shard")

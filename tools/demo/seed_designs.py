@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""The seed tool's e1 designs on the demo model, in PyTorch: an independent
+"""The seed tool's designs on the demo model, in PyTorch: an independent
 reference for `ctrace run --noise_source cf_embeddings [--patch_source
-cf_passage --reverse_patching 1]` (docs/seed-designs.md).
+cf_passage --reverse_patching 1]` (its e1) and `--contexts cf` with
+experiment 1 (its e21) and experiment 3 `--relation_span from_prompt_start`
+(its e22) (docs/seed-designs.md).
 
     /usr/bin/python3 tools/demo/seed_designs.py [--rows 0,1,2] [--samples 5] [--window 3]
                                                 [--out tests/fixtures/seed_designs.json]
@@ -24,6 +26,15 @@ Written from the designs' description, not from ctrace's code:
             counterfactual passage (the object replaced by obj_cf[s mod n] in
             the passage text) put in at position t;
             TE = mean_s r_corrupt(s) − r_clean, IE = mean_s r_cell(s) − r_clean.
+  designs "e21" and "e22" (hidden kind): in each counterfactual passage (the
+            object replaced by obj_cf[c] in the passage text), Gaussian noise
+            on the subject (e21) or on every token from the prompt's start to
+            the passage's end except the subject and the counterfactual object
+            (e22: "C: " included): level 3 × std(W_E) (float32 std), one
+            NumPy RandomState(1) drawing randn(S, e − b, D) per token range in
+            order, added in float64; every sample scored against obj_cf[c]
+            (r = log p(cf) − log p(answer)); the clean hidden state restored;
+            TE = r_clean − mean_s r_corrupt(s), IE = mean_s r_cell(s) − r_corrupt(s).
 
 --out writes, per design, kind and row: the prompt's token ids, p_clean,
 p_corrupt (the mean corrupted p(answer)), te and ie [T][L]; the reference
@@ -35,6 +46,7 @@ import math
 import os
 import sys
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -133,6 +145,42 @@ def design(model, W, ids, cf_ids, src_ids, b, e, ans, cfs, S, kind, window, reve
     return lp_clean[0, ans].exp().item(), lp_corr[:, ans].exp().mean().item(), te.item(), ie
 
 
+def runs(idx):
+    """Sorted token indices -> contiguous [b, e) ranges."""
+    out = []
+    for t in idx:
+        if out and out[-1][1] == t:
+            out[-1][1] = t + 1
+        else:
+            out.append([t, t + 1])
+    return out
+
+
+def gaussian_case(model, W, ids, ranges, ans, cf, S, level, seed=1):
+    """Gaussian noise on ranges, the clean hidden states restored, every sample
+    scored against cf -> (p_clean, p_corrupt, te, ie [T][L])."""
+    L, T = len(model.layers), len(ids)
+    x0 = W[torch.tensor(ids)][None]
+    rs = np.random.RandomState(seed)
+    x = x0.repeat(S, 1, 1).double()
+    for b, e in ranges:
+        x[:, b:e] += level * torch.from_numpy(rs.randn(S, e - b, W.shape[1]))
+    xc = x.float()
+    lp_clean, h_clean, _ = forward(model, x0)
+    lp_corr, _, _ = forward(model, xc)
+    r_clean = (lp_clean[0, cf] - lp_clean[0, ans]).double()
+    r_corr = (lp_corr[:, cf] - lp_corr[:, ans]).double()               # [S]
+    ie = [[0.0] * L for _ in range(T)]
+    for t in range(T):
+        for l in range(L):
+            def patch(k, j, y, t=t, l=l):
+                if k == "hidden" and j == l:
+                    y[:, t] = h_clean[j][:, t]
+            lp, _, _ = forward(model, xc, patch)
+            ie[t][l] = ((lp[:, cf] - lp[:, ans]).double() - r_corr).mean().item()
+    return (lp_clean[0, ans].exp().item(), lp_corr[:, ans].exp().mean().item(), (r_clean - r_corr).mean().item(), ie)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="models/demo")
@@ -141,6 +189,7 @@ def main():
     ap.add_argument("--samples", type=int, default=5)
     ap.add_argument("--window", type=int, default=3)
     ap.add_argument("--max_cf", type=int, default=3)
+    ap.add_argument("--cf_rows", type=int, default=1, help="e21, e22: the first N of --rows only")
     ap.add_argument("--out")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -165,6 +214,21 @@ def main():
             assert ans is not None and None not in cft, f"row {i}: needs one-token answer and counterfactuals"
             assert all(len(c) == e - b for c in cf_ids), f"row {i}: a counterfactual of another token count"
             assert all(len(s) == len(ids) for s in src_ids), f"row {i}: a counterfactual passage of another length"
+            level = 3 * W.std().item()
+            for c, cfc in enumerate(cfs if i in rows[:a.cf_rows] else []):   # e21, e22: each cf passage
+                ctx_c = ctx.replace(obj, cfc)
+                text_c = FORMAT.format(context=ctx_c, prompt=r["prompt_wo_ctx"])
+                ids_c = tok.encode(text_c)
+                off = len("C: ")
+                sb, se = span_tokens(tok, text_c, off + ctx_c.index(r["subj"]), off + ctx_c.index(r["subj"]) + len(r["subj"]))
+                ob, oe = span_tokens(tok, text_c, off + ctx_c.index(cfc), off + ctx_c.index(cfc) + len(cfc))
+                pe = len(tok.encode(text_c[:off + len(ctx_c)]))
+                rel = [t for t in range(0, pe) if not sb <= t < se and not ob <= t < oe]
+                for name, rg in (("e21", [[sb, se]]), ("e22", runs(rel))):
+                    pc, pk, te, ie = gaussian_case(model, W, ids_c, rg, ans, cft[c], a.samples, level)
+                    print(f"row {i} {name} {cfc}: p_clean {pc:.6f} p_corrupt {pk:.6f} te {te:.6f}")
+                    out.append({"design": name, "kind": "hidden", "row": i, "cf": cfc, "ids": ids_c, "ranges": rg,
+                                "p_clean": pc, "p_corrupt": pk, "te": te, "ie": ie})
             for name, rev in (("cf_embeddings", False), ("cf_passage", True)):
                 for kind in ("hidden", "mlp"):
                     pc, pk, te, ie = design(model, W, ids, cf_ids, src_ids, b, e, ans, cft, a.samples, kind,
@@ -175,8 +239,8 @@ def main():
     if a.out:
         with open(a.out + ".tmp", "w") as f:
             f.write('{"tool": "tools/demo/seed_designs.py", "model": "%s", "data": "%s", "rows": %s, '
-                    '"samples": %d, "window": %d, "max_cf": %d, "prompt_format": %s,\n "cases": [\n'
-                    % (a.model, a.data, json.dumps(rows), a.samples, a.window, a.max_cf, json.dumps(FORMAT)))
+                    '"samples": %d, "window": %d, "max_cf": %d, "cf_rows": %d, "prompt_format": %s,\n "cases": [\n'
+                    % (a.model, a.data, json.dumps(rows), a.samples, a.window, a.max_cf, a.cf_rows, json.dumps(FORMAT)))
             f.write(",\n".join("  " + json.dumps(c) for c in out))
             f.write("\n]}\n")
         os.replace(a.out + ".tmp", a.out)
