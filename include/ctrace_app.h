@@ -206,6 +206,8 @@ typedef struct ct_case_info {
     char *model_id;             /* ct_model_identity of the traced model, or NULL (older files) */
     ct_top_tokens top_clean;    /* what the model predicts after the prompt: clean run */
     ct_top_tokens top_corrupt;  /* and mean over the corrupted runs (n = 0: not recorded) */
+    int noise_source;           /* ct_noise_source of the trace ("noise_source"; absent: Gaussian) */
+    int patch_source;           /* ct_patch_source of the trace ("patch_source"; absent: the opposite run) */
 } ct_case_info;
 
 /* The identity of a model directory, for case files and resume checks: a hash

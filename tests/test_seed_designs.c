@@ -178,6 +178,17 @@ int main(void)
             if (fabs(cs.high_score - pc) > m_pc) m_pc = fabs(cs.high_score - pc);
             if (fabs(cs.low_score - pk) > m_pk) m_pk = fabs(cs.low_score - pk);
             if (fabs(cs.te - te) > m_te) m_te = fabs(cs.te - te);
+            if (d == 1 && !strcmp(kind, "hidden")) {   /* the figure says what was patched, and against what */
+                ct_case_figure fig;
+                CHECK_OK(ct_case_figure_of(&fig, &cs, &err), &err);
+                CHECK(fig.title && strstr(fig.title, "patching") && strstr(fig.title, "from the counterfactual passages") &&
+                      strstr(fig.title, "cf embeddings on the object") && fig.cbar && strstr(fig.cbar, "vs clean"),
+                      "cf_passage figure: title \"%s\", colour bar \"%s\"", fig.title ? fig.title : "", fig.cbar ? fig.cbar : "");
+                CHECK(cs.info.noise_source == CT_NOISE_CF_EMBEDDINGS && cs.info.patch_source == CT_PATCH_CF_PASSAGE,
+                      "cf_passage case description: noise_source %d, patch_source %d", cs.info.noise_source,
+                      cs.info.patch_source);
+                ct_case_figure_free(&fig);
+            }
             n++;
             ct_st_close(&f);
             ct_case_free(&cs);

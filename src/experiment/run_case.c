@@ -286,6 +286,8 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
                               &ci, &e2))
         return ct_fail(err, "%s", e2.msg);
     ci.reverse = s->trace.reverse;
+    ci.noise_source = s->trace.noise_source;
+    ci.patch_source = s->trace.patch_source;
     int rc = -1;
     if (!c->model_id[0] && ct_model_identity(s->model_dir, c->model_id, sizeof c->model_id, &e2)) {
         ct_fail(err, "model: %s", e2.msg);

@@ -76,6 +76,18 @@ check '[ $rc -eq 2 ] && grep -q "gaussian or cf_embeddings" "$T/badn.err"' "--no
 run "$T/nocf" --data_path "$T/one.jsonl" --noise_source cf_embeddings --max_cf 0; rc=$?
 check '[ $rc -eq 1 ] && grep -q "needs --max_cf >= 1" "$T/nocf.err"' "--noise_source cf_embeddings --max_cf 0: rc $rc $(cat "$T/nocf.err")"
 
+# --- ctrace average does not mix noise or patch sources
+"$BIN" average "$T/orig" "$T/emb1" --out "$T/avg1" >"$T/avg1.out" 2>&1; rc=$?
+check '[ $rc -ne 0 ] && grep -q "is corrupted with cf_embeddings but .* with gaussian" "$T/avg1.out"' \
+    "average of Gaussian and cf_embeddings cases: rc $rc $(cat "$T/avg1.out")"
+run "$T/rev" --data_path "$T/one.jsonl" --noise_source cf_embeddings --reverse_patching 1; rc=$?
+run "$T/pas2" --data_path "$T/one.jsonl" --noise_source cf_embeddings --reverse_patching 1 --patch_source cf_passage; rc2=$?
+"$BIN" average "$T/rev" "$T/pas2" --out "$T/avg2" >"$T/avg2.out" 2>&1; rc=$?
+check '[ $rc2 -eq 0 ] && [ $rc -ne 0 ] && grep -q "is patched from the counterfactual passages but .* from the opposite run" "$T/avg2.out"' \
+    "average of cf_passage and opposite-run cases: rc $rc $(cat "$T/avg2.out")"
+"$BIN" average "$T/pas2" --out "$T/avg3" >"$T/avg3.out" 2>&1; rc=$?
+check '[ $rc -eq 0 ]' "average of cf_passage cases alone: rc $rc $(cat "$T/avg3.out")"
+
 # --- experiment 3's span: the seed's e22 one from the prompt's start (ranges: tests/test_seed_designs.c)
 run "$T/rel" --data_path "$T/one.jsonl" --experiment_type 3 --relation_span from_prompt_start --contexts cf --max_cf 1; rc=$?
 check '[ $rc -eq 0 ] && [ "$(cases "$T/rel")" = "0_hidden_Nestrel.bin" ] && grep -q "\"relation_span\":[[:space:]]*\"from_prompt_start\"" "$T/rel/run.json"' \
