@@ -665,7 +665,9 @@ typedef struct ct_trace_result {
 
 /* Runs the whole trace.  Errors: ranges outside the prompt or empty, no
  * answer, token ids outside the vocabulary, S < 1, window < 1, logratio
- * without a counterfactual.  Deterministic: the same inputs and settings give
+ * without a counterfactual; CT_NOISE_CF_EMBEDDINGS without a counterfactual
+ * or with one (used by a sample) of another token count than the ranges;
+ * CT_PATCH_CF_PASSAGE without n_src = n_cf ≥ 1 passages.  Deterministic: the same inputs and settings give
  * the same result whatever ct_set_threads says. */
 CT_API int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s,
                  ct_trace_result *out, ct_err *err);

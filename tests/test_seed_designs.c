@@ -53,10 +53,47 @@ static int find_case(const char *dir, int k, const char *kind, const char *obj, 
     return found;
 }
 
+/* ct_trace_run refuses what the cf sources cannot serve, with one clear line. */
+static void engine_refusals(void)
+{
+    ct_model *m = NULL;
+    ct_err err = {0};
+    CHECK_OK(ct_model_load(&m, "models/demo", &err), &err);
+    if (!m) return;
+    int32_t ids[8] = {10, 20, 30, 40, 50, 60, 70, 80}, rg[2] = {2, 3}, ans[1] = {5};
+    int32_t cf1[1] = {7}, cf2[2] = {8, 9};
+    const int32_t *cfs[2] = {cf1, cf2};
+    int cfl[2] = {1, 2};
+    ct_trace_input in = {.ids = ids, .n_ids = 8, .ranges = rg, .n_ranges = 1, .answer = ans, .n_answer = 1,
+                         .n_cf = 2, .cf = cfs, .cf_len = cfl};
+    ct_trace_settings s;
+    ct_trace_settings_default(&s);
+    s.samples = 2;
+    s.noise_source = CT_NOISE_CF_EMBEDDINGS;
+    ct_trace_result r;
+    int rc = ct_trace_run(m, &in, &s, &r, &err);
+    CHECK(rc != 0 && strstr(err.msg, "counterfactual 1 is 2 tokens, the corrupted span 1"),
+          "cf_embeddings, a two-token cf on a one-token span: rc %d, %s", rc, rc ? err.msg : "(ran)");
+    if (!rc) ct_trace_result_free(&r);
+    s.samples = 1;                          /* only cf[0] is used: runs */
+    rc = ct_trace_run(m, &in, &s, &r, &err);
+    CHECK(rc == 0 && isnan(r.noise_level), "cf_embeddings, one sample: rc %d %s, noise_level %g", rc, rc ? err.msg : "",
+          rc ? 0.0 : r.noise_level);
+    if (!rc) ct_trace_result_free(&r);
+    s.noise_source = CT_NOISE_GAUSSIAN;
+    s.patch_source = CT_PATCH_CF_PASSAGE;   /* no passages given */
+    rc = ct_trace_run(m, &in, &s, &r, &err);
+    CHECK(rc != 0 && strstr(err.msg, "cf_passage needs one counterfactual passage per counterfactual"),
+          "cf_passage without passages: rc %d, %s", rc, rc ? err.msg : "(ran)");
+    if (!rc) ct_trace_result_free(&r);
+    ct_model_free(m);
+}
+
 int main(void)
 {
     TEST_BEGIN();
     ct_set_threads(1);      /* the numbers do not depend on it; one thread is fastest on a shared machine */
+    engine_refusals();
     char *fx_text = slurp("tests/fixtures/seed_designs.json");
     cJSON *fx = fx_text ? cJSON_Parse(fx_text) : NULL;
     CHECK(fx != NULL, "tests/fixtures/seed_designs.json missing or not JSON");
