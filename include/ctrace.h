@@ -545,7 +545,9 @@ CT_API float ct_std_f32(const float *x, size_t n);
  * rounded once to float32, as torch does.  z is drawn from one
  * RandomState(seed) stream, range after range in the order given, each range as
  * randn(S, e − b, D) in C order (the seed tool's order; for one range this is
- * ROME's randn(S, K, D)).  The same noise is used in every run. */
+ * ROME's randn(S, K, D)).  The same noise is used in every run.  With the
+ * noise source CT_NOISE_CF_EMBEDDINGS (below), sample s adds (or writes) the
+ * float32 token embeddings of counterfactual s mod n_cf instead. */
 
 /* Explicit values: they index bit masks (ct_run_settings.kinds) and arrays of
  * the three sublayer kinds; CT_KIND_HEAD comes after them so that "all" (the
@@ -563,6 +565,25 @@ typedef enum ct_noise_rule {
     CT_NOISE_ABSOLUTE = 1,    /* level = noise_value              (--noise_level 0.5) */
     CT_NOISE_SPAN_STD = 2     /* level = noise_value × std of the target tokens' embeddings (--noise_level s3, ROME) */
 } ct_noise_rule;
+/* What corrupts the target tokens' embeddings. */
+typedef enum ct_noise_source {
+    CT_NOISE_GAUSSIAN = 0,        /* level·z, z ~ N(0, 1) from RandomState(seed) (ROME's; the level by noise_rule) */
+    CT_NOISE_CF_EMBEDDINGS = 1    /* the seed tool's e1: sample s gets the token embeddings of the
+                                     counterfactual in->cf[s mod n_cf] (no level, no random draw); every
+                                     counterfactual used (s < S) must have as many tokens as the target
+                                     ranges together, which take its rows in order */
+} ct_noise_source;
+/* Where patched values come from. */
+typedef enum ct_patch_source {
+    CT_PATCH_OPPOSITE_RUN = 0,    /* ROME's: the clean run (forward), the corrupted run (reverse) */
+    CT_PATCH_CF_PASSAGE = 1       /* the seed tool's e1 with --reverse_patching 1: sample s's cells start
+                                     from its corrupted run and get the value of a clean run of
+                                     in->src_ids[s mod n_src] (the passage asserting cf[s mod n_cf]:
+                                     n_src = n_cf, each as long as the prompt), position for position;
+                                     `reverse` then only picks the metric's reference run (clean) */
+} ct_patch_source;
+/* With CT_NOISE_CF_EMBEDDINGS or CT_PATCH_CF_PASSAGE, sample s is scored (the
+ * logratio metric) against its own counterfactual cf[s mod n_cf], not cf[0]. */
 /* (CT_NOISE_EMB_STD reads all of W_E on every call; a caller tracing many
  * prompts may compute 3.0 * (double)ct_std_f32(W_E, V·D) once and pass it as
  * CT_NOISE_ABSOLUTE: the same level, bit for bit.) */
@@ -582,6 +603,8 @@ typedef struct ct_trace_settings {
     ct_engine engine;           /* default CT_ENGINE_FAST */
     ct_progress_fn progress;    /* optional, called as work completes */
     void *progress_ctx;
+    ct_noise_source noise_source;   /* default CT_NOISE_GAUSSIAN */
+    ct_patch_source patch_source;   /* default CT_PATCH_OPPOSITE_RUN */
 } ct_trace_settings;
 
 CT_API void ct_trace_settings_default(ct_trace_settings *s);
@@ -591,6 +614,10 @@ CT_API const char *ct_kind_name(ct_kind k);        /* "hidden", "mlp", "attentio
 CT_API const char *ct_metric_name(ct_metric m);    /* "prob", "logprob", "logratio" */
 CT_API const char *ct_engine_name(ct_engine e);    /* "fast", "naive" */
 CT_API const char *ct_noise_rule_name(ct_noise_rule r);   /* "emb_std", "absolute", "span_std" */
+CT_API const char *ct_noise_source_name(ct_noise_source n);   /* "gaussian", "cf_embeddings" */
+CT_API const char *ct_patch_source_name(ct_patch_source p);   /* "opposite_run", "cf_passage" */
+CT_API int ct_noise_source_parse(const char *s, ct_noise_source *n);   /* 0 / -1 */
+CT_API int ct_patch_source_parse(const char *s, ct_patch_source *p);
 CT_API int ct_kind_parse(const char *s, ct_kind *k);   /* also accepts "attn", "heads"; 0 / -1 */
 CT_API int ct_metric_parse(const char *s, ct_metric *m);
 CT_API int ct_engine_parse(const char *s, ct_engine *e);
@@ -603,6 +630,10 @@ typedef struct ct_trace_input {
     int n_cf;                               /* counterfactual targets, scored in the same runs */
     const int32_t *const *cf;               /* cf[c] [cf_len[c]] */
     const int *cf_len;
+    /* CT_PATCH_CF_PASSAGE only (else 0 / NULL): the counterfactual passages'
+     * prompts, src_ids[c] [n_ids] asserting cf[c]; n_src = n_cf. */
+    int n_src;
+    const int32_t *const *src_ids;
 } ct_trace_input;
 
 /* The scores of one target (the answer, or one counterfactual). */
@@ -652,7 +683,9 @@ typedef struct ct_trace_result {
 
 /* Runs the whole trace.  Errors: ranges outside the prompt or empty, no
  * answer, token ids outside the vocabulary, S < 1, window < 1, logratio
- * without a counterfactual.  Deterministic: the same inputs and settings give
+ * without a counterfactual; CT_NOISE_CF_EMBEDDINGS without a counterfactual
+ * or with one (used by a sample) of another token count than the ranges;
+ * CT_PATCH_CF_PASSAGE without n_src = n_cf ≥ 1 passages.  Deterministic: the same inputs and settings give
  * the same result whatever ct_set_threads says. */
 CT_API int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s,
                  ct_trace_result *out, ct_err *err);

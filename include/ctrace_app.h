@@ -159,6 +159,8 @@ typedef struct ct_row_plan {
     int32_t **cf;               /* [n_cf][cf_len[c]] " " + obj_cf[c] */
     int *cf_len;                /* [n_cf] */
     char **tokens;              /* [enc.n] each token decoded on its own (specials kept) */
+    int *cf_row_index;          /* [n_cf] the obj_cf index of cf[c] (a counterfactual context scores
+                                   its own counterfactual first) */
 } ct_row_plan;
 
 /* experiment: CT_EXP_*; cf_context: NULL, or the counterfactual object to put
@@ -204,6 +206,8 @@ typedef struct ct_case_info {
     char *model_id;             /* ct_model_identity of the traced model, or NULL (older files) */
     ct_top_tokens top_clean;    /* what the model predicts after the prompt: clean run */
     ct_top_tokens top_corrupt;  /* and mean over the corrupted runs (n = 0: not recorded) */
+    int noise_source;           /* ct_noise_source of the trace ("noise_source"; absent: Gaussian) */
+    int patch_source;           /* ct_patch_source of the trace ("patch_source"; absent: the opposite run) */
 } ct_case_info;
 
 /* The identity of a model directory, for case files and resume checks: a hash
@@ -449,7 +453,10 @@ CT_API int ct_kind_index(const char *kind);
  * not share one design: experiment, direction (restoring / corrupting),
  * metric, context (original passage / counterfactual; with CT_CTX_ALL pick
  * one) and model must be the same in every case of every kind. */
-enum { CT_CTX_ALL, CT_CTX_ORIGINAL, CT_CTX_CF };   /* which contexts to average */
+enum { CT_CTX_ALL, CT_CTX_ORIGINAL, CT_CTX_CF };   /* which contexts to average (or trace: ct_run_settings) */
+/* "all", "original", "cf" <-> CT_CTX_*; parse: 0 / -1. */
+CT_API const char *ct_contexts_name(int contexts);
+CT_API int ct_contexts_parse(const char *s, int *contexts);
 CT_API int ct_average_dirs(ct_average avg[3], const char *const *dirs, int n_dirs, int contexts,
                     int *skipped, ct_err *first_skip, ct_err *err);
 /* The same, and the head cases into *heads (ct_average_init'ed; H set from
@@ -560,8 +567,11 @@ typedef struct ct_run_settings {
     const char *prompt_format;  /* NULL = CT_PROMPT_FORMAT_DEFAULT */
     int experiment;             /* CT_EXP_SUBJECT (default), CT_EXP_OBJECT, CT_EXP_RELATION */
     unsigned kinds;             /* bit (1 << CT_KIND_*) per kind to trace; default the three sublayer kinds (head: bit 3, by name) */
-    int max_cf;                 /* counterfactuals scored (and with cf_context traced); default 3 */
-    int cf_context;             /* 1: also trace each counterfactual context as its own case */
+    int max_cf;                 /* counterfactuals scored (and with the cf contexts traced); default 3 */
+    int contexts;               /* which passages are traced, each its own case (CT_CTX_*, as `ctrace
+                                   average --contexts`): CT_CTX_ORIGINAL (default) the row's own passage;
+                                   CT_CTX_CF each counterfactual passage (obj_cf[:max_cf] in place of the
+                                   object); CT_CTX_ALL both (the seed's --cf_context 1) */
     int max_datapoints;         /* 0 = all rows; else rows 0 .. max_datapoints - 1 */
     int shard_k, shard_n;       /* rows i with i % shard_n == shard_k; default 0 / 1 */
     int plots;                  /* 1 (default): a figure per case */
@@ -578,10 +588,24 @@ typedef struct ct_run_settings {
                                    figure pdfs/{answer}_{row}_attribution[_{cf}].pdf when plots):
                                    ct_attribute (and ct_attribute_corrupted with the experiment's
                                    target ranges and the trace's noise) of answer vs counterfactual */
+    int relation_span;          /* experiment 3's span: CT_RELATION_PASSAGE (default) or
+                                   CT_RELATION_FROM_PROMPT_START */
     const char *backend;        /* ct_model_set_backend's name; NULL = "cpu" */
     ct_dtype compute;           /* ct_model_set_compute: CT_F32 (default) or CT_BF16; recorded in each
                                    case file, and resume refuses a case computed otherwise */
 } ct_run_settings;
+
+/* Experiment 3's corrupted span (--relation_span): the passage's tokens
+ * outside the subject and the object (ctrace's), or every token from the
+ * prompt's start (after the tokenizer's specials) to the passage's end outside
+ * them: the seed's e22 span ("C: " of "C: {context} ..." included). */
+typedef enum ct_relation_span { CT_RELATION_PASSAGE = 0, CT_RELATION_FROM_PROMPT_START = 1 } ct_relation_span;
+CT_API const char *ct_relation_span_name(int span);            /* "passage", "from_prompt_start" */
+CT_API int ct_relation_span_parse(const char *s, int *span);   /* 0 / -1 */
+/* Widens a plan's experiment-3 ranges to CT_RELATION_FROM_PROMPT_START (the
+ * first range is extended back, or the prompt's tokens before the passage
+ * become a range of their own).  Errors: a plan of another experiment. */
+CT_API int ct_row_plan_relation_from_prompt_start(ct_row_plan *p, int experiment, ct_err *err);
 
 CT_API void ct_run_settings_default(ct_run_settings *s);
 

@@ -401,7 +401,7 @@ static void test_cf_logratio(void)
     ct_run_settings_default(&s);
     s.model_dir = "models/demo"; s.data_path = "data/demo.jsonl"; s.output_dir = dir;
     s.experiment = CT_EXP_SUBJECT; s.max_datapoints = 1; s.kinds = 1u << CT_KIND_HIDDEN; s.plots = 0;
-    s.cf_context = 1; s.max_cf = 3; s.trace.samples = 4; s.trace.metric = CT_METRIC_LOGRATIO;
+    s.contexts = CT_CTX_ALL; s.max_cf = 3; s.trace.samples = 4; s.trace.metric = CT_METRIC_LOGRATIO;
     ct_err e;
     CHECK_OK(ct_run(&s, NULL, &e), &e);
     /* row 0: obj_cf Nestrel, Kelvar, Istrem (data/demo.jsonl) */

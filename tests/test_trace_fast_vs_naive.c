@@ -3,7 +3,9 @@
  * families: every kind, odd and even windows (edge clipping, duplicate window
  * sets, trunk/fork sharing on 8 layers), add and replace, reverse patching,
  * multi-token answers and counterfactuals (teacher forcing, a second token
- * group), several target ranges, every metric.  Also: cells before the first
+ * group), several target ranges, every metric, the counterfactual-embeddings
+ * noise and the counterfactual-passage patch source (a passage that differs
+ * before the corrupted span, too).  Also: cells before the first
  * corrupted position equal the base run bit for bit, and the fast engine gives
  * the same bits with 1 and 2 threads. */
 #include "harness.h"
@@ -32,6 +34,8 @@ typedef struct tcase {
     int nr; int32_t ranges[4];
     int na; int32_t ans[3];
     int ncf;
+    ct_noise_source noise_src;  /* with either cf source: the two-token counterfactuals cfA, cfB */
+    ct_patch_source patch_src;
 } tcase;
 
 static void run_case(const char *mname, const ct_model *m, const int32_t *ids, int T, const tcase *tc)
@@ -42,14 +46,29 @@ static void run_case(const char *mname, const ct_model *m, const int32_t *ids, i
     int cfl[2] = {1, 2};
     ct_trace_input in = {.ids = ids, .n_ids = T, .ranges = tc->ranges, .n_ranges = tc->nr, .answer = tc->ans,
                          .n_answer = tc->na, .n_cf = tc->ncf, .cf = cfs, .cf_len = cfl};
+    /* the cf sources: two two-token counterfactuals; their passages differ from ids at
+     * positions 1 and 4 (A: before the span) and at 4 (B) */
+    int32_t cfA[2] = {(int32_t)(7 % V), (int32_t)(8 % V)}, cfB[2] = {(int32_t)(11 % V), (int32_t)(13 % V)};
+    const int32_t *cfs2[2] = {cfA, cfB};
+    int cfl2[2] = {2, 2};
+    int32_t srcA[64], srcB[64];
+    const int32_t *srcs[2] = {srcA, srcB};
+    int cf_src = tc->noise_src != CT_NOISE_GAUSSIAN || tc->patch_src != CT_PATCH_OPPOSITE_RUN;
+    if (cf_src) {
+        in.cf = cfs2; in.cf_len = cfl2; in.n_cf = 2;
+        memcpy(srcA, ids, (size_t)T * sizeof *ids);
+        memcpy(srcB, ids, (size_t)T * sizeof *ids);
+        srcA[1] = (int32_t)(17 % V); srcA[4] = (int32_t)(19 % V); srcB[4] = (int32_t)(23 % V);
+        if (tc->patch_src == CT_PATCH_CF_PASSAGE) { in.n_src = 2; in.src_ids = srcs; }
+    }
     ct_trace_settings s;
     ct_trace_settings_default(&s);
     s.kind = tc->kind; s.window = tc->window; s.samples = 3; s.replace = tc->replace; s.reverse = tc->reverse;
-    s.metric = tc->metric;
+    s.metric = tc->metric; s.noise_source = tc->noise_src; s.patch_source = tc->patch_src;
     char label[256];
-    snprintf(label, sizeof label, "%s %s w%d %s%s%s ranges=%d answer=%d cf=%d", mname, ct_kind_name(tc->kind), tc->window,
+    snprintf(label, sizeof label, "%s %s w%d %s%s%s ranges=%d answer=%d cf=%d%s%s", mname, ct_kind_name(tc->kind), tc->window,
              tc->replace ? "replace" : "add", tc->reverse ? " reverse" : "", tc->metric ? ct_metric_name(tc->metric) : "",
-             tc->nr, tc->na, tc->ncf);
+             tc->nr, tc->na, in.n_cf, tc->noise_src ? " cf_embeddings" : "", tc->patch_src ? " cf_passage" : "");
     ct_trace_result rf, rn;
     ct_err err = {0};
     s.engine = CT_ENGINE_FAST;
@@ -69,11 +88,13 @@ static void run_case(const char *mname, const ct_model *m, const int32_t *ids, i
         /* before the first corrupted position: the base run's per-sample score, exactly */
         int first = T;
         for (int r = 0; r < tc->nr; r++) first = tc->ranges[2 * r] < first ? tc->ranges[2 * r] : first;
+        if (tc->patch_src == CT_PATCH_CF_PASSAGE && first > 1) first = 1;   /* srcA differs at 1 */
         int bad = 0;
         for (int q = 0; q < S; q++)
             for (int t = 0; t < first; t++)
                 for (int l = 0; l < L; l++) {
-                    float want = tc->reverse ? a->high_score : a->low_samples[q];
+                    /* the base run: clean in ROME's reverse, else corrupted */
+                    float want = tc->reverse && tc->patch_src == CT_PATCH_OPPOSITE_RUN ? a->high_score : a->low_samples[q];
                     bad += a->scores_samples[(size_t)q * TL + t * L + l] != want;
                 }
         CHECK(bad == 0, "%s target %d: %d pre-span cells differ from the base run", label, k, bad);
@@ -122,6 +143,21 @@ static void one_model(const char *mname, const ct_model *m)
     run_case(mname, m, ids, T, &e1);
     tcase e2 = base; e2.ranges[0] = 10; e2.ranges[1] = 12; e2.kind = CT_KIND_ATTN; e2.window = 4; e2.na = 2; e2.ans[1] = 3;
     run_case(mname, m, ids, T, &e2);
+    /* the cf sources (the seed's e1): span [3, 5) of two tokens, the counterfactuals' length */
+    const tcase cfb = {.kind = CT_KIND_HIDDEN, .window = 1, .nr = 1, .ranges = {3, 5}, .na = 1, .ans = {431 % V},
+                       .metric = CT_METRIC_LOGRATIO};
+    tcase c1 = cfb; c1.noise_src = CT_NOISE_CF_EMBEDDINGS;
+    run_case(mname, m, ids, T, &c1);
+    tcase c2 = cfb; c2.noise_src = CT_NOISE_CF_EMBEDDINGS; c2.kind = CT_KIND_MLP; c2.window = 3; c2.replace = 1; c2.reverse = 1;
+    run_case(mname, m, ids, T, &c2);
+    tcase c3 = cfb; c3.noise_src = CT_NOISE_CF_EMBEDDINGS; c3.patch_src = CT_PATCH_CF_PASSAGE; c3.reverse = 1;
+    run_case(mname, m, ids, T, &c3);
+    tcase c4 = cfb; c4.patch_src = CT_PATCH_CF_PASSAGE; c4.kind = CT_KIND_ATTN; c4.window = 2; c4.na = 2; c4.ans[1] = 3;
+    c4.metric = CT_METRIC_PROB;
+    run_case(mname, m, ids, T, &c4);
+    tcase c5 = cfb; c5.patch_src = CT_PATCH_CF_PASSAGE; c5.kind = CT_KIND_MLP; c5.window = 4; c5.reverse = 1;
+    c5.ranges[0] = 8; c5.ranges[1] = 10;
+    run_case(mname, m, ids, T, &c5);
 }
 
 static int deeper(const char *dir, int layers, ct_model **out)

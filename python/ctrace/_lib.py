@@ -64,13 +64,14 @@ PROGRESS_FN = C.CFUNCTYPE(None, c_void_p, C.c_long, C.c_long)
 class ct_trace_settings(C.Structure):
     _fields_ = [("kind", c_int), ("window", c_int), ("samples", c_int), ("noise_rule", c_int),
                 ("noise_value", c_double), ("seed", c_uint32), ("replace", c_int), ("reverse", c_int),
-                ("metric", c_int), ("engine", c_int), ("progress", PROGRESS_FN), ("progress_ctx", c_void_p)]
+                ("metric", c_int), ("engine", c_int), ("progress", PROGRESS_FN), ("progress_ctx", c_void_p),
+                ("noise_source", c_int), ("patch_source", c_int)]
 
 
 class ct_trace_input(C.Structure):
     _fields_ = [("ids", P(c_int32)), ("n_ids", c_int), ("ranges", P(c_int32)), ("n_ranges", c_int),
                 ("answer", P(c_int32)), ("n_answer", c_int), ("n_cf", c_int),
-                ("cf", P(P(c_int32))), ("cf_len", P(c_int))]
+                ("cf", P(P(c_int32))), ("cf_len", P(c_int)), ("n_src", c_int), ("src_ids", P(P(c_int32)))]
 
 
 class ct_trace_target(C.Structure):
@@ -111,10 +112,10 @@ RUN_PROGRESS_FN = C.CFUNCTYPE(None, c_void_p, P(ct_run_progress))
 class ct_run_settings(C.Structure):
     _fields_ = [("model_dir", c_char_p), ("tokenizer", c_char_p), ("data_path", c_char_p), ("output_dir", c_char_p),
                 ("prompt_format", c_char_p), ("experiment", c_int), ("kinds", C.c_uint), ("max_cf", c_int),
-                ("cf_context", c_int), ("max_datapoints", c_int), ("shard_k", c_int), ("shard_n", c_int),
+                ("contexts", c_int), ("max_datapoints", c_int), ("shard_k", c_int), ("shard_n", c_int),
                 ("plots", c_int), ("plot_format", c_int), ("trace", ct_trace_settings), ("threads", c_int),
                 ("argc", c_int), ("argv", P(c_char_p)), ("progress", RUN_PROGRESS_FN), ("progress_ctx", c_void_p),
-                ("model_id", c_char_p), ("tokenizer_id", c_char_p), ("attribute", c_int),
+                ("model_id", c_char_p), ("tokenizer_id", c_char_p), ("attribute", c_int), ("relation_span", c_int),
                 ("backend", c_char_p), ("compute", c_int)]
 
 

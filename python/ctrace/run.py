@@ -12,6 +12,10 @@ from .model import resolve, set_threads, _dtype
 from .trace import _settings, _choice, _KINDS
 
 _EXPERIMENTS = {1: 1, 2: 2, 3: 3, "subject": 1, "object": 2, "relation": 3}
+_CONTEXTS = {"all": 0, "original": 1, "cf": 2}              # CT_CTX_*
+_NOISE_SOURCES = {"gaussian": 0, "cf_embeddings": 1}      # ct_noise_source
+_PATCH_SOURCES = {"opposite_run": 0, "cf_passage": 1}     # ct_patch_source
+_RELATION_SPANS = {"passage": 0, "from_prompt_start": 1}  # ct_relation_span
 
 
 class RunResult:
@@ -60,8 +64,9 @@ def _kinds(kinds):
 
 def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None, samples=10, window=10, max_cf=3,
         replace=False, reverse_patching=False, max_datapoints=0, noise_level=None, seed=1, metric="prob",
-        engine="fast", cf_context=False, plot_format="pdf", kinds=("hidden", "mlp", "attention"), attribute=False,
-        shard=None, tokenizer=None, threads=None, progress=None, backend=None, dtype="f32"):
+        engine="fast", cf_context=None, plot_format="pdf", kinds=("hidden", "mlp", "attention"), attribute=False,
+        shard=None, tokenizer=None, threads=None, progress=None, contexts=None, noise_source="gaussian",
+        patch_source="opposite_run", relation_span="passage", backend=None, dtype="f32"):
     """Traces a JSONL dataset into output_dir, as `ctrace run` with the same
     flags (the same names and defaults: the seed tool's) -> RunResult.
 
@@ -71,6 +76,11 @@ def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None
     prompt_format    None: the default ("{passage} ..."), as --prompt_format
     samples, window, max_cf, replace, reverse_patching, max_datapoints, noise_level, seed,
     metric, engine, cf_context   as the flags of the same names
+    contexts         "original" (default), "cf" or "all", as --contexts (cf_context=True is "all";
+                     give one of the two)
+    noise_source     "gaussian" (default) or "cf_embeddings", as --noise_source
+    patch_source     "opposite_run" (default) or "cf_passage", as --patch_source
+    relation_span    "passage" (default) or "from_prompt_start", as --relation_span
     plot_format      "pdf", "png", "svg" or None / "none" (no figures)
     kinds            a list of "hidden", "mlp", "attention", "head", or "all" (the first three)
     attribute        also attributions/{row}_attribution_{obj}.bin per context
@@ -132,8 +142,24 @@ def run(model_name, data_path, output_dir, experiment_type=1, prompt_format=None
     if noise_level is not None:
         flag("noise_level", noise_level if not isinstance(noise_level, float) else repr(noise_level))
     flag("seed", seed), flag("metric", metric), flag("engine", engine)
-    s.cf_context = int(bool(cf_context))
-    flag("cf_context", s.cf_context)
+    if cf_context is not None and contexts is not None:
+        raise Error("give contexts or cf_context (the seed's: False = original, True = all), not both")
+    if contexts is None:
+        s.contexts = _CONTEXTS["all" if cf_context else "original"]
+        if cf_context is not None:
+            flag("cf_context", int(bool(cf_context)))
+    else:
+        s.contexts = _choice(_CONTEXTS, contexts, "contexts")
+        flag("contexts", contexts)
+    s.trace.noise_source = _choice(_NOISE_SOURCES, noise_source, "noise_source")
+    s.trace.patch_source = _choice(_PATCH_SOURCES, patch_source, "patch_source")
+    if noise_source != "gaussian":
+        flag("noise_source", noise_source)
+    if patch_source != "opposite_run":
+        flag("patch_source", patch_source)
+    s.relation_span = _choice(_RELATION_SPANS, relation_span, "relation_span")
+    if relation_span != "passage":
+        flag("relation_span", relation_span)
     if plot_format is None or plot_format == "none":
         s.plots = 0
         flag("plot_format", "none")

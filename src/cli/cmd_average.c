@@ -57,9 +57,8 @@ int cmd_average(int argc, char **argv)
         return 2;
     }
     int pooled = !strcmp(agg, "pooled");
-    int contexts = !strcmp(ctx_name, "all") ? CT_CTX_ALL : !strcmp(ctx_name, "original") ? CT_CTX_ORIGINAL
-                 : !strcmp(ctx_name, "cf") ? CT_CTX_CF : -1;
-    if (contexts < 0) {
+    int contexts;
+    if (ct_contexts_parse(ctx_name, &contexts)) {
         fprintf(stderr, "ctrace: average: --contexts must be all, original or cf (got '%s')\n", ctx_name);
         return 2;
     }

@@ -16,16 +16,25 @@ static void run_usage(FILE *o)
         "                  [--experiment_type 1|2|3] [--prompt_format FMT] [--samples 10] [--window 10]\n"
         "                  [--max_cf 3] [--replace 0|1] [--reverse_patching 0|1] [--max_datapoints 0]\n"
         "                  [--noise_level X|sX] [--seed 1] [--metric prob|logprob|logratio] [--threads N]\n"
-        "                  [--engine fast|naive] [--cf_context 0|1] [--plot_format pdf|png|svg|none]\n"
-        "                  [--kinds hidden,mlp,attention,head] [--attribute 0|1] [--shard K/N] [--tokenizer PATH] [--quiet]\n"
+        "                  [--engine fast|naive] [--cf_context 0|1] [--contexts original|cf|all]\n"
+        "                  [--noise_source gaussian|cf_embeddings] [--patch_source opposite_run|cf_passage]\n"
+        "                  [--relation_span passage|from_prompt_start]\n"
+        "                  [--plot_format pdf|png|svg|none] [--kinds hidden,mlp,attention,head] [--attribute 0|1]\n"
+        "                  [--shard K/N] [--tokenizer PATH] [--quiet]\n"
         "                  [--backend cpu|openblas|ref] [--dtype f32|bf16]\n"
         "  The seed tool's flags, names and defaults (run_causal_tracer.py); `ctrace --model_name ...`\n"
         "  without a subcommand is the same.  --experiment_type: noise on the subject (1), the object\n"
         "  (2) or the relation words (3) of the passage.  --prompt_format default: \"%s\".\n"
         "  --max_datapoints N: rows 0..N-1 (0 = all).  --shard K/N: rows i with i %% N == K.\n"
         "  --noise_level: 0.5 = absolute level; s3 = 3 x the std of the target embeddings;\n"
-        "  default 3 x std of the token-embedding matrix.  --cf_context 1: also trace each\n"
-        "  counterfactual passage (obj_cf) as its own case.  Rerunning skips finished cases.\n"
+        "  default 3 x std of the token-embedding matrix.  --contexts: trace the row's own passage\n"
+        "  (original, default), each counterfactual passage (obj_cf in place of the object) as its own\n"
+        "  case (cf), or both (all; the seed's --cf_context 1).  --noise_source cf_embeddings: sample s\n"
+        "  gets the embeddings of \" \" + obj_cf[s mod max_cf] on the corrupted span (the seed's e1).\n"
+        "  --patch_source cf_passage: patched states come from the clean run of the passage with the\n"
+        "  sample's obj_cf (the seed's e1 with --reverse_patching 1).  --relation_span from_prompt_start:\n"
+        "  experiment 3 also corrupts the prompt's tokens before the passage (the seed's e22); docs/seed-designs.md.\n"
+        "  Rerunning skips finished cases.\n"
         "  Writes DIR/cases/{i}_{kind}_{obj}.bin, DIR/pdfs/{answer}_{i}_{kind}.pdf, summary.jsonl,\n"
         "  errors.jsonl, run.json (docs/run.md); with --shard K/N (K is 0-based) summary.shard-K-of-N.jsonl,\n"
         "  errors.shard-K-of-N.jsonl and run.shard-K-of-N.json, so shards may share DIR (`ctrace average DIR`\n"
@@ -102,7 +111,8 @@ int cmd_run(int argc, char **argv)
         "model_name", "experiment_type", "data_path", "output_dir", "prompt_format", "samples", "window", "max_cf",
         "replace", "reverse_patching", "max_datapoints",                       /* the seed's */
         "noise_level", "seed", "metric", "threads", "engine", "cf_context", "plot_format", "shard", "kinds",
-        "tokenizer", "quiet", "attribute", "backend", "dtype", NULL};
+        "tokenizer", "quiet", "attribute", "contexts", "noise_source", "patch_source", "relation_span", "backend",
+        "dtype", NULL};
     /* --quiet takes no value (the parser's flags all do): take it out first */
     int quiet = 0, n = 0;
     char **av = malloc((size_t)(argc + 1) * sizeof *av);
@@ -143,7 +153,7 @@ int cmd_run(int argc, char **argv)
         if (hub) s.tokenizer_id = id;
     }
     rc = 2;
-    int threads = 0;
+    int threads = 0, cf_context = 0;
     if (ct_args_int(&a, "experiment_type", 1, 1, 3, &s.experiment) ||
         ct_args_int(&a, "samples", 10, 1, 100000, &s.trace.samples) ||
         ct_args_int(&a, "window", 10, 1, 100000, &s.trace.window) ||
@@ -151,7 +161,7 @@ int cmd_run(int argc, char **argv)
         ct_args_int(&a, "replace", 0, 0, 1, &s.trace.replace) ||
         ct_args_int(&a, "reverse_patching", 0, 0, 1, &s.trace.reverse) ||
         ct_args_int(&a, "max_datapoints", 0, 0, 2147483647L, &s.max_datapoints) ||
-        ct_args_int(&a, "cf_context", 0, 0, 1, &s.cf_context) ||
+        ct_args_int(&a, "cf_context", 0, 0, 1, &cf_context) ||
         ct_args_int(&a, "attribute", 0, 0, 1, &s.attribute) ||
         ct_args_int(&a, "threads", 0, 0, 4096, &threads))
         goto out;
@@ -194,6 +204,28 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "ctrace: run: --kinds must list hidden, mlp, attention, head (comma-separated) or all, not '%s'\n", v);
         goto out;
     }
+    /* --cf_context 0|1 is the seed's spelling of --contexts original|all */
+    if (ct_args_str(&a, "cf_context", NULL) && ct_args_str(&a, "contexts", NULL)) {
+        fprintf(stderr, "ctrace: run: give --contexts or --cf_context (the seed's: 0 = original, 1 = all), not both\n");
+        goto out;
+    }
+    s.contexts = cf_context ? CT_CTX_ALL : CT_CTX_ORIGINAL;
+    if ((v = ct_args_str(&a, "contexts", NULL)) && ct_contexts_parse(v, &s.contexts)) {
+        fprintf(stderr, "ctrace: run: --contexts must be original, cf or all, not '%s'\n", v);
+        goto out;
+    }
+    if ((v = ct_args_str(&a, "noise_source", NULL)) && ct_noise_source_parse(v, &s.trace.noise_source)) {
+        fprintf(stderr, "ctrace: run: --noise_source must be gaussian or cf_embeddings, not '%s'\n", v);
+        goto out;
+    }
+    if ((v = ct_args_str(&a, "patch_source", NULL)) && ct_patch_source_parse(v, &s.trace.patch_source)) {
+        fprintf(stderr, "ctrace: run: --patch_source must be opposite_run or cf_passage, not '%s'\n", v);
+        goto out;
+    }
+    if ((v = ct_args_str(&a, "relation_span", NULL)) && ct_relation_span_parse(v, &s.relation_span)) {
+        fprintf(stderr, "ctrace: run: --relation_span must be passage or from_prompt_start, not '%s'\n", v);
+        goto out;
+    }
     s.backend = ct_args_str(&a, "backend", NULL);
     if (cli_dtype("run", ct_args_str(&a, "dtype", NULL), &s.compute)) goto out;
     if (threads) ct_set_threads(threads);
@@ -208,7 +240,7 @@ int cmd_run(int argc, char **argv)
 
     progress_state ps = {0};
     int nk = !!(s.kinds & 1) + !!(s.kinds & 2) + !!(s.kinds & 4) + !!(s.kinds & 8);
-    ps.per_row = nk * (1 + (s.cf_context ? s.max_cf : 0));
+    ps.per_row = nk * ((s.contexts != CT_CTX_CF) + (s.contexts != CT_CTX_ORIGINAL ? s.max_cf : 0));
     if (!quiet && isatty(2)) { s.progress = show_progress; s.progress_ctx = &ps; }
 
     ct_run_progress p;

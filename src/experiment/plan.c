@@ -11,7 +11,7 @@ void ct_row_plan_free(ct_row_plan *p)
     if (p->tokens) for (int t = 0; t < p->enc.n; t++) free(p->tokens[t]);
     free(p->tokens);
     for (int c = 0; c < p->n_cf; c++) free(p->cf ? p->cf[c] : NULL);
-    free(p->cf); free(p->cf_len); free(p->answer);
+    free(p->cf); free(p->cf_len); free(p->cf_row_index); free(p->answer);
     ct_encoding_free(&p->enc);
     ct_prompt_free(&p->prompt);
     memset(p, 0, sizeof *p);
@@ -58,7 +58,8 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
     if (ncf > 0) {
         p->cf = calloc((size_t)ncf, sizeof *p->cf);
         p->cf_len = calloc((size_t)ncf, sizeof *p->cf_len);
-        if (!p->cf || !p->cf_len) { ct_fail_code(err, CT_ERR_NOMEM, "line %d: out of memory", row->line); goto fail; }
+        p->cf_row_index = calloc((size_t)ncf, sizeof *p->cf_row_index);
+        if (!p->cf || !p->cf_len || !p->cf_row_index) { ct_fail_code(err, CT_ERR_NOMEM, "line %d: out of memory", row->line); goto fail; }
         /* In a counterfactual context the counterfactual that passage asserts
          * is scored first, so that --metric logratio (which uses the first)
          * compares the answer with it, as the seed does; the others follow in
@@ -68,6 +69,7 @@ int ct_row_plan_make(ct_row_plan *p, const ct_row *row, const ct_tokenizer *tk, 
         for (int c = 0; c < ncf; c++) {
             int src = c == 0 ? first : c <= first ? c - 1 : c;
             p->n_cf = c + 1;
+            p->cf_row_index[c] = src;
             if (ct_encode_continuation(tk, p->prompt.text, row->obj_cf[src], &p->cf[c], &p->cf_len[c], &e2) || p->cf_len[c] == 0) {
                 ct_fail(err, "line %d: obj_cf[%d] \"%s\": %s", line, src, row->obj_cf[src], p->cf_len[c] ? e2.msg : "tokenizes to nothing");
                 goto fail;
@@ -133,5 +135,31 @@ int ct_row_plan_case_info(const ct_row_plan *p, const ct_row *row, int row_index
     for (int t = 0; t < ci->T; t++)
         if (!(ci->tokens[t] = strdup(p->tokens[t]))) { ct_case_info_free(ci); return ct_fail(err, "line %d: out of memory", row->line); }
     ci->spans = p->spans;
+    return 0;
+}
+
+const char *ct_relation_span_name(int span) { return span == CT_RELATION_FROM_PROMPT_START ? "from_prompt_start" : "passage"; }
+
+int ct_relation_span_parse(const char *s, int *span)
+{
+    if (!strcmp(s, "passage")) *span = CT_RELATION_PASSAGE;
+    else if (!strcmp(s, "from_prompt_start")) *span = CT_RELATION_FROM_PROMPT_START;
+    else return -1;
+    return 0;
+}
+
+int ct_row_plan_relation_from_prompt_start(ct_row_plan *p, int experiment, ct_err *err)
+{
+    if (experiment != CT_EXP_RELATION) return ct_fail(err, "--relation_span: only experiment 3 corrupts the relation");
+    int t0 = 0, pb = p->spans.passage.b;
+    while (t0 < p->enc.n && p->enc.special && p->enc.special[t0]) t0++;   /* the tokenizer's BOS */
+    if (t0 >= pb) return 0;                     /* nothing before the passage */
+    if (p->n_ranges > 0 && p->ranges[0][0] == pb) { p->ranges[0][0] = t0; return 0; }
+    /* the passage starts with the subject or the object: at most two relation runs follow */
+    if (p->n_ranges >= 3) return ct_fail(err, "--relation_span from_prompt_start: no room for a fourth range");
+    memmove(p->ranges[1], p->ranges[0], (size_t)p->n_ranges * sizeof p->ranges[0]);
+    p->ranges[0][0] = t0;
+    p->ranges[0][1] = pb;
+    p->n_ranges++;
     return 0;
 }

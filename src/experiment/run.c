@@ -29,7 +29,22 @@ void ct_run_settings_default(ct_run_settings *s)
     s->shard_n = 1;
     s->plots = 1;
     s->plot_format = CT_PLOT_PDF;
+    s->contexts = CT_CTX_ORIGINAL;
     ct_trace_settings_default(&s->trace);
+}
+
+const char *ct_contexts_name(int contexts)
+{
+    return contexts == CT_CTX_ORIGINAL ? "original" : contexts == CT_CTX_CF ? "cf" : "all";
+}
+
+int ct_contexts_parse(const char *s, int *contexts)
+{
+    if (!strcmp(s, "all")) *contexts = CT_CTX_ALL;
+    else if (!strcmp(s, "original")) *contexts = CT_CTX_ORIGINAL;
+    else if (!strcmp(s, "cf")) *contexts = CT_CTX_CF;
+    else return -1;
+    return 0;
 }
 
 /* Removes the temporaries (NAME.tmp.<pid>) that a killed run left in dir;
@@ -126,7 +141,8 @@ static char *settings_json(const ct_run_settings *s, const char *backend_desc)
     cJSON_AddStringToObject(o, "backend", s->backend ? s->backend : "cpu");
     cJSON_AddStringToObject(o, "dtype", s->compute == CT_BF16 ? "bf16" : "f32");
     if (backend_desc && *backend_desc) cJSON_AddStringToObject(o, "backend_description", backend_desc);
-    cJSON_AddNumberToObject(o, "cf_context", s->cf_context);
+    cJSON_AddStringToObject(o, "contexts", ct_contexts_name(s->contexts));
+    cJSON_AddStringToObject(o, "relation_span", ct_relation_span_name(s->relation_span));
     cJSON_AddNumberToObject(o, "attribute", s->attribute);
     cJSON_AddStringToObject(o, "plot_format", s->plots ? ct_plot_format_ext(s->plot_format) : "none");
     char shard[32];
@@ -167,9 +183,24 @@ static int check_settings(const ct_run_settings *s, ct_err *err)
         if (ct_prompt_build(&p, &r, s->prompt_format, NULL, &e2)) return ct_fail(err, "%s", e2.msg);
         ct_prompt_free(&p);
     }
-    if (s->cf_context && s->prompt_format && !strstr(s->prompt_format, "{context}"))
-        return ct_fail(err, "--cf_context 1 puts counterfactual objects in the passage, but --prompt_format \"%s\" "
+    if (s->relation_span != CT_RELATION_PASSAGE && s->relation_span != CT_RELATION_FROM_PROMPT_START)
+        return ct_fail(err, "relation_span %d: must be passage or from_prompt_start", s->relation_span);
+    if (s->relation_span == CT_RELATION_FROM_PROMPT_START && s->experiment != CT_EXP_RELATION)
+        return ct_fail(err, "--relation_span from_prompt_start is experiment 3's span; this run is --experiment_type %d",
+                       s->experiment);
+    if (s->contexts != CT_CTX_ORIGINAL && s->contexts != CT_CTX_CF && s->contexts != CT_CTX_ALL)
+        return ct_fail(err, "contexts %d: must be original, cf or all", s->contexts);
+    if (s->contexts != CT_CTX_ORIGINAL && s->prompt_format && !strstr(s->prompt_format, "{context}"))
+        return ct_fail(err, "--cf_context 1 / --contexts %s puts counterfactual objects in the passage, but --prompt_format \"%s\" "
+                       "has no {context} (e.g. \"%s\")", ct_contexts_name(s->contexts), s->prompt_format, CT_PROMPT_FORMAT_DEFAULT);
+    if (s->trace.patch_source == CT_PATCH_CF_PASSAGE && s->prompt_format && !strstr(s->prompt_format, "{context}"))
+        return ct_fail(err, "--patch_source cf_passage puts counterfactual objects in the passage, but --prompt_format \"%s\" "
                        "has no {context} (e.g. \"%s\")", s->prompt_format, CT_PROMPT_FORMAT_DEFAULT);
+    if ((s->trace.noise_source == CT_NOISE_CF_EMBEDDINGS || s->trace.patch_source == CT_PATCH_CF_PASSAGE) && s->max_cf == 0)
+        return ct_fail(err, "--%s takes its values from the counterfactual objects: needs --max_cf >= 1",
+                       s->trace.noise_source == CT_NOISE_CF_EMBEDDINGS ? "noise_source cf_embeddings" : "patch_source cf_passage");
+    if (s->trace.noise_source == CT_NOISE_CF_EMBEDDINGS && s->attribute)
+        return ct_fail(err, "--attribute 1 attributes the Gaussian-noise corrupted run; --noise_source cf_embeddings is not supported there");
     if (s->trace.metric == CT_METRIC_LOGRATIO && s->max_cf == 0)
         return ct_fail(err, "--metric logratio scores against the first counterfactual: needs --max_cf >= 1");
     return 0;

@@ -1,5 +1,5 @@
 /* run_case.c — one dataset row of `ctrace run`: for each context (the row's
- * passage, then with --cf_context each counterfactual passage) and each kind,
+ * passage and/or each counterfactual passage, --contexts) and each kind,
  * trace one case (or reuse the finished case file), write its figure and its
  * summary line.  Problems of the row go to errors.jsonl; only problems of the
  * output directory stop the run. */
@@ -212,6 +212,9 @@ static int same_trace(const char *path, const ct_trace_input *in, const ct_trace
     STR("noise_rule", ct_noise_rule_name(ts->noise_rule));
     NUM("noise_value", ts->noise_value);
     STR("metric", ct_metric_name(ts->metric));
+    /* recorded since the cf sources came; a case file without them used the defaults */
+    if (ITEM("noise_source") || ts->noise_source != CT_NOISE_GAUSSIAN) STR("noise_source", ct_noise_source_name(ts->noise_source));
+    if (ITEM("patch_source") || ts->patch_source != CT_PATCH_OPPOSITE_RUN) STR("patch_source", ct_patch_source_name(ts->patch_source));
     if (ts->kind == CT_KIND_MLP || ts->kind == CT_KIND_ATTN) NUM("window", ts->window);
     if (!what && st) {   /* the products' dtype (files from before it was recorded: F32) */
         const cJSON *x = ITEM("compute");
@@ -270,8 +273,10 @@ static int nonfinite(const ct_trace_result *r, const char *kname, int line, char
     return 1;
 }
 
-/* One case.  0 done, 1 a row problem (logged), -1 fatal. */
-static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, ct_kind kind, ct_err *err)
+/* One case (src_ids: the counterfactual passages for --patch_source
+ * cf_passage, else NULL).  0 done, 1 a row problem (logged), -1 fatal. */
+static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_row_plan *p, int32_t *const *src_ids,
+                    ct_kind kind, ct_err *err)
 {
     const ct_run_settings *s = c->s;
     const char *kname = ct_kind_name(kind);
@@ -291,6 +296,8 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
                               &ci, &e2))
         return ct_fail(err, "%s", e2.msg);
     ci.reverse = s->trace.reverse;
+    ci.noise_source = s->trace.noise_source;
+    ci.patch_source = s->trace.patch_source;
     int rc = -1;
     if (!c->model_id[0] && ct_model_identity(s->model_dir, c->model_id, sizeof c->model_id, &e2)) {
         ct_fail(err, "model: %s", e2.msg);
@@ -303,7 +310,8 @@ static int run_case(ct_run_ctx *c, const ct_row *row, int row_index, const ct_ro
     ts.progress_ctx = c;
     ct_trace_input in = {.ids = p->enc.ids, .n_ids = p->enc.n, .ranges = &p->ranges[0][0], .n_ranges = p->n_ranges,
                          .answer = p->answer, .n_answer = p->n_answer, .n_cf = p->n_cf,
-                         .cf = (const int32_t *const *)p->cf, .cf_len = p->cf_len};
+                         .cf = (const int32_t *const *)p->cf, .cf_len = p->cf_len,
+                         .n_src = src_ids ? p->n_cf : 0, .src_ids = (const int32_t *const *)src_ids};
 
     int heads = kind == CT_KIND_HEAD, L = ct_model_n_layers(c->m), H = ct_model_config(c->m)->n_heads;
     if (heads && access(path, F_OK) == 0) {     /* a finished head case: the summary line, the figure if missing */
@@ -512,8 +520,9 @@ int ct__run_row(ct_run_ctx *c, int row_index, int line_no, const char *text, siz
         return 1;
     }
     int problems = 0, ncf = s->max_cf < 0 || s->max_cf > row.n_obj_cf ? row.n_obj_cf : s->max_cf;
-    int n_ctx = 1 + (s->cf_context ? ncf : 0);
-    for (int x = 0; x < n_ctx; x++) {
+    /* context x: 0 the row's own passage, x ≥ 1 the one with obj_cf[x - 1] */
+    int x0 = s->contexts == CT_CTX_CF ? 1 : 0, n_ctx = 1 + (s->contexts != CT_CTX_ORIGINAL ? ncf : 0);
+    for (int x = x0; x < n_ctx; x++) {
         const char *cf = x ? row.obj_cf[x - 1] : NULL;
         ct_row_plan p;
         char msg[1400];
@@ -524,18 +533,44 @@ int ct__run_row(ct_run_ctx *c, int row_index, int line_no, const char *text, siz
             problems = 1;
             continue;
         }
+        if (s->experiment == CT_EXP_RELATION && s->relation_span == CT_RELATION_FROM_PROMPT_START &&
+            ct_row_plan_relation_from_prompt_start(&p, s->experiment, &e2)) {
+            snprintf(msg, sizeof msg, "line %d: %s", line_no, e2.msg);
+            log_error(c, row_index, line_no, msg);
+            ct_row_plan_free(&p);
+            problems = 1;
+            continue;
+        }
         if (!fits(c, &p, line_no, msg, sizeof msg)) {
             log_error(c, row_index, line_no, msg);
             ct_row_plan_free(&p);
             problems = 1;
             continue;
         }
+        int32_t **src = NULL;
+        int sr = 0;
+        if (s->trace.noise_source == CT_NOISE_CF_EMBEDDINGS)
+            sr = ct__check_cf_embeddings(&row, &p, s->experiment, s->trace.samples, msg, sizeof msg);
+        if (!sr && s->trace.patch_source == CT_PATCH_CF_PASSAGE)
+            sr = ct__cf_passages(&row, &p, c->tk, s->prompt_format, &src, msg, sizeof msg);
+        if (sr < 0) { ct_fail_code(err, CT_ERR_NOMEM, "line %d: out of memory", line_no); ct_row_plan_free(&p); ct_row_free(&row); return -1; }
+        if (sr) {
+            if (cf) {
+                char m2[1500];
+                snprintf(m2, sizeof m2, "counterfactual context \"%s\": %s", cf, msg);
+                log_error(c, row_index, line_no, m2);
+            } else log_error(c, row_index, line_no, msg);
+            ct_row_plan_free(&p);
+            problems = 1;
+            continue;
+        }
         for (int k = 0; k <= CT_KIND_HEAD; k++) {
             if (!(s->kinds & (1u << k))) continue;
-            int r = run_case(c, &row, row_index, &p, (ct_kind)k, err);
-            if (r < 0) { ct_row_plan_free(&p); ct_row_free(&row); return -1; }
+            int r = run_case(c, &row, row_index, &p, src, (ct_kind)k, err);
+            if (r < 0) { ct__cf_passages_free(src, p.n_cf); ct_row_plan_free(&p); ct_row_free(&row); return -1; }
             if (r) problems = 1;
         }
+        ct__cf_passages_free(src, p.n_cf);
         if (s->attribute) {
             int r = attribute_context(c, &row, row_index, &p, err);
             if (r < 0) { ct_row_plan_free(&p); ct_row_free(&row); return -1; }

@@ -22,5 +22,15 @@ typedef struct ct_run_ctx {
  * -1: the run must stop (err says why). */
 int ct__run_row(ct_run_ctx *c, int row_index, int line_no, const char *text, size_t len, ct_err *err);
 
+/* cf_sources.c.  --noise_source cf_embeddings: every counterfactual a sample
+ * uses has the corrupted span's token count (0), else 1 with msg naming the
+ * row and the counterfactual.  --patch_source cf_passage: *ids [p->n_cf]
+ * [p->enc.n] the prompt with cf[c] in the passage in place of the object
+ * (free with ct__cf_passages_free); 0, 1 a row problem (msg), -1 out of memory. */
+int ct__check_cf_embeddings(const ct_row *row, const ct_row_plan *p, int experiment, int samples, char *msg, size_t cap);
+int ct__cf_passages(const ct_row *row, const ct_row_plan *p, const ct_tokenizer *tk, const char *fmt, int32_t ***ids,
+                    char *msg, size_t cap);
+void ct__cf_passages_free(int32_t **ids, int n);
+
 double ct__now(void);   /* Unix time, seconds (run_case.c) */
 #endif

@@ -111,7 +111,7 @@ static int is_dir(const char *p)
 /* The design every averaged case must share, and the file that set it. */
 typedef struct design {
     int set;
-    int experiment, reverse, cf_context;
+    int experiment, reverse, cf_context, noise_source, patch_source;
     char metric[16], model[512], id[160], path[1024];
 } design;
 
@@ -138,6 +138,7 @@ static int same_design(design *d, const ct_case *c, ct_err *why)
     if (!d->set) {
         d->set = 1;
         d->experiment = exp; d->reverse = c->info.reverse; d->cf_context = cf;
+        d->noise_source = c->info.noise_source; d->patch_source = c->info.patch_source;
         snprintf(d->metric, sizeof d->metric, "%s", metric);
         snprintf(d->model, sizeof d->model, "%s", model);
         snprintf(d->id, sizeof d->id, "%s", id);
@@ -150,6 +151,14 @@ static int same_design(design *d, const ct_case *c, ct_err *why)
     if (c->info.reverse != d->reverse)
         return ct_fail(why, "%s is %s but %s is %s; %s", c->path, c->info.reverse ? "reverse patching (corrupting the clean run)" : "restoring (forward)",
                        d->path, d->reverse ? "reverse patching (corrupting the clean run)" : "restoring (forward)", tail);
+    if (c->info.noise_source != d->noise_source)
+        return ct_fail(why, "%s is corrupted with %s but %s with %s; %s", c->path,
+                       ct_noise_source_name((ct_noise_source)c->info.noise_source), d->path,
+                       ct_noise_source_name((ct_noise_source)d->noise_source), tail);
+    if (c->info.patch_source != d->patch_source)
+        return ct_fail(why, "%s is patched from the %s but %s from the %s; %s", c->path,
+                       c->info.patch_source == CT_PATCH_CF_PASSAGE ? "counterfactual passages" : "opposite run", d->path,
+                       d->patch_source == CT_PATCH_CF_PASSAGE ? "counterfactual passages" : "opposite run", tail);
     if (strcmp(metric, d->metric))
         return ct_fail(why, "%s has metric %s but %s has %s; %s", c->path, metric, d->path, d->metric, tail);
     if (cf != d->cf_context)

@@ -104,6 +104,8 @@ char *ct_case_info_json(const ct_case_info *ci)
     if (ci->model_id) cJSON_AddStringToObject(o, "model_id", ci->model_id);
     if (ci->top_clean.n) cJSON_AddItemToObject(o, "top_clean", ct__top_json(&ci->top_clean));
     if (ci->top_corrupt.n) cJSON_AddItemToObject(o, "top_corrupt", ct__top_json(&ci->top_corrupt));
+    if (ci->noise_source) cJSON_AddStringToObject(o, "noise_source", ct_noise_source_name((ct_noise_source)ci->noise_source));
+    if (ci->patch_source) cJSON_AddStringToObject(o, "patch_source", ct_patch_source_name((ct_patch_source)ci->patch_source));
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -182,6 +184,17 @@ int ct_case_info_parse(ct_case_info *ci, const char *json, ct_err *err)
     ci->model_id = dup_str(o, "model_id");
     top_parse(cJSON_GetObjectItemCaseSensitive(o, "top_clean"), &ci->top_clean);
     top_parse(cJSON_GetObjectItemCaseSensitive(o, "top_corrupt"), &ci->top_corrupt);
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(o, "noise_source"), *ps = cJSON_GetObjectItemCaseSensitive(o, "patch_source");
+    ct_noise_source nsv = CT_NOISE_GAUSSIAN;
+    ct_patch_source psv = CT_PATCH_OPPOSITE_RUN;
+    if (ns && (!cJSON_IsString(ns) || ct_noise_source_parse(ns->valuestring, &nsv))) {
+        ct_fail(err, "ctrace_case: \"noise_source\" is not gaussian or cf_embeddings"); goto out;
+    }
+    if (ps && (!cJSON_IsString(ps) || ct_patch_source_parse(ps->valuestring, &psv))) {
+        ct_fail(err, "ctrace_case: \"patch_source\" is not opposite_run or cf_passage"); goto out;
+    }
+    ci->noise_source = nsv;
+    ci->patch_source = psv;
     const cJSON *toks = cJSON_GetObjectItemCaseSensitive(o, "tokens");
     if (!cJSON_IsArray(toks)) { ct_fail(err, "ctrace_case: no \"tokens\" list"); goto out; }
     ci->T = cJSON_GetArraySize(toks);

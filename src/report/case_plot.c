@@ -86,11 +86,14 @@ int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
     int n = ci->answer ? snprintf(line2, sizeof line2, "answer \"%s\", metric %s", ans, metric)
                        : snprintf(line2, sizeof line2, "metric %s", metric);
     if (ci->experiment >= 1 && ci->experiment <= 3)
-        n += snprintf(line2 + n, sizeof line2 - (size_t)n, ", noise on the %s", exps[ci->experiment]);
+        n += snprintf(line2 + n, sizeof line2 - (size_t)n, ", %s on the %s",
+                      ci->noise_source == CT_NOISE_CF_EMBEDDINGS ? "cf embeddings" : "noise", exps[ci->experiment]);
     if (ci->cf && n < (int)sizeof line2)
         snprintf(line2 + n, sizeof line2 - (size_t)n, ", context object \"%s\"", ci->cf);
     char line1[128];
-    if (ci->reverse) snprintf(line1, sizeof line1, "Impact of corrupting %s in the clean run", w);
+    if (ci->patch_source == CT_PATCH_CF_PASSAGE)   /* the seed's e1: corrupted runs, states from the cf passages */
+        snprintf(line1, sizeof line1, "Impact of patching %s from the counterfactual passages", w);
+    else if (ci->reverse) snprintf(line1, sizeof line1, "Impact of corrupting %s in the clean run", w);
     else snprintf(line1, sizeof line1, "Impact of restoring %s after corrupted input", w);
     /* the case's scores: what the figure's effects are relative to */
     /* the case's scores (p of the answer in the clean and corrupted runs,
@@ -110,7 +113,7 @@ int ct_case_figure_of(ct_case_figure *f, const ct_case *c, ct_err *err)
         free(f->title);
         f->title = t;
     }
-    const char *verb = ci->reverse ? "patched" : "restored";
+    const char *verb = ci->reverse || ci->patch_source == CT_PATCH_CF_PASSAGE ? "patched" : "restored";
     if (k <= 0 || ci->window <= 1) f->xlabel = fmt_dup("single %s layer%s", verb, "");
     else {
         char b[96];

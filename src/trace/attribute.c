@@ -25,20 +25,19 @@ int ct_attribute_corrupted(const ct_model *m, const ct_trace_input *in, const ct
     }
     if (S < 1) return ct_fail(err, "attribute: --samples must be at least 1 (got %d)", S);
     const ct_backend *be = ct_model_backend(m);
-    double level;
-    float emb_std;
-    double **z = calloc((size_t)in->n_ranges, sizeof *z);
+    tr_noise nz;
+    memset(&nz, 0, sizeof nz);
     float *eh = malloc(2 * (size_t)T * D * sizeof *eh);        /* [T, D] clean token embeddings, then [T, D] noisy */
     float *x0 = ct_be_floats(be, (size_t)T * D);               /* [T, D] block-0 input (backend) */
     ct_attribution one = {0};
     int rc = -1;
-    if (!z || !eh || !x0) { ct_fail_code(err, CT_ERR_NOMEM, "attribute: out of memory"); goto done; }
-    if (tr_noise_level(m, in, s, &level, &emb_std, err) || tr_noise_draw(in, s, D, z, err)) goto done;
+    if (!eh || !x0) { ct_fail_code(err, CT_ERR_NOMEM, "attribute: out of memory"); goto done; }
+    if (tr_noise_make(m, in, s, &nz, err)) goto done;
     if (ct_embed_tokens_host(m, in->ids, T, eh)) { ct_fail_code(err, CT_ERR_NOMEM, "attribute: out of memory"); goto done; }
     float *xh = eh + (size_t)T * D;
     for (int k = 0; k < S; k++) {
         memcpy(xh, eh, (size_t)T * D * sizeof *xh);
-        tr_noise_apply(in, s, D, level, z, k, xh);
+        tr_noise_apply(in, s, &nz, k, xh);
         be->upload(be, x0, xh, (size_t)T * D * sizeof *xh);
         ct_embed_finish(m, 0, T, x0);
         if (ct__attribute_x0(m, x0, T, answer, cf, &one, err)) goto done;
@@ -62,8 +61,7 @@ int ct_attribute_corrupted(const ct_model *m, const ct_trace_input *in, const ct
     out->total *= inv; out->parts_sum *= inv; out->logit_diff *= inv;
     rc = 0;
 done:
-    for (int q = 0; z && q < in->n_ranges; q++) free(z[q]);
-    free(z);
+    tr_noise_free(&nz);
     free(eh);
     if (x0) be->free(be, x0);
     ct_attribution_free(&one);

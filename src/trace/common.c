@@ -56,7 +56,7 @@ static void patch_heads(const tr_patch *p, const ct_site_at *at, float *buf, int
     int QW = c->QW, hd = ct_model_config(c->m)->head_dim, layer = at->layer;
     const tr_run *src = tr_src(c);
     const float *v = tr_z(c, src, layer, tr_src_seq(c, 0)) + (size_t)p->t * QW;
-    long sld = c->s->reverse ? (long)src->T * QW : 0;
+    long sld = tr_src_per_sample(c) ? (long)src->T * QW : 0;
     for (int k = 0; k < p->nslot; k++) {
         if (layer < p->pa[k] || layer >= p->pb[k]) continue;
         int h = p->ph ? p->ph[k] : -1;
@@ -78,7 +78,7 @@ void tr_patch_cb(void *ctx, const ct_site_at *at, const ct_tensor *view)
     const tr_run *src = tr_src(c);
     /* the source rows of the samples: one row for all (clean) or one per sample */
     const float *v = tr_site(c, src, p->site, layer, tr_src_seq(c, 0)) + (size_t)p->t * D;
-    long sld = c->s->reverse ? (long)src->T * D : 0;
+    long sld = tr_src_per_sample(c) ? (long)src->T * D : 0;
     for (int k = 0; k < p->nslot; k++) {
         if (layer < p->pa[k] || layer >= p->pb[k]) continue;
         tr_copy(c, p->nseq_per_slot, D, buf + ((size_t)k * p->nseq_per_slot * p->n + row) * D, (long)p->n * D, v, sld);

@@ -29,8 +29,8 @@ int tr_engine_naive(tr_ctx *c, ct_err *err)
         kn[s] = kv + (size_t)s * T * KV;
         kn[S + s] = kv + ((size_t)S + s) * T * KV;
     }
-    /* forward: the corrupted input; reverse: the clean input in every row */
-    if (c->s->reverse) tr_copy(c, S, (long)T * D, x0, (long)T * D, tr_resid(c, &c->clean, 0, 0), 0);
+    /* the base run's input (tr_base): corrupted, or (reverse) the clean input in every row */
+    if (tr_base_clean(c)) tr_copy(c, S, (long)T * D, x0, (long)T * D, tr_resid(c, &c->clean, 0, 0), 0);
     else tr_copy(c, 1, (long)one, x0, (long)one, c->x0_noisy, (long)one);
     ct_site site = tr_kind_site(c->s->kind);
     int H = c->H;                               /* heads per layer in the grid (1: the whole site) */

@@ -45,12 +45,31 @@ const char *ct_noise_rule_name(ct_noise_rule r)
     return r == CT_NOISE_ABSOLUTE ? "absolute" : r == CT_NOISE_SPAN_STD ? "span_std" : "emb_std";
 }
 
+const char *ct_noise_source_name(ct_noise_source n) { return n == CT_NOISE_CF_EMBEDDINGS ? "cf_embeddings" : "gaussian"; }
+const char *ct_patch_source_name(ct_patch_source p) { return p == CT_PATCH_CF_PASSAGE ? "cf_passage" : "opposite_run"; }
+int ct_noise_source_parse(const char *s, ct_noise_source *n)
+{
+    if (!strcmp(s, "gaussian")) *n = CT_NOISE_GAUSSIAN;
+    else if (!strcmp(s, "cf_embeddings")) *n = CT_NOISE_CF_EMBEDDINGS;
+    else return -1;
+    return 0;
+}
+int ct_patch_source_parse(const char *s, ct_patch_source *p)
+{
+    if (!strcmp(s, "opposite_run")) *p = CT_PATCH_OPPOSITE_RUN;
+    else if (!strcmp(s, "cf_passage")) *p = CT_PATCH_CF_PASSAGE;
+    else return -1;
+    return 0;
+}
+
 void tr_settings_add_json(cJSON *o, const ct_trace_settings *s)
 {
     cJSON_AddNumberToObject(o, "window", s->window);
     cJSON_AddNumberToObject(o, "samples", s->samples);
     cJSON_AddStringToObject(o, "noise_rule", ct_noise_rule_name(s->noise_rule));
     cJSON_AddNumberToObject(o, "noise_value", s->noise_value);
+    cJSON_AddStringToObject(o, "noise_source", ct_noise_source_name(s->noise_source));
+    cJSON_AddStringToObject(o, "patch_source", ct_patch_source_name(s->patch_source));
     cJSON_AddNumberToObject(o, "seed", s->seed);
     cJSON_AddNumberToObject(o, "replace", s->replace);
     cJSON_AddNumberToObject(o, "reverse_patching", s->reverse);

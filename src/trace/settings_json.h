@@ -5,7 +5,7 @@
 #include <cjson/cJSON.h>
 #include "ctrace.h"
 
-/* Adds window, samples, noise_rule, noise_value, seed, replace,
+/* Adds window, samples, noise_rule, noise_value, noise_source, patch_source, seed, replace,
  * reverse_patching, metric and engine to the object o (not the kind: a run
  * traces several). */
 void tr_settings_add_json(cJSON *o, const ct_trace_settings *s);

@@ -61,11 +61,34 @@ static int check_input(const ct_model *m, const ct_trace_input *in, const ct_tra
     if (s->metric == CT_METRIC_LOGRATIO && in->n_cf < 1)
         return ct_fail(err, "trace: --metric logratio needs a counterfactual (--cf_ids)");
     if (!(s->noise_value >= 0) || isinf(s->noise_value)) return ct_fail(err, "trace: bad noise level %g", s->noise_value);
+    if (s->noise_source != CT_NOISE_GAUSSIAN && s->noise_source != CT_NOISE_CF_EMBEDDINGS)
+        return ct_fail(err, "trace: unknown noise source %d", (int)s->noise_source);
+    if (s->patch_source == CT_PATCH_CF_PASSAGE) {
+        if (in->n_cf < 1 || in->n_src != in->n_cf || !in->src_ids)
+            return ct_fail(err, "trace: --patch_source cf_passage needs one counterfactual passage per counterfactual "
+                           "(%d passages, %d counterfactuals)", in->n_src, in->n_cf);
+        for (int c = 0; c < in->n_src; c++) {
+            if (!in->src_ids[c]) return ct_fail(err, "trace: counterfactual passage %d has no tokens", c);
+            for (int i = 0; i < in->n_ids; i++)
+                if (in->src_ids[c][i] < 0 || in->src_ids[c][i] >= V)
+                    return ct_fail(err, "trace: counterfactual passage %d: token %d at position %d is outside the vocabulary [0, %d)",
+                                   c, in->src_ids[c][i], i, V);
+        }
+    } else if (s->patch_source != CT_PATCH_OPPOSITE_RUN)
+        return ct_fail(err, "trace: unknown patch source %d", (int)s->patch_source);
     return 0;
 }
 
-int tr_noise_level(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, double *level, float *emb_std,
-                   ct_err *err)
+/* Sample s's counterfactual: its own (s mod n_cf) when the samples differ by
+ * counterfactual (cf embeddings, cf passages), else the first. */
+static int sample_cf(const ct_trace_settings *s, int n_cf, int sample)
+{
+    int own = s->noise_source == CT_NOISE_CF_EMBEDDINGS || s->patch_source == CT_PATCH_CF_PASSAGE;
+    return own && n_cf > 0 ? sample % n_cf : 0;
+}
+
+static int noise_level(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, double *level, float *emb_std,
+                       ct_err *err)
 {
     int D = ct_model_d_model(m), Tp = in->n_ids, K = 0;
     for (int q = 0; q < in->n_ranges; q++) K += in->ranges[2 * q + 1] - in->ranges[2 * q];
@@ -92,7 +115,7 @@ int tr_noise_level(const ct_model *m, const ct_trace_input *in, const ct_trace_s
     return 0;
 }
 
-int tr_noise_draw(const ct_trace_input *in, const ct_trace_settings *s, int D, double **z, ct_err *err)
+static int noise_draw(const ct_trace_input *in, const ct_trace_settings *s, int D, double **z, ct_err *err)
 {
     /* one RandomState(seed) stream, randn(S, e − b, D) per range in order */
     ct_rng rng;
@@ -105,14 +128,71 @@ int tr_noise_draw(const ct_trace_input *in, const ct_trace_settings *s, int D, d
     return 0;
 }
 
-void tr_noise_apply(const ct_trace_input *in, const ct_trace_settings *s, int D, double level, double *const *z, int sample,
-                    float *x)
+/* The counterfactual embeddings: e [n_cf, K, D] (only the counterfactuals the
+ * S samples use need K tokens; the others are left zero, never read). */
+static int noise_cf_embeddings(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, tr_noise *n, ct_err *err)
 {
+    int K = 0, D = n->D;
+    for (int q = 0; q < in->n_ranges; q++) K += in->ranges[2 * q + 1] - in->ranges[2 * q];
+    if (in->n_cf < 1) return ct_fail(err, "trace: the cf_embeddings noise needs a counterfactual (--cf_ids)");
+    int used = s->samples < in->n_cf ? s->samples : in->n_cf;
+    for (int c = 0; c < used; c++)
+        if (in->cf_len[c] != K)
+            return ct_fail(err, "trace: the cf_embeddings noise: counterfactual %d is %d token%s, the corrupted span %d: "
+                           "they must have the same token count", c, in->cf_len[c], in->cf_len[c] == 1 ? "" : "s", K);
+    n->n_cf = in->n_cf;
+    n->K = K;
+    if (!(n->cf_emb = calloc((size_t)in->n_cf * K * D, sizeof *n->cf_emb)))
+        return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory");
+    for (int c = 0; c < used; c++)
+        if (ct_embed_tokens_host(m, in->cf[c], K, n->cf_emb + (size_t)c * K * D))
+            return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory");
+    return 0;
+}
+
+int tr_noise_make(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, tr_noise *n, ct_err *err)
+{
+    memset(n, 0, sizeof *n);
+    n->source = s->noise_source;
+    n->n_ranges = in->n_ranges;
+    n->D = ct_model_d_model(m);
+    if (s->noise_source == CT_NOISE_CF_EMBEDDINGS) {
+        n->level = NAN;
+        n->emb_std = NAN;
+        return noise_cf_embeddings(m, in, s, n, err);
+    }
+    if (!(n->z = calloc((size_t)in->n_ranges, sizeof *n->z))) return ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory");
+    return noise_level(m, in, s, &n->level, &n->emb_std, err) || noise_draw(in, s, n->D, n->z, err) ? -1 : 0;
+}
+
+void tr_noise_free(tr_noise *n)
+{
+    for (int q = 0; n->z && q < n->n_ranges; q++) free(n->z[q]);
+    free(n->z);
+    free(n->cf_emb);
+    memset(n, 0, sizeof *n);
+}
+
+void tr_noise_apply(const ct_trace_input *in, const ct_trace_settings *s, const tr_noise *n, int sample, float *x)
+{
+    int D = n->D;
+    if (n->source == CT_NOISE_CF_EMBEDDINGS) {
+        /* the counterfactual's K rows over the target ranges, in order; the sum
+         * in double rounded once (torch adds the seed's float64 copy of them) */
+        const float *e = n->cf_emb + (size_t)(sample % n->n_cf) * n->K * D;    /* [K, D] */
+        for (int r = 0; r < in->n_ranges; r++) {
+            int b = in->ranges[2 * r], len = in->ranges[2 * r + 1] - b;
+            float *dst = x + (size_t)b * D;
+            for (int i = 0; i < len * D; i++) dst[i] = s->replace ? e[i] : (float)((double)dst[i] + (double)e[i]);
+            e += (size_t)len * D;
+        }
+        return;
+    }
     for (int r = 0; r < in->n_ranges; r++) {
         int b = in->ranges[2 * r], len = in->ranges[2 * r + 1] - b;
-        const double *zr = z[r] + (size_t)sample * len * D;     /* z[r] [S, len, D] */
+        const double *zr = n->z[r] + (size_t)sample * len * D;  /* z[r] [S, len, D] */
         for (int i = 0; i < len * D; i++) {
-            double nz = level * zr[i];                          /* numpy: float × float64 array */
+            double nz = n->level * zr[i];                       /* numpy: float × float64 array */
             float *dst = x + (size_t)b * D + i;
             /* torch: float32 tensor += float64 tensor computes in double, rounds once */
             *dst = s->replace ? (float)nz : (float)((double)*dst + nz);
@@ -192,10 +272,34 @@ out:
     return rc;
 }
 
-/* Clean and corrupted runs of one group, then the engine.  The noise is drawn
- * and added on the host (it must match NumPy's stream bit for bit); the
+/* CT_PATCH_CF_PASSAGE: the clean runs of the S samples' counterfactual
+ * passages, each followed by the group's teacher-forced tokens, recorded as
+ * the patch source (with what its kind restores). */
+static int record_cf_passages(tr_ctx *c, const ct_trace_input *in, int keep_sub, int keep_z, ct_err *err)
+{
+    int S = c->S, T = c->T, Tp = c->Tp, D = c->D;
+    int32_t *ids = malloc((size_t)S * T * sizeof *ids);        /* [S, T] */
+    float *x = tr_alloc(c, (size_t)S * T * D);                 /* [S, T, D] block-0 inputs (backend) */
+    int rc = -1;
+    if (!ids || !x) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory (counterfactual passages)"); goto out; }
+    for (int s = 0; s < S; s++) {
+        memcpy(ids + (size_t)s * T, in->src_ids[sample_cf(c->s, in->n_src, s)], (size_t)Tp * sizeof *ids);
+        memcpy(ids + (size_t)s * T + Tp, c->g->ids + Tp, (size_t)(T - Tp) * sizeof *ids);
+    }
+    ct_embed_tokens(c->m, ids, S * T, x);
+    for (int s = 0; s < S; s++) ct_embed_finish(c->m, 0, T, x + (size_t)s * T * D);
+    rc = tr_run_record(c, &c->alt, S, x, keep_sub, keep_z, err);
+out:
+    free(ids);
+    tr_free(c, x);
+    return rc;
+}
+
+/* Clean and corrupted runs of one group (and the counterfactual passages'
+ * runs for CT_PATCH_CF_PASSAGE), then the engine.  The noise is drawn and
+ * added on the host (it must match NumPy's stream bit for bit); the
  * corrupted embeddings then go to the backend once. */
-static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *const *z, ct_err *err)
+static int run_group(tr_ctx *c, const ct_trace_input *in, const tr_noise *nz, ct_err *err)
 {
     int S = c->S, T = c->T, D = c->D, P = c->g->n_pos, ntg = c->g->n_tg;
     const ct_backend *be = c->be;
@@ -214,7 +318,7 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
     for (int s = 0; s < S; s++) {
         float *x = xh + (size_t)s * one;
         memcpy(x, eh, one * sizeof *x);
-        tr_noise_apply(in, c->s, D, level, z, s, x);
+        tr_noise_apply(in, c->s, nz, s, x);
     }
     be->upload(be, xn, xh, (size_t)S * one * sizeof *xh);
     for (int s = 0; s < S; s++) ct_embed_finish(c->m, 0, T, xn + (size_t)s * one);
@@ -222,14 +326,16 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
     c->x0_noisy = xn;
     /* the source run (tr_src) keeps what its kind restores: sublayer outputs, or z */
     int heads = c->s->kind == CT_KIND_HEAD, sub = !heads && c->s->kind != CT_KIND_HIDDEN;
-    if (tr_run_record(c, &c->clean, 1, emb, sub && !c->s->reverse, heads && !c->s->reverse, err)) goto out;
-    if (tr_run_record(c, &c->corr, S, xn, sub && c->s->reverse, heads && c->s->reverse, err)) goto out;
+    int src_clean = tr_src(c) == &c->clean, src_corr = tr_src(c) == &c->corr;
+    if (tr_run_record(c, &c->clean, 1, emb, sub && src_clean, heads && src_clean, err)) goto out;
+    if (tr_run_record(c, &c->corr, S, xn, sub && src_corr, heads && src_corr, err)) goto out;
+    if (tr_cf_passage(c) && record_cf_passages(c, in, sub, heads, err)) goto out;
     if (c->g->first_group && predictions(c, err)) goto out;
     tr_run_score_rows(c, &c->clean, rows);
     if (tr_score(c, 1, rows, p, err)) goto out;
     for (int gi = 0; gi < ntg; gi++) {
         c->r->targets[c->g->tg[gi]].high_score = p[gi];
-        if (c->s->reverse)
+        if (tr_base_clean(c))
             for (int s = 0; s < S; s++) c->base_p[(size_t)gi * S + s] = p[gi];
     }
     tr_run_score_rows(c, &c->corr, rows);
@@ -237,12 +343,13 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, double level, double *
     for (int gi = 0; gi < ntg; gi++)
         for (int s = 0; s < S; s++) {
             c->r->targets[c->g->tg[gi]].low_samples[s] = p[(size_t)gi * S + s];
-            if (!c->s->reverse) c->base_p[(size_t)gi * S + s] = p[(size_t)gi * S + s];
+            if (!tr_base_clean(c)) c->base_p[(size_t)gi * S + s] = p[(size_t)gi * S + s];
         }
     rc = c->s->engine == CT_ENGINE_NAIVE ? tr_engine_naive(c, err) : tr_engine_fast(c, err);
 out:
     tr_run_free(c, &c->clean);
     tr_run_free(c, &c->corr);
+    tr_run_free(c, &c->alt);
     tr_free(c, emb); tr_free(c, xn); tr_free(c, rows); free(xh); free(p); free(c->base_p);
     c->base_p = NULL;
     c->x0_noisy = NULL;
@@ -261,7 +368,9 @@ static double lg(float p) { return log(p > 1e-40f ? (double)p : 1e-40); }
 /* ie/te of the answer under the metric (ctrace.h, ct_metric). */
 static void apply_metric(const ct_trace_settings *s, ct_trace_result *r)
 {
-    const ct_trace_target *a = &r->targets[0], *cf = r->n_targets > 1 ? &r->targets[1] : NULL;
+    const ct_trace_target *a = &r->targets[0];
+    int n_cf = r->n_targets - 1;
+#define CF(k) (n_cf > 0 ? &r->targets[1 + sample_cf(s, n_cf, (k))] : NULL)   /* sample k's counterfactual */
     int S = r->S, TL = r->T * r->L * r->H, rev = s->reverse;   /* cells: [T, L, H] */
     if (s->metric == CT_METRIC_PROB) {
         float ref = rev ? a->high_score : a->low_score;
@@ -278,6 +387,7 @@ static void apply_metric(const ct_trace_settings *s, ct_trace_result *r)
 #define VAL(pa, pc) (s->metric == CT_METRIC_LOGPROB ? lg(pa) : lg(pc) - lg(pa))
     double te = 0;
     for (int k = 0; k < S; k++) {
+        const ct_trace_target *cf = CF(k);
         double vc = VAL(a->high_score, cf ? cf->high_score : 0), vl = VAL(a->low_samples[k], cf ? cf->low_samples[k] : 0);
         te += rev ? vl - vc : vc - vl;
     }
@@ -285,6 +395,7 @@ static void apply_metric(const ct_trace_settings *s, ct_trace_result *r)
     for (int i = 0; i < TL; i++) {
         double ie = 0;
         for (int k = 0; k < S; k++) {
+            const ct_trace_target *cf = CF(k);
             double vr = VAL(a->scores_samples[(size_t)k * TL + i], cf ? cf->scores_samples[(size_t)k * TL + i] : 0);
             double vb = rev ? VAL(a->high_score, cf ? cf->high_score : 0) : VAL(a->low_samples[k], cf ? cf->low_samples[k] : 0);
             ie += vr - vb;
@@ -292,6 +403,7 @@ static void apply_metric(const ct_trace_settings *s, ct_trace_result *r)
         r->ie[i] = (float)(ie / S);
     }
 #undef VAL
+#undef CF
 }
 
 int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, ct_trace_result *out,
@@ -312,8 +424,9 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     tr_group g[64 + 1];
     memset(g, 0, sizeof g);
     int ng = 0, rc = -1;
-    double **z = calloc((size_t)in->n_ranges, sizeof *z);
-    if (!r->targets || !r->ie || !z) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
+    tr_noise nz;
+    memset(&nz, 0, sizeof nz);
+    if (!r->targets || !r->ie) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory"); goto out; }
     if (r->n_targets > 64) { ct_fail(err, "trace: at most 63 counterfactuals (got %d)", in->n_cf); goto out; }
     for (int k = 0; k < r->n_targets; k++) {
         ct_trace_target *t = &r->targets[k];
@@ -331,7 +444,13 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     int first = Tp;
     for (int q = 0; q < in->n_ranges; q++)
         if (in->ranges[2 * q] < first) first = in->ranges[2 * q];
-    if (tr_noise_level(m, in, s, &r->noise_level, &r->emb_std, err) || tr_noise_draw(in, s, D, z, err)) goto out;
+    /* counterfactual passages: states differ from the first differing token on */
+    for (int c = 0; s->patch_source == CT_PATCH_CF_PASSAGE && c < in->n_src; c++)
+        for (int t = 0; t < first; t++)
+            if (in->src_ids[c][t] != in->ids[t]) { first = t; break; }
+    if (tr_noise_make(m, in, s, &nz, err)) goto out;
+    r->noise_level = nz.level;
+    r->emb_std = nz.emb_std;
 
     tr_ctx c = {.m = m, .be = ct_model_backend(m), .s = s, .r = r, .L = L, .D = D, .KV = ct_model_kv_dim(m), .V = ct_model_vocab(m), .S = S,
                 .Tp = Tp, .first = first, .total = (long)ng * (long)TLH, .H = H,
@@ -340,7 +459,7 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
         c.g = &g[q];
         c.T = g[q].T;
         g[q].first_group = q == 0;
-        if (run_group(&c, in, r->noise_level, z, err)) { ct_scratch_free(&c.ws); goto out; }
+        if (run_group(&c, in, &nz, err)) { ct_scratch_free(&c.ws); goto out; }
     }
     ct_scratch_free(&c.ws);
 
@@ -356,8 +475,7 @@ int ct_trace_run(const ct_model *m, const ct_trace_input *in, const ct_trace_set
     rc = 0;
 out:
     for (int q = 0; q < ng; q++) { free(g[q].ids); free(g[q].tg); }
-    for (int q = 0; z && q < in->n_ranges; q++) free(z[q]);
-    free(z);
+    tr_noise_free(&nz);
     if (rc) ct_trace_result_free(r);
     return rc;
 }

@@ -42,6 +42,8 @@ typedef struct tr_ctx {
     int first;                  /* first corrupted position */
     float *x0_noisy;            /* [S, T, D] corrupted block-0 input */
     tr_run clean, corr;
+    tr_run alt;                 /* CT_PATCH_CF_PASSAGE: clean runs of the S samples' counterfactual
+                                   passages (the patch source); else unused */
     float *base_p;              /* [n_tg, S] per-sample score of the unpatched base run
                                    (forward: corrupted; reverse: clean) */
     ct_scratch ws;              /* handed to ct_block / ct_logits */
@@ -69,12 +71,20 @@ static inline float *tr_k(const tr_ctx *c, const tr_run *r, int l, int b)
 static inline float *tr_v(const tr_ctx *c, const tr_run *r, int l, int b)
 { return r->v + ((size_t)l * r->nb + b) * (size_t)r->T * c->KV; }
 
-/* The run that restored cells start from (forward: corrupted; reverse: clean,
- * shared by all samples) and the run the restored values come from. */
-static inline const tr_run *tr_base(const tr_ctx *c) { return c->s->reverse ? &c->clean : &c->corr; }
-static inline const tr_run *tr_src(const tr_ctx *c) { return c->s->reverse ? &c->corr : &c->clean; }
-static inline int tr_base_seq(const tr_ctx *c, int s) { return c->s->reverse ? 0 : s; }
-static inline int tr_src_seq(const tr_ctx *c, int s) { return c->s->reverse ? s : 0; }
+/* The run that restored cells start from and the run the restored values come from:
+ *   forward                 base corrupted [S],  source clean [1]
+ *   reverse                 base clean [1],      source corrupted [S]
+ *   CT_PATCH_CF_PASSAGE     base corrupted [S],  source the counterfactual passages' clean runs [S]
+ *                           (either direction: `reverse` only sets the metric's reference)
+ * A run of one sequence is shared by all samples. */
+static inline int tr_cf_passage(const tr_ctx *c) { return c->s->patch_source == CT_PATCH_CF_PASSAGE; }
+static inline int tr_base_clean(const tr_ctx *c) { return c->s->reverse && !tr_cf_passage(c); }
+static inline const tr_run *tr_base(const tr_ctx *c) { return tr_base_clean(c) ? &c->clean : &c->corr; }
+static inline const tr_run *tr_src(const tr_ctx *c)
+{ return tr_cf_passage(c) ? &c->alt : c->s->reverse ? &c->corr : &c->clean; }
+static inline int tr_src_per_sample(const tr_ctx *c) { return tr_src(c) != &c->clean; }
+static inline int tr_base_seq(const tr_ctx *c, int s) { return tr_base_clean(c) ? 0 : s; }
+static inline int tr_src_seq(const tr_ctx *c, int s) { return tr_src_per_sample(c) ? s : 0; }
 
 /* The site a kind restores, and the layer window [lo, hi) of cell layer l
  * (hidden and head: [l, l + 1)). */
@@ -113,15 +123,23 @@ void tr_run_free(const tr_ctx *c, tr_run *r);
 /* Final residual rows of a recorded run at the scored positions: out [nb, n_pos, D]. */
 void tr_run_score_rows(const tr_ctx *c, const tr_run *r, float *out);
 
-/* The noise (ctrace.h section 7): the level by the settings' rule (*emb_std
- * NaN for an absolute level); z[r] [S, e − b, D] for each target range r from
- * one RandomState(seed) stream (z [n_ranges] from the caller, who frees each);
- * sample s's noise put into x [T, D], host token embeddings. */
-int tr_noise_level(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, double *level, float *emb_std,
-                   ct_err *err);
-int tr_noise_draw(const ct_trace_input *in, const ct_trace_settings *s, int D, double **z, ct_err *err);
-void tr_noise_apply(const ct_trace_input *in, const ct_trace_settings *s, int D, double level, double *const *z, int sample,
-                    float *x);
+/* The noise (ctrace.h section 7), made once per trace and put into each
+ * sample's host token embeddings x [T, D]. */
+typedef struct tr_noise {
+    ct_noise_source source;
+    double level;               /* CT_NOISE_GAUSSIAN: by the settings' rule; NaN for the cf embeddings */
+    float emb_std;              /* the std the level came from; NaN for an absolute level or the cf embeddings */
+    int n_ranges, D;
+    double **z;                 /* CT_NOISE_GAUSSIAN: z[r] [S, e − b, D] per target range r, one
+                                   RandomState(seed) stream */
+    int n_cf, K;                /* CT_NOISE_CF_EMBEDDINGS: K = the target ranges' tokens */
+    float *cf_emb;              /* [n_cf, K, D] token embeddings of the counterfactuals */
+} tr_noise;
+/* Errors: out of memory; with CT_NOISE_CF_EMBEDDINGS no counterfactual, or a
+ * counterfactual used by a sample whose token count is not K. */
+int tr_noise_make(const ct_model *m, const ct_trace_input *in, const ct_trace_settings *s, tr_noise *n, ct_err *err);
+void tr_noise_apply(const ct_trace_input *in, const ct_trace_settings *s, const tr_noise *n, int sample, float *x);
+void tr_noise_free(tr_noise *n);
 
 /* The engines: fill scores_samples [S, Tp, L, H] of every target of the group. */
 int tr_engine_naive(tr_ctx *c, ct_err *err);

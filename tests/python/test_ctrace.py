@@ -227,7 +227,17 @@ def test_run():
                           noise_level="s3", metric="logratio", cf_context=True, plot_format=None),
              ["--experiment_type", "2", "--samples", "2", "--window", "2", "--max_cf", "1", "--kinds", "hidden,head",
               "--seed", "4", "--noise_level", "s3", "--metric", "logratio", "--cf_context", "1", "--plot_format",
-              "none"])):
+              "none"]),
+            ("seed_e1", dict(experiment_type=2, samples=2, window=2, max_cf=2, kinds=("hidden", "mlp"), metric="logratio",
+                             reverse_patching=True, noise_source="cf_embeddings", patch_source="cf_passage",
+                             contexts="all", plot_format=None),
+             ["--experiment_type", "2", "--samples", "2", "--window", "2", "--max_cf", "2", "--kinds", "hidden,mlp",
+              "--metric", "logratio", "--reverse_patching", "1", "--noise_source", "cf_embeddings", "--patch_source",
+              "cf_passage", "--contexts", "all", "--plot_format", "none"]),
+            ("seed_e22", dict(experiment_type=3, samples=2, max_cf=1, kinds=("hidden",), metric="logratio",
+                              contexts="cf", relation_span="from_prompt_start", plot_format=None),
+             ["--experiment_type", "3", "--samples", "2", "--max_cf", "1", "--kinds", "hidden", "--metric", "logratio",
+              "--contexts", "cf", "--relation_span", "from_prompt_start", "--plot_format", "none"])):
         dc, dp = os.path.join(TMP, f"run_cli_{tag}"), os.path.join(TMP, f"run_py_{tag}")
         out = cli("run", "--model_name", DEMO, "--data_path", rows, "--output_dir", dc, "--quiet", "--threads", "1",
                   *flags)
@@ -257,6 +267,12 @@ def test_run():
         check(r2.cases_written == 0 and r2.cases_reused == len(a), f"run {tag} again: {r2!r}")
     expect_error(lambda: ctrace.run(DEMO, os.path.join(TMP, "no-such.jsonl"), os.path.join(TMP, "run_bad")),
                  "no-such.jsonl", "run: a missing dataset")
+    expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), contexts="cf", cf_context=True),
+                 "not both", "run: contexts and cf_context")
+    expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), noise_source="uniform"),
+                 "noise_source", "run: an unknown noise source")
+    expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), relation_span="from_prompt_start"),
+                 "experiment 3", "run: the seed's e22 span with experiment 1")
     expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), kinds=("neurons",)), "kind",
                  "run: an unknown kind")
     expect_error(lambda: ctrace.run(DEMO, rows, os.path.join(TMP, "run_bad"), shard="3/2"), "shard", "run: a bad shard")
