@@ -233,8 +233,23 @@ static void test_rope(void)
             float *inv = malloc(sizeof *inv * (rd / 2));
             for (int i = 0; i < rd / 2; i++) inv[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)rd);
             float *xr = rnd((long)R * ld, 1.0f), *xc = dup(xr, (long)R * ld);
-            REF->rope(REF, R, n, p0, xr, ld, nh, hd, rd, il, inv);
-            CPU->rope(CPU, R, n, p0, xc, ld, nh, hd, rd, il, inv);
+            /* the CPU backend with a table of the first positions (some of
+             * these calls run past it) and without one; ref computes every angle */
+            int half = rd / 2, np = 5;
+            float *tab = malloc(sizeof *tab * (size_t)np * 2 * half);
+            for (int q = 0; q < np; q++)
+                for (int i = 0; i < half; i++) {
+                    float ang = (float)q * inv[i];
+                    tab[(size_t)q * 2 * half + i] = (float)cos((double)ang);
+                    tab[(size_t)q * 2 * half + half + i] = (float)sin((double)ang);
+                }
+            ct_rope_table rt = {inv, tab, np}, rt0 = {inv, NULL, 0};
+            float *xc0 = dup(xc, (long)R * ld);
+            REF->rope(REF, R, n, p0, xr, ld, nh, hd, rd, il, &rt0);
+            CPU->rope(CPU, R, n, p0, xc, ld, nh, hd, rd, il, &rt);
+            CPU->rope(CPU, R, n, p0, xc0, ld, nh, hd, rd, il, &rt0);
+            CHECK(memcmp(xc, xc0, sizeof *xc * R * ld) == 0, "rope: the table and the angles computed per call differ");
+            free(xc0); free(tab);
             char label[64];
             snprintf(label, sizeof label, "R%d n%d p0 %d heads %d hd %d rot %d %s", R, n, p0, nh, hd, rd, il ? "interleaved" : "halves");
             compare("rope", label, xc, xr, (long)R * ld, 1e-6);

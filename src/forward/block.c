@@ -137,8 +137,9 @@ static void attn_inputs(const ct_model *m, int layer, int nb, int n, int p0, con
     if (c->rope != CT_ROPE_NONE) {
         /* the key heads follow the query heads hd apart: one call rotates both
          * (one rotary table for the two) */
-        if (queries) be->rope(be, R, n, p0, qkv, ld, H + c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq);
-        else be->rope(be, R, n, p0, qkv + QW - c0, ld, c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, m->inv_freq);
+        const ct_rope_table rt = {m->inv_freq, m->rope_cs, m->rope_npos};
+        if (queries) be->rope(be, R, n, p0, qkv, ld, H + c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, &rt);
+        else be->rope(be, R, n, p0, qkv + QW - c0, ld, c->n_kv_heads, hd, c->rotary_dim, c->rope_interleaved, &rt);
     }
     for (int b = 0; b < nb; b++) {
         const float *rows = qkv + (size_t)b * n * ld + (QW - c0);

@@ -244,6 +244,24 @@ static int load_rule(ct_model *m, const ct_ckpt *k, const ct_tensor_rule *r, int
     return 0;
 }
 
+void ct_model_rope_init(ct_model *m)
+{
+    const struct ct_config *c = &m->cfg;
+    if (c->rope == CT_ROPE_NONE) return;
+    ct_model_compute_inv_freq(c, m->inv_freq);
+    const int half = c->rotary_dim / 2;
+    int np = c->max_positions > 0 && c->max_positions < 8192 ? c->max_positions : 8192;
+    m->rope_cs = malloc((size_t)np * 2 * half * sizeof *m->rope_cs);
+    if (!m->rope_cs) return;
+    m->rope_npos = np;
+    for (int p = 0; p < np; p++)
+        for (int i = 0; i < half; i++) {
+            float a = (float)p * m->inv_freq[i];   /* float32 product, as transformers */
+            m->rope_cs[(size_t)p * 2 * half + i] = (float)cos((double)a);
+            m->rope_cs[(size_t)p * 2 * half + half + i] = (float)sin((double)a);
+        }
+}
+
 void ct_model_compute_inv_freq(const struct ct_config *c, float *inv_freq)
 {
     int half = c->rotary_dim / 2;
@@ -365,7 +383,7 @@ int ct_model_alloc(ct_model *m, ct_dtype dt, const char *what, ct_err *err)
             if (!ct_slot_present(c, (ct_slot)s)) continue;
             if (slot_make(m, &m->w[l][s], ct_slot_rows(c, (ct_slot)s), ct_slot_cols(c, (ct_slot)s), dt, NULL)) goto oom;
         }
-    if (c->rope != CT_ROPE_NONE) ct_model_compute_inv_freq(c, m->inv_freq);
+    ct_model_rope_init(m);
     m->weight_bytes = m->owned_bytes;
     m->be = ct_backend_cpu();
     return 0;
@@ -380,6 +398,7 @@ void ct_model_free(ct_model *m)
     free(m->owned);
     free(m->w);
     free(m->inv_freq);
+    free(m->rope_cs);
     if (m->ckpt) { ckpt_close(m->ckpt); free(m->ckpt); }
     free(m->dir);
     free(m);
@@ -457,7 +476,7 @@ static int load_dir(ct_model *m, const char *dir, int alloc, ct_weights mode, ct
     }
     free(gp);
     if (rc == 0 && alloc) {
-        if (c->rope != CT_ROPE_NONE) ct_model_compute_inv_freq(c, m->inv_freq);
+        ct_model_rope_init(m);
         m->weight_bytes = m->owned_bytes + m->mapped_bytes;
         m->be = ct_backend_cpu();
     }

@@ -44,6 +44,8 @@ struct ct_model {
     ct_tensor g[G_COUNT];       /* .data NULL when absent */
     ct_tensor (*w)[S_LAYER_COUNT];  /* [L][S_LAYER_COUNT], .data NULL when absent */
     float *inv_freq;            /* [rotary_dim / 2] rotary frequencies, scaling applied */
+    float *rope_cs;             /* [rope_npos, rotary_dim]: per position cos then sin (ct_rope_table), or NULL */
+    int rope_npos;
     void **owned;               /* [n_owned] buffers the model allocated (packed or converted) */
     int n_owned, cap_owned;
     struct ct_ckpt *ckpt;       /* the mapped checkpoint views point into, or NULL */
@@ -71,6 +73,10 @@ int ct_model_alloc(ct_model *m, ct_dtype dt, const char *what, ct_err *err);
 /* An owned buffer of bytes, freed with the model; NULL when out of memory. */
 void *ct_model_own(ct_model *m, size_t bytes);
 void ct_model_compute_inv_freq(const struct ct_config *c, float *inv_freq);
+/* m->inv_freq, and the cos/sin table of the first min(max_positions, 8192)
+ * positions (m->rope_cs; left NULL when it cannot be had: the backend then
+ * computes the angles itself).  Nothing for models without rotary. */
+void ct_model_rope_init(ct_model *m);
 
 /* How a family's checkpoint names and packs its tensors. */
 typedef enum ct_part {

@@ -210,26 +210,33 @@ static void cpu_embed(const ct_backend *be, const ct_tensor *E, const int32_t *i
     }
 }
 
-/* The rotary table of positions p0..p0+n-1 is computed once per call and
- * shared by every sequence and head at a position. */
+/* Rotary embedding with the model's cos/sin table (positions past it: a
+ * table of positions p0..p0+n-1 computed for this call), shared by every
+ * sequence and head at a position. */
 static void cpu_rope(const ct_backend *be, int R, int n, int p0, float *x, int ld, int nheads, int hd,
-                     int rotary_dim, int interleaved, const float *inv_freq)
+                     int rotary_dim, int interleaved, const ct_rope_table *rt)
 {
     (void)be;
     const int half = rotary_dim / 2;
-    float stack[2 * 4096], *cs = stack;
-    if ((size_t)2 * n * half > sizeof stack / sizeof *stack) cs = malloc((size_t)2 * n * half * sizeof *cs);
-    if (!cs) return;   /* cannot happen for sane sizes; the op has no error path */
-    float *sn = cs + (size_t)n * half;   /* [n, half] each */
-    for (int j = 0; j < n; j++)
-        for (int i = 0; i < half; i++) {
-            float a = (float)(p0 + j) * inv_freq[i];   /* float32 product, as transformers */
-            cs[(size_t)j * half + i] = (float)cos((double)a);
-            sn[(size_t)j * half + i] = (float)sin((double)a);
-        }
+    const float *tab = rt->cos_sin;   /* [positions, 2 * half]: cos, then sin */
+    int t0 = 0;                       /* tab's row of position p0 */
+    float *own = NULL;
+    if (!tab || p0 + n > rt->n_pos) {
+        own = malloc((size_t)2 * n * half * sizeof *own);
+        if (!own) return;   /* cannot happen for sane sizes; the op has no error path */
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < half; i++) {
+                float a = (float)(p0 + j) * rt->inv_freq[i];   /* float32 product, as transformers */
+                own[(size_t)j * 2 * half + i] = (float)cos((double)a);
+                own[(size_t)j * 2 * half + half + i] = (float)sin((double)a);
+            }
+        tab = own;
+    } else {
+        t0 = p0;
+    }
     #pragma omp parallel for schedule(static) if (R > 8)
     for (int r = 0; r < R; r++) {
-        const float *c = cs + (size_t)(r % n) * half, *s = sn + (size_t)(r % n) * half;
+        const float *c = tab + (size_t)(t0 + r % n) * 2 * half, *s = c + half;
         for (int h = 0; h < nheads; h++) {
             float *v = x + (size_t)r * ld + (size_t)h * hd;
             if (interleaved)
@@ -239,6 +246,7 @@ static void cpu_rope(const ct_backend *be, int R, int n, int p0, float *x, int l
                     v[2 * i + 1] = b * c[i] + a * s[i];
                 }
             else
+                #pragma omp simd
                 for (int i = 0; i < half; i++) {
                     float a = v[i], b = v[i + half];
                     v[i] = a * c[i] - b * s[i];
@@ -246,7 +254,7 @@ static void cpu_rope(const ct_backend *be, int R, int n, int p0, float *x, int l
                 }
         }
     }
-    if (cs != stack) free(cs);
+    free(own);
 }
 
 /* Each row on its own, in a fixed order: the same bits whatever the threads. */

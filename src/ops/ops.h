@@ -32,6 +32,17 @@ enum { CT_BACKEND_VERSION = 2 };
  * on this; a device backend need not, its equalities are tolerances). */
 enum { CT_LINEAR_BLOCK = 128 };
 
+/* A model's rotary frequencies, and the cos/sin table of the first n_pos
+ * positions computed once at load: row p of cos_sin [n_pos, 2 · half] is
+ * cos(p · inv_freq[i]) for i < half, then the sines, each angle formed in
+ * float32 (as transformers) and its cos/sin taken in double then rounded.
+ * A backend may use the table or compute the same numbers itself. */
+typedef struct ct_rope_table {
+    const float *inv_freq;      /* [half] */
+    const float *cos_sin;       /* [n_pos, 2 * half], or NULL */
+    int n_pos;
+} ct_rope_table;
+
 /* The attention geometry of one layer. */
 typedef struct ct_attn_shape {
     int n_heads, n_kv_heads, head_dim;      /* H, KVH (H % KVH == 0), hd */
@@ -70,9 +81,9 @@ typedef struct ct_backend {
     /* In place on rows r < R of x (ld apart) whose position is p0 + r % n:
      * rotary embedding of nheads heads hd apart (first rotary_dim dims of each,
      * adjacent pairs if interleaved, else halves), angles pos · inv_freq[i]
-     * formed in float32. */
+     * formed in float32 (rt->cos_sin holds them for pos < rt->n_pos). */
     void (*rope)(const struct ct_backend *be, int R, int n, int p0, float *x, int ld, int nheads, int hd,
-                 int rotary_dim, int interleaved, const float *inv_freq);
+                 int rotary_dim, int interleaved, const ct_rope_table *rt);
     /* x [n] = act(x), in place. */
     void (*act)(const struct ct_backend *be, ct_act act, long n, float *x);
     /* Gated activation, rows r < R of x [R, 2F] (ld apart): x[r, :F] = act(x[r, :F]) · x[r, F:2F]. */

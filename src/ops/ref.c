@@ -67,9 +67,10 @@ static void ref_norm(const ct_backend *be, ct_norm_kind kind, float eps, int R, 
 }
 
 static void ref_rope(const ct_backend *be, int R, int n, int p0, float *x, int ld, int nheads, int hd,
-                     int rotary_dim, int interleaved, const float *inv_freq)
+                     int rotary_dim, int interleaved, const ct_rope_table *rt)
 {
     (void)be;
+    const float *inv_freq = rt->inv_freq;   /* the oracle computes every angle itself */
     int half = rotary_dim / 2;
     for (int r = 0; r < R; r++) {
         int pos = p0 + r % n;
