@@ -12,7 +12,8 @@ Prints, per kind and per pair (pytorch-fast, pytorch-naive, fast-naive), the
 max |delta| over the grid and over low/high, the max relative |delta|
 (divided by the grid's largest |score|) and, for information, |delta| over the
 spread of the scores (max - min of the grid, low and high: how large the error
-is next to the effects being measured); exits 1 when any absolute figure is
+is next to the effects being measured); then the trace times the tools record
+(pytorch: the .npz's seconds_K; ctrace: the case files' "seconds"); exits 1 when any absolute figure is
 above --tol or any relative one above --rtol, or when the noise levels differ.
 """
 import argparse
@@ -51,10 +52,12 @@ def main():
     r = np.load(a.rome)
     bad = []
     worst_abs = worst_rel = 0.0
+    secs = {"pytorch": 0.0, "fast": 0.0, "naive": 0.0}   # trace time only, summed over kinds
     for k in KINDS:
         if "scores_" + k not in r:
             continue
         grids = {"pytorch": (r["scores_" + k], float(r["low_" + k]), float(r["high_" + k]))}
+        secs["pytorch"] += float(r["seconds_" + k])
         for eng, prefix in (("fast", a.fast), ("naive", a.naive)):
             t, meta = read_case(f"{prefix}.{k}.bin")
             s = json.loads(meta["ctrace"])
@@ -62,6 +65,7 @@ def main():
             if s["noise_level"] != float(r["noise_level"]):
                 bad.append(f"{k} {eng}: noise level {s['noise_level']!r} != pytorch {float(r['noise_level'])!r}")
             grids[eng] = (t["scores"], float(t["low_score"]), float(t["high_score"]))
+            secs[eng] += float(s.get("seconds", 0.0))
         g0 = grids["pytorch"]
         ref = np.abs(g0[0]).max()
         spread = max(g0[0].max(), g0[1], g0[2]) - min(g0[0].min(), g0[1], g0[2])
@@ -79,6 +83,8 @@ def main():
             if max(d, dl, dh) > a.tol or rel > a.rtol:
                 bad.append(f"{k} {x}-{y}: max|d| {max(d, dl, dh):.3e} (tol {a.tol:g}), relative {rel:.3e} (rtol {a.rtol:g})")
     print(f"  worst: max|d| {worst_abs:.2e}, relative {worst_rel:.2e}; noise level {float(r['noise_level']):.17g}")
+    # the tools' own trace times (no process start, no load): for the bench's second ratio line
+    print(f"  trace seconds: pytorch {secs['pytorch']:.3f} fast {secs['fast']:.3f} naive {secs['naive']:.3f}")
     if bad:
         for b in bad:
             print("MISMATCH: " + b, file=sys.stderr)
