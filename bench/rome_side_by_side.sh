@@ -83,7 +83,7 @@ for r in $(seq "$ROUNDS"); do
     echo "$a" >>"$TMP/py.txt"; echo "$b" >>"$TMP/fast.txt"; echo "$c" >>"$TMP/naive.txt"
     printf "%5d  %12s  %14s  %12s  %s\n" "$r" "$a" "$b" "$c" "$(sed -n 's/.*worst: max|d| \([^,]*\),.*/\1/p' "$TMP/cmp")"
     sed -n 's/.*trace seconds: pytorch \([0-9.]*\) fast \([0-9.]*\) naive \([0-9.]*\).*/\1 \2 \3/p' "$TMP/cmp" >>"$TMP/own.txt"
-    [ "$r" = 1 ] && cp "$TMP/cmp" "$TMP/cmp1"
+    if [ "$r" = 1 ]; then cp "$TMP/cmp" "$TMP/cmp1"; fi
 done
 echo "grids of round 1 (pytorch = tools/rome/rome_trace.py):"
 cat "$TMP/cmp1"
