@@ -172,6 +172,12 @@ asan: deps
 bench: deps $(BUILD)/ctrace $(BENCH_BIN) fixtures
 	@for b in $(BENCH_BIN); do echo "== $$b"; CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) $$b || exit 1; done
 
+# ctrace against ROME's procedure in plain PyTorch (needs /usr/bin/python3 with torch;
+# minutes; not part of test): make bench-rome [ROME_ARGS="--quick" | ROME_ARGS=5]
+.PHONY: bench-rome
+bench-rome: deps $(BUILD)/ctrace $(BUILD)/tools/make_checkpoint
+	@bench/rome_side_by_side.sh $(ROME_ARGS)
+
 demo: deps $(BUILD)/ctrace
 	@scripts/demo.sh $(BUILD)/ctrace
 
