@@ -246,6 +246,7 @@ static int linear_bf16_dnnl(int R, const float *X, int ldx, const ct_tensor *W, 
 }
 #endif
 
+#ifdef CT_HAVE_DNNL
 /* oneDNN's products take another path below 16 rows, whose sums differ in the
  * last bits from those of the same rows inside a larger product.  Products of
  * fewer rows are padded with zero rows to 16, so a row's result never depends
@@ -267,6 +268,7 @@ static int linear_padded(ct_cpu_gemm g, int R, const float *X, int ldx, const ct
     free(Yp);
     return 0;
 }
+#endif
 
 void ct_cpu_linear(ct_cpu_gemm g, int R, const float *X, int ldx, const ct_tensor *W, const float *b, float *Y, int ldy)
 {
