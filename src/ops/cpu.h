@@ -33,6 +33,7 @@ static inline float ct_cpu_expf(float x)
 {
     const float hi = 88.7228f, lo = -87.3365f;
     float xc = x > hi ? hi : x < lo ? lo : x;
+    xc = xc == xc ? xc : 0.0f;   /* NaN: any finite stand-in (the result is x below) */
     /* round to nearest (even) by adding and removing 1.5 · 2^23: vectorises,
      * unlike roundevenf (the default rounding mode; no -ffast-math here) */
     float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
