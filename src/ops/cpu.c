@@ -1,17 +1,11 @@
-/* cpu.c — the CPU backend: OpenBLAS products, OpenMP loops, host memory.
+/* cpu.c — the CPU backends' tables ("cpu": oneDNN products, "cpu" with bf16
+ * compute, "openblas": OpenBLAS products) and their shared ops: OpenMP
+ * loops over host memory.
  *
- * Determinism.  OpenBLAS splits a product differently for different thread
- * counts, and its edge kernels sum in a different order, so results would
- * depend on the thread count.  Instead BLAS runs single-threaded on fixed
- * column blocks of the output (CT_LINEAR_BLOCK) and OpenMP spreads the
- * blocks: every element is computed by the same kernel call whatever the
- * number of threads.  Every other op computes each output element on one
- * thread in a fixed order.
- *
- * Stored dtypes.  A BF16/F16 weight block is converted to float32 into a
- * per-thread panel just before its sgemm call; the conversion is exact, so
- * the call sees the same numbers as with a float32 copy of the weights and
- * gives the same bits. */
+ * Determinism.  The products (cpu_linear.c) run one single-threaded kernel
+ * call per fixed column block, whatever the thread count.  Every other op
+ * computes each output element on one thread in a fixed order (the
+ * vectorised sums and exp run in an order fixed by the build). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

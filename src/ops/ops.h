@@ -2,11 +2,13 @@
  *
  * The transformer block (src/forward), the logits and both tracing engines
  * (src/trace) do all their arithmetic and every move of activation memory
- * through a ct_backend.  Two backends exist:
+ * through a ct_backend.  The backends:
  *   - "ref": every op written the obvious way, no BLAS, one thread — the
  *     oracle that tests/test_ops.c checks the others against;
- *   - "cpu": OpenBLAS products on fixed column blocks and OpenMP loops, with
- *     results independent of the thread count (today's speed).
+ *   - "cpu": oneDNN products on fixed column blocks and OpenMP loops, with
+ *     results independent of the thread count (and of the batch a row is
+ *     computed in); "openblas": the same with OpenBLAS products.
+ * Each has a float32 table and ("cpu", "ref") a bf16-compute one.
  * A device backend (CUDA) implements the same table over device-resident
  * buffers; see docs/ops.md for its rules.
  *
