@@ -138,7 +138,7 @@ static char *settings_json(const ct_run_settings *s, const char *backend_desc)
     cJSON_AddNumberToObject(o, "max_cf", s->max_cf);
     cJSON_AddNumberToObject(o, "max_datapoints", s->max_datapoints);
     cJSON_AddNumberToObject(o, "threads", s->threads);
-    cJSON_AddStringToObject(o, "backend", s->backend ? s->backend : "cpu");
+    cJSON_AddStringToObject(o, "backend", s->backend ? s->backend : s->device && strcmp(s->device, "cpu") ? "cuda" : "cpu");
     cJSON_AddStringToObject(o, "dtype", s->compute == CT_BF16 ? "bf16" : "f32");
     if (s->device) cJSON_AddStringToObject(o, "device", s->device);
     if (backend_desc && *backend_desc) cJSON_AddStringToObject(o, "backend_description", backend_desc);

@@ -61,5 +61,9 @@ done
 cmp -s "$D/c.st" "$D/d.st" && ok || bad "--device cpu differs from the default"
 "$BIN" logits --model_name "$M" --token_ids $IDS --out "$D/x.st" --device cuda --backend openblas >/dev/null 2>"$D/err"
 one_line_no_file "--device cuda --backend openblas" $? "$D/x.st"
+# run.json records the device asked for
+"$BIN" run --model_name models/demo --data_path data/demo.jsonl --output_dir "$D/runcpu" --max_datapoints 1 \
+    --samples 2 --device cpu >/dev/null 2>"$D/err" || bad "run --device cpu: $(cat "$D/err")"
+grep -q '"device":[[:space:]]*"cpu"' "$D/runcpu/run.json" 2>/dev/null && ok || bad "run.json does not record the device"
 echo "device.sh: $n checks passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -6,6 +6,7 @@
 #   - ctrace trace --device cuda vs the CPU fast engine, all three kinds, and
 #     with --reverse_patching 1, --replace 1, a multi-token answer and two target ranges:
 #     every score (p) within 1e-5;
+#   - ctrace run on the demo model, --device cuda vs cpu: case files' scores within 1e-5;
 #   - bf16 compute on the GPU vs f32 on the CPU: printed, not checked.
 BIN=${CTRACE_BIN:-build-cuda/ctrace}
 F=${CTRACE_FIXTURES:-build-cuda/fixtures}/hf-tiny
@@ -43,6 +44,19 @@ for variant in "--target 5:8 --answer_ids 492" "--target 5:8 --answer_ids 492 --
         echo "trace $k $variant: max |p_cuda - p_cpu| $1"
         within "$1" "$2" 1e-5 0 && ok || bad "trace $k $variant: $1 > 1e-5"
     done
+done
+# ctrace run on the demo model: the same case files (scores within 1e-5)
+for dev in cpu cuda; do
+    "$BIN" run --model_name models/demo --data_path data/demo.jsonl --output_dir "$D/run_$dev" --max_datapoints 2 \
+        --samples 3 --device $dev >/dev/null 2>"$D/err" || bad "run --device $dev: $(cat "$D/err")"
+done
+for c in "$D"/run_cpu/cases/*.bin; do
+    [ -f "$c" ] || { bad "run: no case files"; break; }
+    g="$D/run_cuda/cases/$(basename "$c")"
+    [ -f "$g" ] || { bad "run --device cuda: no $(basename "$c")"; continue; }
+    set -- $(python3 "$HERE/st_maxdiff.py" "$g" "$c" scores scores_samples low_score high_score)
+    echo "run case $(basename "$c"): max |p_cuda - p_cpu| $1"
+    within "$1" "$2" 1e-5 0 && ok || bad "run case $(basename "$c"): $1 > 1e-5"
 done
 echo "cli_cuda.sh: $n checks passed, $fail failed"
 [ "$fail" -eq 0 ]
