@@ -13,7 +13,6 @@
 # tests read them (tests/fixtures/MANIFEST.md says where each one came from).
 
 CC      ?= cc
-BUILD   ?= build
 OPT     ?= -O2 -march=native
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers -g $(OPT) -fopenmp -fPIC \
            -fvisibility=hidden -Iinclude -Isrc \
@@ -28,6 +27,27 @@ ifeq ($(DNNL),1)
 CFLAGS    += -DCT_HAVE_DNNL
 CORE_LIBS += -ldnnl
 endif
+# CUDA=1 adds the "cuda" backend (src/ops/cuda/*.cu, nvcc + cuBLAS, for
+# sm_80 and sm_90): `make CUDA=1`, `make CUDA=1 test-cuda` and `make CUDA=1
+# bench-cuda` (the last two need a GPU; scripts/gpu-check.sh runs both).  The
+# default build never looks for nvcc.  NOT YET RUN ON A GPU (docs/ops.md).
+CUDA    ?= 0
+ifeq ($(CUDA),1)
+BUILD   ?= build-cuda
+else
+BUILD   ?= build
+endif
+NVCC    ?= nvcc
+CUDA_HOME ?= /usr/local/cuda
+NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+NVCCFLAGS ?= -std=c++17 -O2 -g $(NVCC_ARCH) -Xcompiler -Wall,-Wextra,-Wno-missing-field-initializers,-fPIC,-fvisibility=hidden \
+             -Werror all-warnings -Iinclude -Isrc
+CU_SRC  := $(if $(filter 1,$(CUDA)),$(wildcard src/ops/cuda/*.cu))
+ifeq ($(CUDA),1)
+CFLAGS    += -DCT_HAVE_CUDA -I$(CUDA_HOME)/include
+NVCCFLAGS += -DCT_HAVE_CUDA
+CORE_LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+endif
 # The sanitizer build uses clang when it is installed: its float-cast-overflow
 # check reports out-of-range float->int casts (1e20 -> int) that gcc's misses.
 ASAN_CC  ?= $(shell command -v clang >/dev/null 2>&1 && echo clang || echo $(CC))
@@ -40,8 +60,8 @@ CORE_SRC := $(filter-out $(APP_DIRS:%=src/%/%),$(LIB_SRC))
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
 APP_OBJ  := $(filter-out $(CORE_OBJ),$(LIB_OBJ))
 # The core's internal helpers the application layer calls (hidden in
 # libctrace.so): linked into libctrace_app.so privately (--exclude-libs).
@@ -82,6 +102,10 @@ deps:
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 # Fixtures: compressed ones are decompressed (through a temporary name, so an
 # interrupted make never leaves a truncated fixture), the others copied.
@@ -174,6 +198,31 @@ bench: deps $(BUILD)/ctrace $(BENCH_BIN) fixtures
 
 # ctrace against ROME's procedure in plain PyTorch (needs /usr/bin/python3 with torch;
 # minutes; not part of test): make bench-rome [ROME_ARGS="--quick" | ROME_ARGS=5]
+# The CUDA checks (need `make CUDA=1 ...` and a GPU; NOT YET RUN ON A GPU):
+# test-cuda = tests/cuda/test_ops_cuda (every op against ref) and
+# tests/cuda/cli_cuda.sh (logits and traces, --device cuda against cpu, on the
+# fixtures); bench-cuda = bench/cuda/bench_cuda (a random Llama-3.1-8B-layout
+# model).  cuda-build builds their programs only (what a machine without a GPU can check).
+CUDA_TEST_BIN := $(BUILD)/tests/cuda/test_ops_cuda
+CUDA_BENCH_BIN := $(BUILD)/bench/cuda/bench_cuda
+.PHONY: cuda-build test-cuda bench-cuda
+cuda-build: $(BUILD)/ctrace $(CUDA_TEST_BIN) $(CUDA_BENCH_BIN) fixtures
+	@test "$(CUDA)" = 1 || { echo "cuda-build: run as make CUDA=1 cuda-build"; exit 1; }
+
+$(BUILD)/tests/cuda/%: tests/cuda/%.c $(BUILD)/libctrace.a $(HEADERS) | fixtures
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
+
+$(BUILD)/bench/cuda/%: bench/cuda/%.c $(BUILD)/libctrace.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctrace.a $(LDLIBS)
+
+test-cuda: cuda-build
+	@$(CUDA_TEST_BIN) && CTRACE_FIXTURES=$(abspath $(BUILD)/fixtures) CTRACE_BIN=$(abspath $(BUILD)/ctrace) tests/cuda/cli_cuda.sh
+
+bench-cuda: cuda-build
+	@$(CUDA_BENCH_BIN) $(BENCH_CUDA_ARGS)
+
 .PHONY: bench-rome
 bench-rome: deps $(BUILD)/ctrace $(BUILD)/tools/make_checkpoint
 	@bench/rome_side_by_side.sh $(ROME_ARGS)
@@ -182,4 +231,4 @@ demo: deps $(BUILD)/ctrace
 	@scripts/demo.sh $(BUILD)/ctrace
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-cuda

@@ -318,6 +318,21 @@ CT_API const char *ct_model_backend_name(const ct_model *m);
  * deviation from F32 is measured in docs/ops.md).  "cpu" and "ref" have both;
  * CT_ERR_UNSUPPORTED otherwise. */
 CT_API int ct_model_set_compute(ct_model *m, ct_dtype dt, ct_err *err);
+/* Where the model computes: "cpu" (the "cpu" backend) or "cuda" / "cuda:N"
+ * (GPU N, default 0: the "cuda" backend; every weight matrix is uploaded once
+ * in its stored dtype, vectors as float32), keeping the compute dtype.
+ * CT_ERR_DEVICE with a one-line message when this build has no CUDA
+ * (`make CUDA=1`), when there is no such GPU, or when the weights do not fit
+ * (naming the bytes needed and free); CT_ERR_INPUT for any other name.
+ * NOT YET RUN ON A GPU: see docs/ops.md, "CUDA backend". */
+CT_API int ct_model_set_device(ct_model *m, const char *device, ct_err *err);
+/* The first half of ct_model_set_device, before any model is loaded: checks
+ * the name and, for "cuda[:N]", selects GPU N (the same one-line errors). */
+CT_API int ct_device_select(const char *device, ct_err *err);
+/* 0 when the model's backend has seen no device error since it was chosen;
+ * else CT_ERR_DEVICE with the first error's one-line message (it waits for
+ * the device's queued work first).  Always 0 on CPU backends. */
+CT_API int ct_model_device_check(const ct_model *m, ct_err *err);
 CT_API ct_dtype ct_model_compute_dtype(const ct_model *m);
 /* One line naming the backend, its library and kernels, and the threads
  * (`ctrace info`, run.json). */

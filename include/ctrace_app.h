@@ -593,6 +593,8 @@ typedef struct ct_run_settings {
     const char *backend;        /* ct_model_set_backend's name; NULL = "cpu" */
     ct_dtype compute;           /* ct_model_set_compute: CT_F32 (default) or CT_BF16; recorded in each
                                    case file, and resume refuses a case computed otherwise */
+    const char *device;         /* ct_model_set_device: "cpu", "cuda", "cuda:N"; NULL = the backend's
+                                   (recorded in run.json) */
 } ct_run_settings;
 
 /* Experiment 3's corrupted span (--relation_span): the passage's tokens

@@ -116,7 +116,7 @@ class ct_run_settings(C.Structure):
                 ("plots", c_int), ("plot_format", c_int), ("trace", ct_trace_settings), ("threads", c_int),
                 ("argc", c_int), ("argv", P(c_char_p)), ("progress", RUN_PROGRESS_FN), ("progress_ctx", c_void_p),
                 ("model_id", c_char_p), ("tokenizer_id", c_char_p), ("attribute", c_int), ("relation_span", c_int),
-                ("backend", c_char_p), ("compute", c_int)]
+                ("backend", c_char_p), ("compute", c_int), ("device", c_char_p)]
 
 
 MIRRORED = {"ct_err": ct_err, "ct_config": ct_config, "ct_tensor_view": ct_tensor_view, "ct_st_file": ct_st_file,
@@ -145,6 +145,8 @@ SIGNATURES = {
     "ct_model_backend_name": (c_char_p, [_VP]),
     "ct_model_set_backend": (c_int, [_VP, c_char_p, _E]),
     "ct_model_set_compute": (c_int, [_VP, c_int, _E]),
+    "ct_model_set_device": (c_int, [_VP, c_char_p, _E]),
+    "ct_device_select": (c_int, [c_char_p, _E]),
     "ct_model_compute_dtype": (c_int, [_VP]),
     "ct_model_backend_describe": (None, [_VP, c_char_p, C.c_size_t]),
     "ct_forward": (c_int, [_VP, P(c_int32), c_int, P(c_float), P(c_float), _E]),

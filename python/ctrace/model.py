@@ -164,9 +164,12 @@ class Model:
                (OpenBLAS products) or "ref" (the plain-C reference: slow, for checking)
     dtype      "f32" (the default: float32 products) or "bf16" (products on
                bf16-rounded activations and weights, f32 sums: faster, less exact)
+    device     None / "cpu" (the default) or "cuda" / "cuda:N" (GPU N; only
+               with a `make CUDA=1` library, and not yet run on a GPU: see
+               docs/ops.md); ctrace.Error ("device error") otherwise
     """
 
-    def __init__(self, path, tokenizer=None, weights="stored", backend=None, dtype="f32"):
+    def __init__(self, path, tokenizer=None, weights="stored", backend=None, dtype="f32", device=None):
         L = lib()
         self._lib = L
         self._h = C.c_void_p()
@@ -176,7 +179,11 @@ class Model:
             raise Error(f"weights {weights!r}: expected \"stored\" or \"f32\"")
         self.path, self.hub_id = resolve(path)
         err = ct_err()
+        if device is not None:
+            L.check(L.ct_device_select(str(device).encode(), C.byref(err)), err)
         L.check(L.ct_model_load_as(C.byref(self._h), self.path.encode(), modes[weights], C.byref(err)), err)
+        if device is not None and device != "cpu":
+            L.check(L.ct_model_set_device(self._h, str(device).encode(), C.byref(err)), err)
         if backend is not None:
             L.check(L.ct_model_set_backend(self._h, str(backend).encode(), C.byref(err)), err)
         L.check(L.ct_model_set_compute(self._h, _dtype(dtype), C.byref(err)), err)

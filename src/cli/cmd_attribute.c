@@ -147,7 +147,7 @@ int cmd_attribute(int argc, char **argv)
     }
     if (threads) ct_set_threads(threads);
     if (ct_model_load(&m, model, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
-    if (cli_compute("attribute", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL))) goto done;
+    if (cli_compute("attribute", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL), NULL)) goto done;
     if (ct_attribute(m, ids, T, answer, cf, &r, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
     if (n_ranges) {
         ct_trace_input in = {.ids = ids, .n_ids = T, .ranges = ranges, .n_ranges = n_ranges};

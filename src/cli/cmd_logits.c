@@ -10,12 +10,12 @@
 
 int cmd_logits(int argc, char **argv)
 {
-    static const char *const FLAGS[] = {"model_name", "token_ids", "out", "threads", "backend", "dtype", NULL};
+    static const char *const FLAGS[] = {"model_name", "token_ids", "out", "threads", "backend", "dtype", "device", NULL};
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) return 2;
     if (a.help) {
         printf("usage: ctrace logits --model_name DIR|ORG/NAME[@REV] --token_ids 1,17,250 --out FILE [--threads N]\n"
-               "                     [--backend cpu|openblas|ref] [--dtype f32|bf16]\n"
+               "                     [--backend cpu|openblas|ref] [--dtype f32|bf16] [--device cpu|cuda[:N]]\n"
                "  writes FILE (safetensors): logits f32 [T, V], resid f32 [L+1, T, D]\n"
                "  (resid[0] = input to block 0, resid[i] = output of block i-1, no final norm)\n"
                CLI_COMPUTE_USAGE);
@@ -28,6 +28,7 @@ int cmd_logits(int argc, char **argv)
         fprintf(stderr, "ctrace: logits needs --model_name DIR, --token_ids LIST and --out FILE\n");
         return 2;
     }
+    if (cli_device("logits", ct_args_str(&a, "backend", NULL), ct_args_str(&a, "device", NULL))) return 2;
     int32_t *ids;
     int T;
     if (ct_args_ids(&a, "token_ids", &ids, &T)) return 2;
@@ -37,7 +38,7 @@ int cmd_logits(int argc, char **argv)
     ct_err err = {{0}};
     ct_model *m = NULL;
     if (ct_model_load(&m, model, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); free(ids); return 1; }
-    if (cli_compute("logits", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL))) {
+    if (cli_compute("logits", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL), ct_args_str(&a, "device", NULL))) {
         free(ids);
         ct_model_free(m);
         return 2;

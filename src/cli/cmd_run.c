@@ -21,7 +21,7 @@ static void run_usage(FILE *o)
         "                  [--relation_span passage|from_prompt_start]\n"
         "                  [--plot_format pdf|png|svg|none] [--kinds hidden,mlp,attention,head] [--attribute 0|1]\n"
         "                  [--shard K/N] [--tokenizer PATH] [--quiet]\n"
-        "                  [--backend cpu|openblas|ref] [--dtype f32|bf16]\n"
+        "                  [--backend cpu|openblas|ref] [--dtype f32|bf16] [--device cpu|cuda[:N]]\n"
         "  The seed tool's flags, names and defaults (run_causal_tracer.py); `ctrace --model_name ...`\n"
         "  without a subcommand is the same.  --experiment_type: noise on the subject (1), the object\n"
         "  (2) or the relation words (3) of the passage.  --prompt_format default: \"%s\".\n"
@@ -111,7 +111,7 @@ int cmd_run(int argc, char **argv)
         "model_name", "experiment_type", "data_path", "output_dir", "prompt_format", "samples", "window", "max_cf",
         "replace", "reverse_patching", "max_datapoints",                       /* the seed's */
         "noise_level", "seed", "metric", "threads", "engine", "cf_context", "plot_format", "shard", "kinds",
-        "tokenizer", "quiet", "attribute", "contexts", "noise_source", "patch_source", "relation_span", "backend",
+        "tokenizer", "quiet", "attribute", "contexts", "noise_source", "patch_source", "relation_span", "backend", "device",
         "dtype", NULL};
     /* --quiet takes no value (the parser's flags all do): take it out first */
     int quiet = 0, n = 0;
@@ -227,6 +227,8 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     s.backend = ct_args_str(&a, "backend", NULL);
+    s.device = ct_args_str(&a, "device", NULL);
+    if (cli_device("run", s.backend, s.device)) goto out;
     if (cli_dtype("run", ct_args_str(&a, "dtype", NULL), &s.compute)) goto out;
     if (threads) ct_set_threads(threads);
 

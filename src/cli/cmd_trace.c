@@ -22,7 +22,7 @@ static const char *usage_text =
     "                    --kind hidden|mlp|attention|head|all --samples S --window W [--noise_level X|sN]\n"
     "                    [--seed 1] [--replace 0|1] [--reverse_patching 0|1]\n"
     "                    [--metric prob|logprob|logratio] [--engine fast|naive] [--threads N] --out FILE.bin\n"
-    "                    [--backend cpu|openblas|ref] [--dtype f32|bf16]\n"
+    "                    [--backend cpu|openblas|ref] [--dtype f32|bf16] [--device cpu|cuda[:N]]\n"
     "Token ranges are half-open and 0-based.  --cf_ids / --cf may be repeated (one counterfactual each).\n"
     "--prompt is tokenized with the model directory's tokenizer.json as Hugging Face does by default\n"
     "(special tokens added); --answer and --cf TEXT are scored as the tokens of \" TEXT\" that follow\n"
@@ -100,7 +100,7 @@ int cmd_trace(int argc, char **argv)
 
     static const char *const FLAGS[] = {"model_name", "out", "token_ids", "answer_ids", "cf_ids", "target", "kind",
         "samples", "window", "seed", "replace", "reverse_patching", "threads", "metric", "engine", "noise_level",
-        "prompt", "answer", "cf", "backend", "dtype", NULL};
+        "prompt", "answer", "cf", "backend", "dtype", "device", NULL};
     ct_args a;
     if (ct_args_parse(&a, argc, argv, FLAGS)) goto done;
     if (a.help) { fputs(usage_text, stdout); rc = 0; goto done; }
@@ -200,8 +200,10 @@ int cmd_trace(int argc, char **argv)
         cJSON_Delete(x);
     }
     if (threads) ct_set_threads(threads);
+    if (cli_device("trace", ct_args_str(&a, "backend", NULL), ct_args_str(&a, "device", NULL))) { rc = 2; goto done; }
     if (ct_model_load(&m, model_dir, &err)) { fprintf(stderr, "ctrace: %s\n", err.msg); goto done; }
-    if (cli_compute("trace", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL))) { rc = 2; goto done; }
+    if (cli_compute("trace", m, ct_args_str(&a, "backend", NULL), ct_args_str(&a, "dtype", NULL),
+                    ct_args_str(&a, "device", NULL))) { rc = 2; goto done; }
 
     ct_trace_input in = {.ids = ids, .n_ids = n_ids, .ranges = ranges, .n_ranges = n_ranges, .answer = answer,
                          .n_answer = n_answer, .n_cf = n_cf, .cf = (const int32_t *const *)cf, .cf_len = cf_len};

@@ -22,11 +22,27 @@ int cli_dtype(const char *cmd, const char *text, ct_dtype *out)
     return -1;
 }
 
-int cli_compute(const char *cmd, ct_model *m, const char *backend, const char *dtype)
+int cli_device(const char *cmd, const char *backend, const char *device)
+{
+    ct_err err = {{0}};
+    if (!device) return 0;
+    if (backend && strcmp(device, "cpu") && strcmp(backend, "cuda")) {
+        fprintf(stderr, "ctrace: %s: --device %s and --backend %s disagree (leave out --backend)\n", cmd, device, backend);
+        return -1;
+    }
+    if (ct_device_select(device, &err)) { fprintf(stderr, "ctrace: %s: %s\n", cmd, err.msg); return -1; }
+    return 0;
+}
+
+int cli_compute(const char *cmd, ct_model *m, const char *backend, const char *dtype, const char *device)
 {
     ct_dtype dt;
     ct_err err = {{0}};
     if (cli_dtype(cmd, dtype, &dt)) return -1;
+    if (device && strcmp(device, "cpu") && ct_model_set_device(m, device, &err)) {
+        fprintf(stderr, "ctrace: %s: %s\n", cmd, err.msg);
+        return -1;
+    }
     if ((backend && ct_model_set_backend(m, backend, &err)) || ct_model_set_compute(m, dt, &err)) {
         fprintf(stderr, "ctrace: %s: %s\n", cmd, err.msg);
         return -1;

@@ -138,8 +138,9 @@ static char *settings_json(const ct_run_settings *s, const char *backend_desc)
     cJSON_AddNumberToObject(o, "max_cf", s->max_cf);
     cJSON_AddNumberToObject(o, "max_datapoints", s->max_datapoints);
     cJSON_AddNumberToObject(o, "threads", s->threads);
-    cJSON_AddStringToObject(o, "backend", s->backend ? s->backend : "cpu");
+    cJSON_AddStringToObject(o, "backend", s->backend ? s->backend : s->device && strcmp(s->device, "cpu") ? "cuda" : "cpu");
     cJSON_AddStringToObject(o, "dtype", s->compute == CT_BF16 ? "bf16" : "f32");
+    if (s->device) cJSON_AddStringToObject(o, "device", s->device);
     if (backend_desc && *backend_desc) cJSON_AddStringToObject(o, "backend_description", backend_desc);
     cJSON_AddStringToObject(o, "contexts", ct_contexts_name(s->contexts));
     cJSON_AddStringToObject(o, "relation_span", ct_relation_span_name(s->relation_span));
@@ -322,7 +323,8 @@ int ct_run(const ct_run_settings *s, ct_run_progress *out, ct_err *err)
         remove_stale_tmp(dir);
     }
     if (ct_model_load(&m, s->model_dir, &e2)) { ct_fail_code(err, e2.code, "model: %s", e2.msg); goto done; }
-    if ((s->backend && ct_model_set_backend(m, s->backend, &e2)) || ct_model_set_compute(m, s->compute, &e2)) {
+    if ((s->device && strcmp(s->device, "cpu") && ct_model_set_device(m, s->device, &e2)) ||
+        (s->backend && ct_model_set_backend(m, s->backend, &e2)) || ct_model_set_compute(m, s->compute, &e2)) {
         ct_fail_code(err, e2.code, "%s", e2.msg);
         goto done;
     }

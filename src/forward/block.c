@@ -250,6 +250,41 @@ int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scr
     if (c->final_softcap > 0) be->softcap(be, (long)rows * V, logits, c->final_softcap);
     return 0;
 }
+/* ct_forward on a device backend: the same steps in device memory, then
+ * logits [T, V] and resid [L+1, T, D] (host, when not NULL) downloaded. */
+static int forward_device(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err)
+{
+    const struct ct_config *c = &m->cfg;
+    const ct_backend *be = m->be;
+    const int D = c->d_model, L = c->n_layers, KV = c->n_kv_heads * c->head_dim, V = c->vocab;
+    const size_t TD = (size_t)T * D;
+    float *x = ct_be_floats(be, (size_t)(resid ? L + 1 : 2) * TD);   /* [L+1 or 2, T, D] residual stream */
+    float *attn = ct_be_floats(be, 2 * TD);                        /* [2, T, D] attention and MLP outputs */
+    float *kv = ct_be_floats(be, 2 * (size_t)T * KV);              /* [2, T, KV] keys, values */
+    float *lg = logits ? ct_be_floats(be, (size_t)T * V) : NULL;   /* [T, V] */
+    int rc = 0;
+    if (!x || !attn || !kv || (logits && !lg)) { rc = ct_fail_code(err, CT_ERR_DEVICE, "forward: out of device memory for %d tokens", T); goto out; }
+    float *k = kv, *v = kv + (size_t)T * KV;
+    ct_scratch ws = {0};
+    ct_embed_tokens(m, ids, T, x);
+    ct_embed_finish(m, 0, T, x);
+    for (int l = 0; l < L && rc == 0; l++) {
+        float *xin = x + (size_t)(resid ? l : l % 2) * TD, *xout = x + (size_t)(resid ? l + 1 : (l + 1) % 2) * TD;
+        rc = ct_block(m, l, 1, T, 0, xin, xout, NULL, NULL, &k, &v, attn, attn + TD, NULL, NULL, &ws, err);
+    }
+    if (rc == 0 && logits) rc = ct_logits(m, T, x + (size_t)(resid ? L : L % 2) * TD, lg, &ws, err);
+    ct_scratch_free(&ws);
+    if (rc == 0 && logits) be->download(be, logits, lg, (size_t)T * V * sizeof *logits);
+    if (rc == 0 && resid) be->download(be, resid, x, (size_t)(L + 1) * TD * sizeof *resid);
+    if (rc == 0) rc = ct_model_device_check(m, err);
+out:
+    if (x) be->free(be, x);
+    if (attn) be->free(be, attn);
+    if (kv) be->free(be, kv);
+    if (lg) be->free(be, lg);
+    return rc;
+}
+
 int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err)
 {
     const struct ct_config *c = &m->cfg;
@@ -260,6 +295,7 @@ int ct_forward(const ct_model *m, const int32_t *ids, int T, float *logits, floa
             return ct_fail(err, "forward: token id %d at position %d is outside the vocabulary (%d)", ids[i], i, c->vocab);
     if (c->learned_positions && T > c->max_positions)
         return ct_fail(err, "forward: %d tokens exceed the %d learned positions of this model", T, c->max_positions);
+    if (m->be->device != CT_DEVICE_CPU) return forward_device(m, ids, T, logits, resid, err);
     /* residual stream [L+1, T, D] (the caller's, or two alternating rows), attn/mlp [T, D], k/v [T, KV] */
     size_t own = resid ? 0 : 2 * (size_t)T * D;
     float *mem = malloc(((size_t)2 * T * D + 2 * (size_t)T * KV + own) * sizeof(float));

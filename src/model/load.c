@@ -394,6 +394,7 @@ oom:
 void ct_model_free(ct_model *m)
 {
     if (!m) return;
+    ct_model_drop_device(m);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->w);

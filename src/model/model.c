@@ -5,6 +5,9 @@
 #include <string.h>
 #include "model.h"
 #include "ops/ops.h"
+#ifdef CT_HAVE_CUDA
+#include "ops/cuda/cuda.h"
+#endif
 
 const struct ct_config *ct_model_config(const ct_model *m) { return &m->cfg; }
 int ct_model_n_layers(const ct_model *m) { return m->cfg.n_layers; }
@@ -33,8 +36,160 @@ int ct_model_set_backend(ct_model *m, const char *name, ct_err *err)
         return ct_fail_code(err, CT_ERR_UNSUPPORTED, "backend \"%s\" has no %s compute (use --dtype f32)", name,
                             ct_dtype_name(m->be->compute));
     if (!be) return ct_fail_code(err, CT_ERR_UNSUPPORTED, "backend \"%s\": unknown (this build has: %s)", name, ct_backend_names());
+    if (ct_model_place_weights(m, be, err)) return -1;
     m->be = be;
     return 0;
+}
+
+/* Bytes of a 2-D or 1-D view from its first element to its last. */
+static size_t view_bytes(const ct_tensor *t)
+{
+    size_t es = t->dtype == CT_F32 ? 4 : 2;
+    if (t->ndim < 2 || t->shape[1] == 0) return (size_t)t->shape[0] * es;
+    return ((size_t)(t->shape[0] - 1) * (size_t)t->stride[0] + (size_t)t->shape[1]) * es;
+}
+
+void ct_model_drop_device(ct_model *m)
+{
+    if (!m->dev_be) return;
+    for (int i = 0; i < m->n_dev; i++) m->dev_be->free(m->dev_be, m->dev[i]);
+    free(m->dev);
+    memcpy(m->g, m->host_g, sizeof m->g);
+    if (m->w && m->host_w) memcpy(m->w, m->host_w, (size_t)m->cfg.n_layers * sizeof *m->w);
+    free(m->host_w);
+    m->host_w = NULL; m->dev = NULL; m->n_dev = 0; m->dev_bytes = 0; m->dev_be = NULL;
+}
+
+/* One device copy of host view t (dedup: a view whose data another slot
+ * already uploaded, as tied embeddings, shares it). */
+static int upload_view(ct_model *m, const ct_backend *be, ct_tensor *t, const ct_tensor *host_done, int n_done)
+{
+    if (!t->data) return 0;
+    for (int i = 0; i < n_done; i++)
+        if (host_done[i].data == t->data && host_done[i].dtype == t->dtype) {
+            void *d = m->dev[i];
+            t->data = d; t->device = be->device;
+            return 0;
+        }
+    return -1;   /* not uploaded yet: the caller does it */
+}
+
+int ct_model_place_weights(ct_model *m, const ct_backend *be, ct_err *err)
+{
+    if (be->device == CT_DEVICE_CPU) { ct_model_drop_device(m); return 0; }
+    if (m->dev_be) {
+        if (m->dev_be->device == be->device) { m->dev_be = be; return 0; }   /* f32 <-> bf16 tables: same memory */
+        ct_model_drop_device(m);
+    }
+    const int L = m->cfg.n_layers, nslots = G_COUNT + L * S_LAYER_COUNT;
+    /* the host views of every slot, in order: g then w[l] */
+    ct_tensor *host = malloc((size_t)nslots * sizeof *host);
+    m->dev = calloc((size_t)nslots, sizeof *m->dev);
+    m->host_w = m->w ? malloc((size_t)(L ? L : 1) * sizeof *m->host_w) : NULL;
+    if (!host || !m->dev || (m->w && !m->host_w)) {
+        free(host); free(m->dev); free(m->host_w); m->dev = NULL; m->host_w = NULL;
+        return ct_fail_code(err, CT_ERR_NOMEM, "device: out of host memory");
+    }
+    memcpy(m->host_g, m->g, sizeof m->g);
+    if (m->w) memcpy(m->host_w, m->w, (size_t)L * sizeof *m->w);
+    for (int g = 0; g < G_COUNT; g++) host[g] = m->g[g];
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < S_LAYER_COUNT; k++) host[G_COUNT + l * S_LAYER_COUNT + k] = m->w[l][k];
+    size_t need = 0;
+    for (int i = 0; i < nslots; i++) {
+        int dup = 0;
+        for (int j = 0; j < i && !dup; j++) dup = host[j].data && host[j].data == host[i].data;
+        if (host[i].data && !dup) need += view_bytes(&host[i]);
+    }
+    m->dev_be = be;
+    int rc = 0;
+#ifdef CT_HAVE_CUDA
+    size_t freeb = 0, total = 0;
+    char msg[256] = "";
+    if (!strcmp(be->name, "cuda") && ct_cuda_mem_info(&freeb, &total)) {
+        ct_cuda_status(msg, sizeof msg);
+        rc = ct_fail_code(err, CT_ERR_DEVICE, "device: %s", msg);
+    } else if (!strcmp(be->name, "cuda") && need + ((size_t)256 << 20) > freeb) {
+        rc = ct_fail_code(err, CT_ERR_DEVICE,
+                          "device: the weights need %.2f GiB (+ 0.25 GiB working room) but the GPU has %.2f GiB free of %.2f GiB",
+                          (double)need / 1073741824.0, (double)freeb / 1073741824.0, (double)total / 1073741824.0);
+    }
+#endif
+    for (int i = 0; i < nslots && rc == 0; i++) {
+        ct_tensor *t = i < G_COUNT ? &m->g[i] : &m->w[(i - G_COUNT) / S_LAYER_COUNT][(i - G_COUNT) % S_LAYER_COUNT];
+        if (!t->data || upload_view(m, be, t, host, i) == 0) { m->n_dev = i + 1; continue; }
+        size_t bytes = view_bytes(&host[i]);
+        void *d = be->alloc(be, bytes);
+        if (!d) {
+            rc = ct_fail_code(err, CT_ERR_DEVICE, "device: out of memory uploading the weights (%.2f GiB needed)",
+                              (double)need / 1073741824.0);
+            break;
+        }
+        be->upload(be, d, host[i].data, bytes);
+        m->dev[i] = d;
+        m->n_dev = i + 1;
+        m->dev_bytes += bytes;
+        t->data = d;
+        t->device = be->device;
+    }
+    free(host);
+    if (rc == 0) {
+        ct_model *cm = m;
+        const ct_backend *keep = cm->be;
+        cm->be = be;
+        rc = ct_model_device_check(cm, err);
+        cm->be = keep;
+    }
+    if (rc) {
+        /* shared (deduplicated) slots hold NULL in dev[]: only owners are freed */
+        ct_model_drop_device(m);
+        return -1;
+    }
+    return 0;
+}
+
+int ct_model_device_check(const ct_model *m, ct_err *err)
+{
+    if (m->be->device == CT_DEVICE_CPU || strcmp(m->be->name, "cuda")) return 0;   /* (test tables: no status) */
+#ifdef CT_HAVE_CUDA
+    char msg[256];
+    if (ct_cuda_status(msg, sizeof msg)) return ct_fail_code(err, CT_ERR_DEVICE, "%s", msg);
+    return 0;
+#else
+    (void)err;
+    return 0;
+#endif
+}
+
+int ct_device_select(const char *device, ct_err *err)
+{
+    if (!device || !strcmp(device, "cpu")) return 0;
+    if (strncmp(device, "cuda", 4) || (device[4] && device[4] != ':'))
+        return ct_fail_code(err, CT_ERR_INPUT, "device \"%s\": unknown (cpu, cuda or cuda:N)", device);
+    int idx = 0;
+    if (device[4] == ':') {
+        char *end = NULL;
+        long v = strtol(device + 5, &end, 10);
+        if (!device[5] || *end || v < 0 || v > 1023)
+            return ct_fail_code(err, CT_ERR_INPUT, "device \"%s\": N in cuda:N must be a GPU number", device);
+        idx = (int)v;
+    }
+#ifdef CT_HAVE_CUDA
+    char msg[256];
+    if (ct_cuda_select(idx, msg, sizeof msg)) return ct_fail_code(err, CT_ERR_DEVICE, "device %s: %s", device, msg);
+    return 0;
+#else
+    (void)idx;
+    return ct_fail_code(err, CT_ERR_DEVICE,
+                        "device %s: this ctrace was built without CUDA (rebuild with make CUDA=1 on a machine with nvcc)", device);
+#endif
+}
+
+int ct_model_set_device(ct_model *m, const char *device, ct_err *err)
+{
+    if (!device || !strcmp(device, "cpu")) return ct_model_set_backend(m, "cpu", err);
+    if (ct_device_select(device, err)) return -1;
+    return ct_model_set_backend(m, "cuda", err);
 }
 
 int ct_model_set_compute(ct_model *m, ct_dtype dt, ct_err *err)
@@ -43,6 +198,7 @@ int ct_model_set_compute(ct_model *m, ct_dtype dt, ct_err *err)
     if (!be)
         return ct_fail_code(err, CT_ERR_UNSUPPORTED, "backend \"%s\" cannot compute in %s (it has: F32%s)", m->be->name,
                             ct_dtype_name(dt), ct_backend_find(m->be->name, CT_BF16) ? ", BF16" : "");
+    if (ct_model_place_weights(m, be, err)) return -1;
     m->be = be;
     return 0;
 }
@@ -55,7 +211,7 @@ void ct_model_backend_describe(const ct_model *m, char *buf, size_t n) { m->be->
  * that a bf16 matrix needs no float32 copy: the sums run in the same order. */
 float ct_model_embedding_std(const ct_model *m)
 {
-    const ct_tensor *E = &m->g[G_EMB];
+    const ct_tensor *E = ct_host_g(m, G_EMB);   /* the host copy, also on a device backend */
     int64_t V = E->shape[0], D = E->shape[1];
     if (E->dtype == CT_F32) return ct_std_f32(E->data, (size_t)(V * D));
     float *row = malloc((size_t)D * sizeof *row);

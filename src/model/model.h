@@ -53,7 +53,21 @@ struct ct_model {
     size_t stored_bytes;        /* bytes of the checkpoint's tensors that the model uses */
     size_t owned_bytes;         /* bytes of owned buffers (heap) */
     size_t mapped_bytes;        /* bytes used in place from the mapped file */
+    /* On a device backend (CUDA): g / w hold device views, these the host ones. */
+    const struct ct_backend *dev_be;    /* the device backend holding the copies, or NULL */
+    ct_tensor host_g[G_COUNT];
+    ct_tensor (*host_w)[S_LAYER_COUNT]; /* [L][S_LAYER_COUNT] */
+    void **dev;                 /* [n_dev] device buffers of the weights */
+    int n_dev;
+    size_t dev_bytes;           /* their total */
 };
+
+/* The host view of a weight slot (the same as m->g / m->w on host backends). */
+static inline const ct_tensor *ct_host_g(const ct_model *m, int g) { return m->dev_be ? &m->host_g[g] : &m->g[g]; }
+/* Moves the weights to backend be's memory (device be) or back (host be). */
+int ct_model_place_weights(ct_model *m, const struct ct_backend *be, ct_err *err);
+/* Frees the device copies and restores the host views. */
+void ct_model_drop_device(ct_model *m);
 
 /* A float32 pointer to a vector slot (or NULL when absent). */
 static inline const float *ct_vec(const ct_tensor *t) { return (const float *)t->data; }

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ops/ops.h"
+#ifdef CT_HAVE_CUDA
+#include "ops/cuda/cuda.h"
+#endif
 
 static void *ref_alloc(const ct_backend *be, size_t bytes) { (void)be; return malloc(bytes ? bytes : 1); }
 static void ref_free(const ct_backend *be, void *p) { (void)be; free(p); }
@@ -242,9 +245,19 @@ const ct_backend *ct_backend_find(const char *name, ct_dtype compute)
     if (!name || !strcmp(name, "cpu")) return bf16 ? ct_backend_cpu_bf16() : ct_backend_cpu();
     if (!strcmp(name, "ref")) return bf16 ? ct_backend_ref_bf16() : ct_backend_ref();
     if (!strcmp(name, "openblas")) return bf16 ? NULL : ct_backend_openblas();
+#ifdef CT_HAVE_CUDA
+    if (!strcmp(name, "cuda")) return bf16 ? ct_backend_cuda_bf16() : ct_backend_cuda();   /* NOT YET RUN ON A GPU */
+#endif
     return NULL;
 }
 
 const ct_backend *ct_backend_named(const char *name) { return ct_backend_find(name, CT_F32); }
 
-const char *ct_backend_names(void) { return "cpu, openblas, ref"; }
+const char *ct_backend_names(void)
+{
+#ifdef CT_HAVE_CUDA
+    return "cpu, openblas, ref, cuda";
+#else
+    return "cpu, openblas, ref";
+#endif
+}

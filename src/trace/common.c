@@ -183,6 +183,7 @@ int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err)
         }
         be->token_probs(be, (int)nr, V, lg, K, tok, pd);
         be->download(be, ph, pd, (size_t)nr * K * sizeof *ph);
+        if (ct_model_device_check(c->m, err)) goto out;   /* a device error: CT_ERR_DEVICE (CPU: never) */
         for (long i = 0; i < nr; i++) {
             int seq = (int)((r0 + i) / P);
             for (int gi = 0; gi < K; gi++)
