@@ -38,7 +38,10 @@ if [ "$has_gpu" = 0 ]; then
     # Python: ctrace.Model(..., device="cuda") raises ctrace.Error before loading
     LIBSO="$(dirname "$BIN")/libctrace.so"
     PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
-    if [ -f "$LIBSO" ] && "$PY" -c "import numpy" 2>/dev/null; then
+    if nm -D "$LIBSO" 2>/dev/null | grep -q " U __asan_" || ldd "$LIBSO" 2>/dev/null | grep -q libasan; then
+        # a sanitizer build: Python loads it only with the runtime preloaded (python.sh does that)
+        echo "note: $LIBSO is a sanitizer build; the Python check is left to python.sh"
+    elif [ -f "$LIBSO" ] && "$PY" -c "import numpy" 2>/dev/null; then
         out=$(CTRACE_LIB="$(cd "$(dirname "$LIBSO")" && pwd)/libctrace.so" PYTHONPATH=python "$PY" -c "
 import ctrace
 try:
