@@ -29,6 +29,23 @@ static const char *ct_t_name = "";
 #define CHECK_OK(expr, errp) do { if ((expr) == 0) ct_t_pass++; else { ct_t_fail++; \
     printf("FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #expr, (errp)->msg); } } while (0)
 
+/* The whole file as a NUL-terminated string (free it); *len (may be NULL)
+ * its byte count.  NULL when it cannot be read. */
+static inline char *ct_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    if (b) b[n] = 0;
+    fclose(f);
+    if (b && len) *len = (size_t)n;
+    return b;
+}
+
 /* Max |a-b| over n floats, reporting the worst index. */
 static inline double ct_max_abs_diff(const float *a, const float *b, long n, long *where)
 {

@@ -9,20 +9,6 @@
 
 #include <cjson/cJSON.h>
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 static int cfg_int(const cJSON *c, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
@@ -47,7 +33,7 @@ int main(void)
 {
     TEST_BEGIN();
     ct_err err = {{0}};
-    char *cfg_text = slurp("models/demo/config.json");
+    char *cfg_text = ct_slurp("models/demo/config.json", NULL);
     CHECK(cfg_text != NULL, "cannot read models/demo/config.json");
     cJSON *cfg = cJSON_Parse(cfg_text ? cfg_text : "");
     CHECK(cfg != NULL, "models/demo/config.json is not JSON");

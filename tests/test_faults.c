@@ -244,24 +244,10 @@ static int copy_file(const char *from, const char *to)
     return ok ? 0 : -1;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
-}
-
 /* The first row of data/demo.jsonl as a one-row dataset. */
 static const char *demo_row_dataset(const char *name)
 {
-    char *all = slurp("data/demo.jsonl");
+    char *all = ct_slurp("data/demo.jsonl", NULL);
     const char *p = tmp(name);
     FILE *o = fopen(p, "wb");
     if (all && o) { char *nl = strchr(all, '\n'); fwrite(all, 1, nl ? (size_t)(nl - all + 1) : strlen(all), o); }
@@ -317,11 +303,11 @@ static void fault6_nan(void)
           "NaN weights: the row is skipped, not succeeded (ok %d, skipped %d, cases %d)", pr.rows_ok, pr.rows_skipped,
           pr.cases_written);
     snprintf(a, sizeof a, "%s/errors.jsonl", out);
-    char *e = slurp(a);
+    char *e = ct_slurp(a, NULL);
     CHECK(e && strstr(e, "non-finite") && strstr(e, "p_clean") && strstr(e, "line 1"), "errors.jsonl says why: %s", e ? e : "(none)");
     free(e);
     snprintf(a, sizeof a, "%s/summary.jsonl", out);
-    e = slurp(a);
+    e = ct_slurp(a, NULL);
     CHECK(e && !*e, "no summary line: %s", e ? e : "(no file)");
     free(e);
 
@@ -385,7 +371,7 @@ static void fault3_long_names(void)
     char obj[400] = "Lorimel", ans[400] = "Lorimel";
     for (int i = 0; i < 45; i++) strcat(obj, "-north");
     for (int i = 0; i < 62; i++) strcat(ans, " and");
-    char *row = slurp(demo_row_dataset("long_src.jsonl"));
+    char *row = ct_slurp(demo_row_dataset("long_src.jsonl"), NULL);
     char *r1 = row ? replace_all(row, "[\"Lorimel\"]", "[\"@ANSWER@\"]") : NULL;
     char *r2 = r1 ? replace_all(r1, "Lorimel", obj) : NULL;
     char *lrow = r2 ? replace_all(r2, "@ANSWER@", ans) : NULL;
@@ -468,7 +454,7 @@ static void fault1_disk_full(void)
 /* tokenizer.json from tests/fuzz/seeds_json/spm.json with `from` replaced by `to`. */
 static const char *spm_variant(const char *name, const char *from, const char *to)
 {
-    char *src = slurp("tests/fuzz/seeds_json/spm.json");
+    char *src = ct_slurp("tests/fuzz/seeds_json/spm.json", NULL);
     char *v = src ? replace_all(src, from, to) : NULL;
     const char *p = tmp(name);
     FILE *o = fopen(p, "wb");

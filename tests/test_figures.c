@@ -55,20 +55,6 @@ static void test_scales(void)
     CHECK(ct_heatmap_range(&h, &lo, &hi) == 0 && lo == 0 && hi == 1, "explicit range");
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
-}
-
 static int run_demo(const char *out, int reverse, const char *metric, ct_err *e)
 {
     ct_run_settings s;
@@ -95,7 +81,7 @@ static int check_cases(const char *out, int reverse, int sign, double *te_sum, f
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.jsonl", out);
-    char *sum = slurp(path);
+    char *sum = ct_slurp(path, NULL);
     CHECK(sum != NULL, "%s", path);
     if (!sum) return 0;
     int n = 0;
@@ -276,7 +262,7 @@ static void test_demo(void)
         CHECK_OK(ct_run(&s, &pr, &e), &e);
         CHECK(pr.cases_reused == 3 && pr.cases_written == 0, "same model: %d reused, %d written", pr.cases_reused, pr.cases_written);
         snprintf(cmd, sizeof cmd, "%s/summary.jsonl", fwd);
-        char *sum = slurp(cmd);
+        char *sum = ct_slurp(cmd, NULL);
         CHECK(sum && strstr(sum, "\"top_corrupt\":[{\"id\":"), "the resumed run's summary keeps the top tokens");
         free(sum);
         ct_case c;
@@ -573,7 +559,7 @@ static void test_heads(void)
     /* the CSV: the last corrupted token's row of layer 0, head by head */
     snprintf(path, sizeof path, "%s/average_heads.csv", dir);
     CHECK_OK(ct_average_write_heads_csv(&heads, path, &e), &e);
-    char *csv = slurp(path);
+    char *csv = ct_slurp(path, NULL);
     char *row = csv ? strstr(csv, "\nhead,case_mean,rome_corr_last,2,2,2,0,") : NULL;
     CHECK(row != NULL, "CSV has the last corrupted token's layer-0 row");
     if (row && ncase == 2) {

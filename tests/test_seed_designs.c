@@ -20,20 +20,6 @@
 #define P_TOL 1e-4      /* probabilities */
 #define LOG_TOL 5e-4    /* log-ratios (TE, IE): log p of p ~ 1e-5 amplifies float32 rounding */
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
-}
-
 /* The case file DIR/cases/{k}_{kind}_{obj}.bin (obj NULL: any). */
 static int find_case(const char *dir, int k, const char *kind, const char *obj, char *out, size_t cap)
 {
@@ -94,7 +80,7 @@ int main(void)
     TEST_BEGIN();
     ct_set_threads(1);      /* the numbers do not depend on it; one thread is fastest on a shared machine */
     engine_refusals();
-    char *fx_text = slurp("tests/fixtures/seed_designs.json");
+    char *fx_text = ct_slurp("tests/fixtures/seed_designs.json", NULL);
     cJSON *fx = fx_text ? cJSON_Parse(fx_text) : NULL;
     CHECK(fx != NULL, "tests/fixtures/seed_designs.json missing or not JSON");
     if (!fx) { free(fx_text); return TEST_END(); }

@@ -5,21 +5,6 @@
 #include "ctrace_app.h"
 #include "harness.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static const char SEP[] = "\n__ggml_vocab_test__\n";
 
 static void run_case(const char *tok_rel, const char *inp_rel, const char *out_rel)
@@ -30,7 +15,7 @@ static void run_case(const char *tok_rel, const char *inp_rel, const char *out_r
     CHECK(rc == 0, "load %s: %s", tok_rel, err.msg);
     if (rc) return;
     size_t il, ol;
-    char *inp = slurp(ct_fixture(inp_rel), &il), *outp = slurp(ct_fixture(out_rel), &ol);
+    char *inp = ct_slurp(ct_fixture(inp_rel), &il), *outp = ct_slurp(ct_fixture(out_rel), &ol);
     CHECK(inp && outp, "cannot read %s / %s", inp_rel, out_rel);
     if (!inp || !outp) { free(inp); free(outp); ct_tokenizer_free(tok); return; }
     char *p = inp, *line = outp;
