@@ -10,81 +10,12 @@
  * keeping weights as stored changes no number). */
 #include <math.h>
 #include <stdint.h>
-#include "harness.h"
+#include "ops_inputs.h"
 #include "ctrace_app.h"
 #include "ops/ops.h"
 #include "ops/cpu.h"
 
 static const ct_backend *REF, *CPU;
-static uint64_t rng = 88172645463325252ull;
-
-static double urand(void)   /* [0, 1) */
-{
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-static float *rnd(long n, float scale)
-{
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    for (long i = 0; i < n; i++) x[i] = (float)((urand() * 2 - 1) * scale);
-    return x;
-}
-static float *dup(const float *x, long n)
-{
-    float *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    memcpy(y, x, (size_t)n * sizeof *y);
-    return y;
-}
-
-/* The worst normalized error per op, printed at the end. */
-typedef struct { const char *op; double worst; int cases; } op_stat;
-static op_stat stats[16];
-static int nstats;
-
-static void compare(const char *op, const char *label, const float *got, const float *want, long n, double tol)
-{
-    double mx = 0, d = 0;
-    long w = 0;
-    for (long i = 0; i < n; i++) mx = fabs(want[i]) > mx ? fabs(want[i]) : mx;
-    for (long i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]);
-        if (e > d || e != e) { d = e; w = i; if (e != e) { d = INFINITY; break; } }
-    }
-    double rel = d / (mx > 0 ? mx : 1);
-    int k = 0;
-    while (k < nstats && strcmp(stats[k].op, op)) k++;
-    if (k == nstats) stats[nstats++] = (op_stat){op, 0, 0};
-    if (rel > stats[k].worst) stats[k].worst = rel;
-    stats[k].cases++;
-    CHECK(rel <= tol, "%s %s: normalized error %.3g > %.3g at %ld (cpu %.9g, ref %.9g)", op, label, rel, tol, w,
-          (double)got[w], (double)want[w]);
-}
-
-/* A [rows, cols] weight of random values exactly representable in dt, with
- * its float32 copy in *f32. */
-static ct_tensor weight(ct_dtype dt, int64_t rows, int64_t cols, float **f32)
-{
-    long n = (long)(rows * (cols ? cols : 1));
-    float *f = rnd(n, 1.0f);
-    void *data = f;
-    if (dt != CT_F32) {
-        uint16_t *h = malloc((size_t)(n ? n : 1) * 2);
-        for (long i = 0; i < n; i++) {
-            h[i] = dt == CT_BF16 ? ct_f32_to_bf16(f[i]) : ct_f32_to_f16(f[i]);
-            f[i] = dt == CT_BF16 ? ct_bf16_to_f32(h[i]) : ct_f16_to_f32(h[i]);
-        }
-        data = h;
-    }
-    *f32 = f;
-    return ct_tensor_2d(dt, data, rows, cols);
-}
-static void weight_free(ct_tensor *t, float *f32)
-{
-    if (t->data != f32) free(t->data);
-    free(f32);
-}
-
-static const ct_dtype DTYPES[3] = {CT_F32, CT_BF16, CT_F16};
 
 /* A product backend against its reference: "cpu" (oneDNN) and "openblas"
  * against "ref", bf16 compute against ref's bf16 compute (the same rounding
@@ -417,7 +348,6 @@ int main(void)
     test_embed_copy();
     test_attention();
     test_token_probs();
-    for (int k = 0; k < nstats; k++)
-        printf("  %-12s %4d cases, worst normalized error %.2e\n", stats[k].op, stats[k].cases, stats[k].worst);
+    print_op_stats();
     return TEST_END();
 }

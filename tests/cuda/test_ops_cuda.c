@@ -11,31 +11,13 @@
  * (dev()), runs the cuda op, and downloads the result (back()). */
 #include <math.h>
 #include <stdint.h>
-#include "harness.h"
+#include "ops_inputs.h"
 #include "ctrace_app.h"
 #include "ops/ops.h"
 #include "ops/cuda/cuda.h"
 
 static const ct_backend *REF, *GPU;
-static uint64_t rng = 88172645463325252ull;
 
-static double urand(void)   /* [0, 1) */
-{
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-static float *rnd(long n, float scale)
-{
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    for (long i = 0; i < n; i++) x[i] = (float)((urand() * 2 - 1) * scale);
-    return x;
-}
-static float *dup(const float *x, long n)
-{
-    float *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    memcpy(y, x, (size_t)n * sizeof *y);
-    return y;
-}
 /* A device copy of bytes of host memory (NULL host: NULL). */
 static void *dev(const void *host, size_t bytes)
 {
@@ -54,46 +36,6 @@ static void back(float *host, float *d, long n)
 }
 static void dfree(void *d) { if (d) GPU->free(GPU, d); }
 
-typedef struct { const char *op; double worst; int cases; } op_stat;
-static op_stat stats[24];
-static int nstats;
-
-static void compare(const char *op, const char *label, const float *got, const float *want, long n, double tol)
-{
-    double mx = 0, d = 0;
-    long w = 0;
-    for (long i = 0; i < n; i++) mx = fabs(want[i]) > mx ? fabs(want[i]) : mx;
-    for (long i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]);
-        if (e != e) { d = INFINITY; w = i; break; }
-        if (e > d) { d = e; w = i; }
-    }
-    double rel = d / (mx > 0 ? mx : 1);
-    int k = 0;
-    while (k < nstats && strcmp(stats[k].op, op)) k++;
-    if (k == nstats && nstats < 24) stats[nstats++] = (op_stat){op, 0, 0};
-    if (k < nstats) { if (rel > stats[k].worst) stats[k].worst = rel; stats[k].cases++; }
-    CHECK(rel <= tol, "%s %s: normalized error %.3g > %.3g at %ld (cuda %.9g, ref %.9g)", op, label, rel, tol, w,
-          (double)got[w], (double)want[w]);
-}
-
-/* A random weight [rows, cols] in dt (host), *f32 its values as float32. */
-static ct_tensor weight(ct_dtype dt, int64_t rows, int64_t cols, float **f32)
-{
-    long n = (long)(rows * (cols ? cols : 1));
-    float *f = rnd(n, 1.0f);
-    void *data = f;
-    if (dt != CT_F32) {
-        uint16_t *h = malloc((size_t)(n ? n : 1) * 2);
-        for (long i = 0; i < n; i++) {
-            h[i] = dt == CT_BF16 ? ct_f32_to_bf16(f[i]) : ct_f32_to_f16(f[i]);
-            f[i] = dt == CT_BF16 ? ct_bf16_to_f32(h[i]) : ct_f16_to_f32(h[i]);
-        }
-        data = h;
-    }
-    *f32 = f;
-    return ct_tensor_2d(dt, data, rows, cols);
-}
 /* The device view of a host weight (its data uploaded). */
 static ct_tensor dev_weight(const ct_tensor *W)
 {
@@ -103,13 +45,6 @@ static ct_tensor dev_weight(const ct_tensor *W)
     d.device = CT_DEVICE_CUDA;
     return d;
 }
-static void weight_free(ct_tensor *t, float *f32)
-{
-    if (t->data != f32) free(t->data);
-    free(f32);
-}
-
-static const ct_dtype DTYPES[3] = {CT_F32, CT_BF16, CT_F16};
 
 static void test_linear_of(const char *op, const ct_backend *gpu, const ct_backend *ref, double tol1)
 {
@@ -354,7 +289,6 @@ int main(void)
     test_attention();
     test_token_probs();
     CHECK(ct_cuda_status(msg, sizeof msg) == 0, "no CUDA error recorded: %s", msg);
-    for (int k = 0; k < nstats; k++)
-        printf("  %-14s worst normalized error %.3g over %d cases\n", stats[k].op, stats[k].worst, stats[k].cases);
+    print_op_stats();
     return TEST_END();
 }
