@@ -177,12 +177,7 @@ static void test_rope(void)
              * these calls run past it) and without one; ref computes every angle */
             int half = rd / 2, np = 5;
             float *tab = malloc(sizeof *tab * (size_t)np * 2 * half);
-            for (int q = 0; q < np; q++)
-                for (int i = 0; i < half; i++) {
-                    float ang = (float)q * inv[i];
-                    tab[(size_t)q * 2 * half + i] = (float)cos((double)ang);
-                    tab[(size_t)q * 2 * half + half + i] = (float)sin((double)ang);
-                }
+            ct_rope_fill(inv, half, 0, np, tab);
             ct_rope_table rt = {inv, tab, np}, rt0 = {inv, NULL, 0};
             float *xc0 = dup(xc, (long)R * ld);
             REF->rope(REF, R, n, p0, xr, ld, nh, hd, rd, il, &rt0);

@@ -254,12 +254,7 @@ void ct_model_rope_init(ct_model *m)
     m->rope_cs = malloc((size_t)np * 2 * half * sizeof *m->rope_cs);
     if (!m->rope_cs) return;
     m->rope_npos = np;
-    for (int p = 0; p < np; p++)
-        for (int i = 0; i < half; i++) {
-            float a = (float)p * m->inv_freq[i];   /* float32 product, as transformers */
-            m->rope_cs[(size_t)p * 2 * half + i] = (float)cos((double)a);
-            m->rope_cs[(size_t)p * 2 * half + half + i] = (float)sin((double)a);
-        }
+    ct_rope_fill(m->inv_freq, half, 0, np, m->rope_cs);
 }
 
 void ct_model_compute_inv_freq(const struct ct_config *c, float *inv_freq)

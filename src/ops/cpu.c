@@ -218,12 +218,7 @@ static void cpu_rope(const ct_backend *be, int R, int n, int p0, float *x, int l
     if (!tab || p0 + n > rt->n_pos) {
         own = malloc((size_t)2 * n * half * sizeof *own);
         if (!own) return;   /* cannot happen for sane sizes; the op has no error path */
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < half; i++) {
-                float a = (float)(p0 + j) * rt->inv_freq[i];   /* float32 product, as transformers */
-                own[(size_t)j * 2 * half + i] = (float)cos((double)a);
-                own[(size_t)j * 2 * half + half + i] = (float)sin((double)a);
-            }
+        ct_rope_fill(rt->inv_freq, half, p0, n, own);
         tab = own;
     } else {
         t0 = p0;

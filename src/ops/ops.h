@@ -44,6 +44,8 @@ typedef struct ct_rope_table {
     const float *cos_sin;       /* [n_pos, 2 * half], or NULL */
     int n_pos;
 } ct_rope_table;
+/* cos_sin [n, 2 * half] = the table's rows for positions p0 .. p0+n-1. */
+void ct_rope_fill(const float *inv_freq, int half, int p0, int n, float *cos_sin);
 
 /* The attention geometry of one layer. */
 typedef struct ct_attn_shape {

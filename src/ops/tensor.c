@@ -1,4 +1,5 @@
 /* tensor.c — weight views and element access in the stored dtype. */
+#include <math.h>
 #include <string.h>
 #if defined(__F16C__)
 #include <immintrin.h>
@@ -101,4 +102,14 @@ void ct_tensor_read_bf16(const ct_tensor *t, int64_t i0, int64_t n, uint16_t *ds
         for (int64_t i = 0; i < n; i++) dst[i] = ct_f32_to_bf16(ct_f16_to_f32(((const uint16_t *)(d + 2 * i0))[i]));
         break;
     }
+}
+
+void ct_rope_fill(const float *inv_freq, int half, int p0, int n, float *cos_sin)
+{
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < half; i++) {
+            float a = (float)(p0 + j) * inv_freq[i];   /* float32 product, as transformers */
+            cos_sin[(size_t)j * 2 * half + i] = (float)cos((double)a);
+            cos_sin[(size_t)j * 2 * half + half + i] = (float)sin((double)a);
+        }
 }
