@@ -33,7 +33,10 @@ if ! "$PY" -c "import torch, numpy" 2>/dev/null; then
     exit 1
 fi
 make -s -C "$ROOT" build/ctrace build/tools/make_checkpoint >/dev/null
-export OMP_WAIT_POLICY=passive
+# The OpenMP wait policy is the caller's (all three tools use libgomp): unset
+# is libgomp's default, what `ctrace` runs with; OMP_WAIT_POLICY=passive for a
+# shared machine (docs/model.md).
+echo "rome_side_by_side: OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset (libgomp default)}"
 
 if [ $QUICK = 1 ]; then
     NAME=rome-tiny-f32; SHAPE=64,2,4,2,96,512; T=16; S=3; VOCAB=512; ANSWER=42

@@ -9,6 +9,8 @@
 #   bf16      this checkout, bf16 weights and --dtype bf16 (bf16 products)
 # Prints every round, the medians, and the ratios.
 #   BASE defaults to 08582e2 (the last commit before the oneDNN products).
+# The OpenMP wait policy is the caller's (OMP_WAIT_POLICY; unset: libgomp's
+# default, what `ctrace` runs with).
 set -eu
 BASE=${1:-08582e2}
 ROUNDS=${2:-3}
@@ -22,12 +24,13 @@ total() { grep "^small *total:" | sed 's/.*fast \([0-9.]*\) s.*/\1/'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 B="$ROOT/build/bench/trace"
 : >"$OLD/t.base"; : >"$OLD/t.openblas"; : >"$OLD/t.cpu"; : >"$OLD/t.bf16"
+echo "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset (libgomp default)}"
 echo "round  base $BASE s   openblas s   cpu (oneDNN) s   bf16 s"
 for r in $(seq "$ROUNDS"); do
-    a=$(OMP_WAIT_POLICY=passive "$OLD/build/bench/trace" small fast all | total)
-    b=$(OMP_WAIT_POLICY=passive "$B" small fast all f32 f32 openblas | total)
-    c=$(OMP_WAIT_POLICY=passive "$B" small fast all f32 f32 cpu | total)
-    d=$(OMP_WAIT_POLICY=passive "$B" small fast all bf16 bf16 cpu | total)
+    a=$("$OLD/build/bench/trace" small fast all | total)
+    b=$("$B" small fast all f32 f32 openblas | total)
+    c=$("$B" small fast all f32 f32 cpu | total)
+    d=$("$B" small fast all bf16 bf16 cpu | total)
     echo "$a" >>"$OLD/t.base"; echo "$b" >>"$OLD/t.openblas"; echo "$c" >>"$OLD/t.cpu"; echo "$d" >>"$OLD/t.bf16"
     printf "%5d  %15s   %10s   %14s   %6s\n" "$r" "$a" "$b" "$c" "$d"
 done

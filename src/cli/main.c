@@ -38,21 +38,6 @@ int cmd_version(int argc, char **argv)
     return 0;
 }
 
-/* libgomp reads OMP_WAIT_POLICY once, in its own initializer, and its default
- * (spin before sleeping) makes short parallel loops up to 5x slower when the
- * cores are shared.  Unless the user chose a policy, set "passive" so worker
- * threads sleep between loops.  The program's .preinit_array runs before the
- * initializers of its shared libraries, libgomp's included, so no re-exec is
- * needed (a re-exec of /proc/self/exe broke `valgrind ctrace`: under a tool
- * that is the tool's binary). */
-static void prefer_passive_omp(int argc, char **argv, char **envp)
-{
-    (void)argc; (void)argv; (void)envp;
-    if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "passive", 1);
-}
-__attribute__((section(".preinit_array"), used))
-static void (*const preinit_omp)(int, char **, char **) = prefer_passive_omp;
-
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

@@ -1,7 +1,10 @@
 #!/bin/sh
-# Fault 10 of issue 16: ctrace sets OMP_WAIT_POLICY=passive (unless the user
-# chose one) without re-executing itself, so that it runs under valgrind
-# (a re-exec of /proc/self/exe started the tool's binary instead).
+# Fault 10 of issue 16: ctrace never re-executes itself (a re-exec of
+# /proc/self/exe started valgrind's tool binary instead), so it runs under
+# valgrind; and the OpenMP wait policy is the user's: libgomp's default when
+# OMP_WAIT_POLICY is unset, the user's value when set.  OMP_DISPLAY_ENV prints
+# "PASSIVE" both for passive and for an unset policy, so the spin count tells
+# them apart: 0 for passive, 300000 for libgomp's default.
 BIN=${CTRACE_BIN:-build/ctrace}
 n=0; bad=0
 ok() { n=$((n + 1)); }
@@ -16,9 +19,12 @@ if ! ldd "$BIN" 2>/dev/null | grep -q libgomp; then
     [ "$bad" -eq 0 ]; exit
 fi
 # libgomp prints its settings at start-up with OMP_DISPLAY_ENV
-out=$(env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=true "$BIN" version 2>&1)
-echo "$out" | grep -q "OMP_WAIT_POLICY = 'PASSIVE'" && ok || fail "default policy not passive: $(echo "$out" | grep WAIT)"
+spin() { echo "$1" | sed -n "s/.*GOMP_SPINCOUNT = '\([0-9]*\)'.*/\1/p"; }
+out=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose "$BIN" version 2>&1)
+[ "$(spin "$out")" = 300000 ] && ok || fail "unset policy: libgomp's default spin count expected, got '$(spin "$out")'"
 [ "$(echo "$out" | grep -c "OMP_WAIT_POLICY =")" -eq 1 ] && ok || fail "libgomp started more than once (a re-exec?)"
+out=$(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive OMP_DISPLAY_ENV=verbose "$BIN" version 2>&1)
+[ "$(spin "$out")" = 0 ] && ok || fail "the user's OMP_WAIT_POLICY=passive not in effect (spin count '$(spin "$out")')"
 out=$(OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=true "$BIN" version 2>&1)
 echo "$out" | grep -q "OMP_WAIT_POLICY = 'ACTIVE'" && ok || fail "the user's OMP_WAIT_POLICY=active not kept"
 if grep -q __asan_init "$BIN" 2>/dev/null; then
