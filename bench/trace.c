@@ -89,6 +89,43 @@ static void timed_linear(const ct_backend *be, int R, const float *X, int ldx, c
     lin_flops += 2.0 * R * (double)W->shape[0] * (double)W->shape[1];
 }
 
+/* The other ops, timed the same way: seconds per op over one trace. */
+enum { OP_COPY, OP_NORM, OP_ROPE, OP_ACT, OP_GATED, OP_ADD, OP_ATTN, OP_PROBS, OP_OTHER, N_OPS };
+static const char *const op_names[N_OPS] = {"copy", "norm", "rope", "act", "gated", "add", "attention", "probs", "other"};
+static double op_seconds[N_OPS];
+#define TIMED(op, call) do { double t_ = now_s(); call; op_seconds[op] += now_s() - t_; } while (0)
+static void t_copy(const ct_backend *be, int n, long len, float *dst, long dld, const float *src, long sld)
+{ (void)be; TIMED(OP_COPY, inner->copy_rows(inner, n, len, dst, dld, src, sld)); }
+static void t_norm(const ct_backend *be, ct_norm_kind kind, float eps, int R, int D, const float *x, const float *w,
+                   const float *b, float *y)
+{ (void)be; TIMED(OP_NORM, inner->norm(inner, kind, eps, R, D, x, w, b, y)); }
+static void t_rope(const ct_backend *be, int R, int n, int p0, float *x, int ld, int nheads, int hd, int rd, int il,
+                   const ct_rope_table *rt)
+{ (void)be; TIMED(OP_ROPE, inner->rope(inner, R, n, p0, x, ld, nheads, hd, rd, il, rt)); }
+static void t_act(const ct_backend *be, ct_act a, long n, float *x) { (void)be; TIMED(OP_ACT, inner->act(inner, a, n, x)); }
+static void t_gated(const ct_backend *be, ct_act a, int R, int F, float *x, int ld)
+{ (void)be; TIMED(OP_GATED, inner->act_gated(inner, a, R, F, x, ld)); }
+static void t_add(const ct_backend *be, long n, const float *a, const float *b, const float *c, float *y)
+{ (void)be; TIMED(OP_ADD, inner->add(inner, n, a, b, c, y)); }
+static void t_attn(const ct_backend *be, const ct_attn_shape *a, int nb, int n, int p0, const float *q, int q_ld,
+                   const float *const *kp, const float *const *vp, const float *const *kn, const float *const *vn,
+                   float *ctx)
+{ (void)be; TIMED(OP_ATTN, inner->attention(inner, a, nb, n, p0, q, q_ld, kp, vp, kn, vn, ctx)); }
+static void t_probs(const ct_backend *be, int R, int V, const float *logits, int k, const int32_t *tok, float *out)
+{ (void)be; TIMED(OP_PROBS, inner->token_probs(inner, R, V, logits, k, tok, out)); }
+static void t_scale(const ct_backend *be, long n, float *x, float s) { (void)be; TIMED(OP_OTHER, inner->scale(inner, n, x, s)); }
+static void t_embed(const ct_backend *be, const ct_tensor *E, const int32_t *ids, int n, float *out)
+{ (void)be; TIMED(OP_OTHER, inner->embed(inner, E, ids, n, out)); }
+
+static void wrap_ops(void)
+{
+    timed = *inner;
+    timed.linear = timed_linear;
+    timed.copy_rows = t_copy; timed.norm = t_norm; timed.rope = t_rope; timed.act = t_act;
+    timed.act_gated = t_gated; timed.add = t_add; timed.attention = t_attn; timed.token_probs = t_probs;
+    timed.scale = t_scale; timed.embed = t_embed;
+}
+
 static int make_model(const char *name, ct_dtype dt, ct_model **m, ct_err *err)
 {
     int D, L, H, F;
@@ -126,8 +163,7 @@ int main(int argc, char **argv)
     ct_dtype cdt = !strcmp(cds, "bf16") ? CT_BF16 : CT_F32;
     inner = ct_backend_find(bname, cdt);
     if (!inner) { fprintf(stderr, "bench: no backend %s with %s compute\n", bname, ct_dtype_name(cdt)); return 2; }
-    timed = *inner;
-    timed.linear = timed_linear;
+    wrap_ops();
     double pk[3] = {product_peak(PEAK_BLAS), product_peak(PEAK_DNNL), product_peak(PEAK_BF16)};
     printf("product peaks (2048^3, 2 threads, best of 3): OpenBLAS sgemm %.1f, oneDNN sgemm %.1f, oneDNN bf16 %.1f GFLOP/s\n",
            pk[0], pk[1], pk[2]);
@@ -166,6 +202,7 @@ int main(int argc, char **argv)
                 ct_trace_settings_default(&s);
                 s.kind = (ct_kind)k; s.samples = 10; s.window = 10; s.engine = (ct_engine)e;
                 lin_seconds = lin_flops = 0;
+                memset(op_seconds, 0, sizeof op_seconds);
                 double t0 = now_s();
                 if (ct_trace_run(m, &in, &s, &res[e], &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
                 wall[e] = now_s() - t0;
@@ -181,6 +218,10 @@ int main(int argc, char **argv)
                 printf("%-7s %-9s %-6s %9.2f %9ld %10.1f %10.1f %8.1f %10.2f %10.1f %8.0f%% %9s\n", models[mi],
                        ct_kind_name((ct_kind)k), ct_engine_name((ct_engine)e), wall[e], cells, cells / wall[e], flops / 1e9,
                        flops / 1e9 / wall[e], lin_seconds, prate, peak > 0 ? 100.0 * prate / peak : 0, sp);
+                double ops = lin_seconds;
+                printf("        %-9s rest:", "");
+                for (int o = 0; o < N_OPS; o++) { printf(" %s %.3f", op_names[o], op_seconds[o]); ops += op_seconds[o]; }
+                printf(", outside the ops %.3f s\n", wall[e] - ops);
                 fflush(stdout);
             }
             if (have[0] && have[1]) {

@@ -1,7 +1,8 @@
 /* test_ops.c — every op of the CPU backend against the plain-C reference
  * backend (src/ops/ref.c) on random inputs of awkward shapes: odd sizes, one
- * row, GQA and MQA, windows at the edges, queries at p0 > 0, the batched
- * attention path (n >= 16) and the per-row one; weights in F32, BF16 and F16.
+ * row, GQA and MQA, windows at the edges, queries at p0 > 0, head sizes with
+ * and without vector tails, attention's block invariance; weights in F32,
+ * BF16 and F16.
  * Each line prints the normalized error max|cpu - ref| / max|ref| of one op
  * over all its cases.  The products of every CPU backend ("cpu": oneDNN,
  * "openblas", and bf16 compute against the reference's bf16 compute), and
@@ -258,16 +259,16 @@ static void test_embed_copy(void)
 static void test_attention(void)
 {
     static const int kvh_of[3] = {4, 2, 1};     /* MHA, GQA, MQA for H = 4 */
-    static const int ns[4] = {1, 3, 16, 20};    /* per-row path below 16, batched path from 16 */
+    static const int ns[4] = {1, 3, 16, 20};    /* short and long blocks; 20 rows: a short last block of 4 */
     static const int p0s[3] = {0, 1, 7};
     static const int windows[4] = {0, 1, 3, 1000};
     int ncase = 0;
     for (int hk = 0; hk < 3; hk++)
-        for (int hdi = 0; hdi < 2; hdi++)
+        for (int hdi = 0; hdi < 3; hdi++)
             for (int ni = 0; ni < 4; ni++)
                 for (int pi = 0; pi < 3; pi++)
                     for (int wi = 0; wi < 4; wi++) {
-                        int H = 4, KVH = kvh_of[hk], hd = hdi ? 5 : 8, n = ns[ni], p0 = p0s[pi], nb = (ncase % 3) + 1;
+                        int H = 4, KVH = kvh_of[hk], hd = hdi == 2 ? 80 : hdi ? 5 : 8, n = ns[ni], p0 = p0s[pi], nb = (ncase % 3) + 1;
                         float cap = (ncase % 4 == 1) ? 3.0f : 0.0f;
                         ncase++;
                         ct_attn_shape a = {.n_heads = H, .n_kv_heads = KVH, .head_dim = hd, .window = windows[wi],
@@ -291,6 +292,50 @@ static void test_attention(void)
                         compare("attention", label, cc, cr, no, 2e-6);
                         free(q); free(kp); free(vp); free(kn); free(vn); free(cr); free(cc);
                     }
+}
+
+/* A query row's attention has the same bits whatever block it is computed in:
+ * one sequence of N positions in one call, then row by row (n = 1, the keys
+ * before it as the cache), then from p0 = 7 inside a batch of three
+ * sequences, at 1 and 2 threads (the fast engine computes the same rows in
+ * such different blocks; "noise 0 = clean" relies on it). */
+static void test_attention_invariance(void)
+{
+    enum { N = 21, H = 4, KVH = 2, HD = 64, KV = KVH * HD, QW = H * HD };
+    for (int wi = 0; wi < 2; wi++) {
+        ct_attn_shape a = {.n_heads = H, .n_kv_heads = KVH, .head_dim = HD, .window = wi ? 5 : 0,
+                           .scale = 0.125f, .softcap = 0};
+        float *q = rnd((long)N * QW, 2.0f), *k = rnd((long)N * KV, 2.0f), *v = rnd((long)N * KV, 2.0f);
+        float *whole = malloc(sizeof *whole * N * QW), *rows = malloc(sizeof *rows * N * QW);
+        float *batch = malloc(sizeof *batch * 3 * N * QW);
+        const float *kp[3] = {k, k, k}, *vp[3] = {v, v, v}, *kn[3], *vn[3];
+        kn[0] = k; vn[0] = v;
+        CPU->attention(CPU, &a, 1, N, 0, q, QW, kp, vp, kn, vn, whole);
+        int bad = 0;
+        for (int th = 1; th <= 2; th++) {
+            ct_set_threads(th);
+            for (int i = 0; i < N; i++) {
+                kn[0] = k + (size_t)i * KV; vn[0] = v + (size_t)i * KV;
+                CPU->attention(CPU, &a, 1, 1, i, q + (size_t)i * QW, QW, kp, vp, kn, vn, rows + (size_t)i * QW);
+            }
+            bad += memcmp(whole, rows, sizeof *rows * N * QW) != 0;
+            /* sequences 0 and 2: other queries over the same keys */
+            float *q3 = malloc(sizeof *q3 * 3 * (N - 7) * QW);
+            for (int b = 0; b < 3; b++) {
+                kn[b] = k + 7 * KV; vn[b] = v + 7 * KV;
+                for (long e = 0; e < (long)(N - 7) * QW; e++)
+                    q3[(size_t)b * (N - 7) * QW + e] = b == 1 ? q[7 * QW + e] : q[7 * QW + e] * 0.5f - 0.1f;
+            }
+            CPU->attention(CPU, &a, 3, N - 7, 7, q3, QW, kp, vp, kn, vn, batch);
+            bad += memcmp(whole + 7 * QW, batch + (size_t)(N - 7) * QW, sizeof *batch * (N - 7) * QW) != 0;
+            free(q3);
+        }
+        ct_set_threads(2);
+        CHECK(bad == 0, "attention (window %d): %d of 4 blockings differ from the one-call rows", a.window, bad);
+        printf("  attention    block and thread invariance (window %d): rows of one call = row by row = inside a "
+               "batch from p0 7, 1-2 threads\n", a.window);
+        free(q); free(k); free(v); free(whole); free(rows); free(batch);
+    }
 }
 
 static void test_token_probs(void)
@@ -342,6 +387,7 @@ int main(void)
     test_elementwise();
     test_embed_copy();
     test_attention();
+    test_attention_invariance();
     test_token_probs();
     print_op_stats();
     return TEST_END();
