@@ -10,12 +10,18 @@
  * needed and the compiler keeps them in vector registers.  Softmax and the
  * weighted sum of values (in order of the key j) follow row by row.
  *
+ * Sequences that share their cached keys (the fast engine's branches of one
+ * noise sample) are ordered next to each other and split across threads in
+ * contiguous runs, so a thread transposes those keys once per run and only
+ * the new keys per task.
+ *
  * Every score, softmax and output of a query row is computed by the same
  * code whatever the block shape (n, p0, nb), the thread count or the other
  * rows of its block (a short last block repeats its first row, whose results
  * are not stored): attention is batch-invariant, like the products. */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ops/cpu.h"
@@ -96,11 +102,11 @@ static void weighted_sum(const float *s, int lo, int p, int p0, const float *vp,
  * Kt [hd, Pp] and S [AR, Pp] are the thread's scratch. */
 static void attention_task(const ct_attn_shape *c, int b, int kvh, int n, int p0, const float *q, int q_ld,
                            const float *const *k_past, const float *const *v_past, const float *const *k_new,
-                           const float *const *v_new, float *ctx, float *Kt, float *S)
+                           const float *const *v_new, float *ctx, float *Kt, float *S, int past_ready)
 {
     const int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads * hd, group = H / c->n_kv_heads;
     const int P = p0 + n, Pp = (P + AJ - 1) / AJ * AJ, QW = H * hd, window = c->window;
-    for (int j = 0; j < P; j++) {
+    for (int j = past_ready ? p0 : 0; j < P; j++) {
         const float *k = (j < p0 ? k_past[b] + (size_t)j * KV : k_new[b] + (size_t)(j - p0) * KV) + (size_t)kvh * hd;
         for (int d = 0; d < hd; d++) Kt[(size_t)d * Pp + j] = k[d];
     }
@@ -138,12 +144,29 @@ void ct_cpu_attention(const ct_backend *be, const ct_attn_shape *c, int nb, int 
     const int nthreads = tasks > 1 && (long)nb * c->n_heads * n * P * hd > 20000 ? omp_get_max_threads() : 1;
     const size_t per = (size_t)hd * Pp + (size_t)AR * Pp;       /* Kt [hd, Pp] and S [AR, Pp] */
     float *scratch = malloc((size_t)nthreads * per * sizeof *scratch);
-    if (!scratch) return;   /* see docs/ops.md: an op cannot fail; tests catch this */
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
-    for (long t = 0; t < tasks; t++) {
+    int *ord = malloc((size_t)nb * sizeof *ord);                /* [nb] sequences by cache */
+    if (!scratch || !ord) { free(scratch); free(ord); return; }   /* see docs/ops.md: an op cannot fail */
+    /* Sequences sharing a cache (the fast engine's branches of one noise
+     * sample) are taken one after another, so a thread transposes the cached
+     * keys once per run of them (stable insertion sort by the cache's address). */
+    for (int b = 0; b < nb; b++) {
+        int i = b;
+        while (i > 0 && (uintptr_t)k_past[ord[i - 1]] > (uintptr_t)k_past[b]) { ord[i] = ord[i - 1]; i--; }
+        ord[i] = b;
+    }
+    #pragma omp parallel num_threads(nthreads)
+    {
         float *Kt = scratch + (size_t)omp_get_thread_num() * per;
-        attention_task(c, (int)(t / KVH), (int)(t % KVH), n, p0, q, q_ld, k_past, v_past, k_new, v_new, ctx, Kt,
-                       Kt + (size_t)hd * Pp);
+        long last = -1;                 /* the task whose cached keys Kt holds */
+        #pragma omp for schedule(static)
+        for (long t = 0; t < tasks; t++) {
+            const int kvh = (int)(t / nb), b = ord[t % nb];
+            const int ready = p0 > 0 && last >= 0 && last / nb == kvh && k_past[ord[last % nb]] == k_past[b];
+            attention_task(c, b, kvh, n, p0, q, q_ld, k_past, v_past, k_new, v_new, ctx, Kt, Kt + (size_t)hd * Pp,
+                           ready);
+            last = t;
+        }
     }
     free(scratch);
+    free(ord);
 }
