@@ -15,7 +15,7 @@
  * them — and oneDNN's bf16 matmul), then per run: wall time, cells/s, the
  * FLOPs the engine performed (block matrix products, attention, output
  * projection), GFLOP/s, and the products alone: their time (timed around
- * every linear call of the backend) and rate against the peak of the same
+ * every linear and token_probs_linear call of the backend) and rate against the peak of the same
  * kernel; the rest of the wall time is attention, norms, copies and scoring.
  * "weights" holds the matrices in that dtype (the numbers are those of the
  * same weights in float32); "compute" is the products' dtype (--dtype). */
@@ -117,6 +117,18 @@ static void t_scale(const ct_backend *be, long n, float *x, float s) { (void)be;
 static void t_embed(const ct_backend *be, const ct_tensor *E, const int32_t *ids, int n, float *out)
 { (void)be; TIMED(OP_OTHER, inner->embed(inner, E, ids, n, out)); }
 
+/* Scoring straight from rows: the output projection is a product (timed and
+ * counted with them), its softmax folded in. */
+static void t_probs_linear(const ct_backend *be, int R, const float *x, const ct_tensor *W, const float *b, float cap,
+                           int k, const int32_t *tok, float *out)
+{
+    (void)be;
+    double t = now_s();
+    inner->token_probs_linear(inner, R, x, W, b, cap, k, tok, out);
+    lin_seconds += now_s() - t;
+    lin_flops += 2.0 * R * (double)W->shape[0] * (double)W->shape[1];
+}
+
 static void wrap_ops(void)
 {
     timed = *inner;
@@ -124,6 +136,7 @@ static void wrap_ops(void)
     timed.copy_rows = t_copy; timed.norm = t_norm; timed.rope = t_rope; timed.act = t_act;
     timed.act_gated = t_gated; timed.add = t_add; timed.attention = t_attn; timed.token_probs = t_probs;
     timed.scale = t_scale; timed.embed = t_embed;
+    if (inner->token_probs_linear) timed.token_probs_linear = t_probs_linear;
 }
 
 static int make_model(const char *name, ct_dtype dt, ct_model **m, ct_err *err)

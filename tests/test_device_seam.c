@@ -158,6 +158,18 @@ static void fk_softmax_mean(const ct_backend *be, int R, int V, const float *lg,
     CPU->softmax_mean(CPU, R, V, lg, out);
 }
 
+static void fk_token_probs_linear(const ct_backend *be, int R, const float *x, const ct_tensor *W, const float *b,
+                                  float cap, int k, const int32_t *tok, float *out)
+{
+    (void)be;
+    size_t es = W->dtype == CT_F32 ? 4 : 2;
+    need(x, (size_t)R * W->shape[1] * 4, "token_probs_linear x"); need(out, (size_t)R * k * 4, "token_probs_linear out");
+    need(W->data, ((size_t)(W->shape[0] - 1) * W->stride[0] + W->shape[1]) * es, "token_probs_linear W");
+    if (b) need(b, (size_t)W->shape[0] * 4, "token_probs_linear b");
+    if (on_device(tok, 4) && R * k > 0) { bad_ptrs++; bad_op = "token_probs_linear: tok must be host memory"; }
+    CPU->token_probs_linear(CPU, R, x, W, b, cap, k, tok, out);
+}
+
 static void make_fake(void)
 {
     CPU = ct_backend_cpu();
@@ -169,6 +181,7 @@ static void make_fake(void)
     FAKE.act = fk_act; FAKE.act_gated = fk_act_gated; FAKE.add = fk_add; FAKE.scale = fk_scale;
     FAKE.softcap = fk_softcap; FAKE.embed = fk_embed; FAKE.attention = fk_attention;
     FAKE.token_probs = fk_token_probs; FAKE.softmax_mean = fk_softmax_mean;
+    FAKE.token_probs_linear = fk_token_probs_linear;
 }
 
 static double maxdiff(const float *a, const float *b, long n)

@@ -362,6 +362,57 @@ static void test_token_probs(void)
     }
 }
 
+/* token_probs_linear (the CPU tables) against the reference's linear, softcap
+ * and token_probs on stored logits; vocabularies below, at and across the
+ * 2048-column chunks, with bias and soft-cap; then its thread invariance
+ * (1 or 2 threads: the same bits) and, on oneDNN's products, its batch
+ * invariance (a row alone = the row inside a batch). */
+static void test_token_probs_linear(void)
+{
+    static const int Vs[4] = {7, 1000, CT_PROBS_CHUNK, 2 * CT_PROBS_CHUNK + 333};
+    const ct_backend *tables[3] = {ct_backend_cpu(), ct_backend_openblas(), ct_backend_cpu_bf16()};
+    const ct_backend *refs[3] = {REF, REF, ct_backend_ref_bf16()};
+    for (int vi = 0; vi < 4; vi++)
+        for (int ti = 0; ti < 3; ti++)
+            for (int variant = 0; variant < 3; variant++) {   /* plain, bias, soft-cap; F32/BF16/F16 weights */
+                const int V = Vs[vi], D = 24, R = 5, k = 2;
+                const ct_backend *be = tables[ti], *rb = refs[ti];
+                float *wf;
+                ct_tensor W = weight(DTYPES[variant], V, D, &wf);
+                float *x = rnd((long)R * D, 1.5f), *bias = variant == 1 ? rnd(V, 2.0f) : NULL;
+                const float cap = variant == 2 ? 4.0f : 0.0f;
+                int32_t tok[10];
+                for (int i = 0; i < R * k; i++) tok[i] = i == 3 ? -1 : (int32_t)((i * 977 + vi) % V);
+                float *lg = malloc(sizeof *lg * R * V), pr[10], pc[10];
+                rb->linear(rb, R, x, D, &W, bias, lg, V);
+                if (cap > 0) rb->softcap(rb, (long)R * V, lg, cap);
+                rb->token_probs(rb, R, V, lg, k, tok, pr);
+                CHECK(be->token_probs_linear != NULL, "%s has token_probs_linear", be->name);
+                if (!be->token_probs_linear) { weight_free(&W, wf); free(x); free(bias); free(lg); continue; }
+                be->token_probs_linear(be, R, x, &W, bias, cap, k, tok, pc);
+                char label[64];
+                snprintf(label, sizeof label, "%s/%s V%d %s", be->name, ct_dtype_name(be->compute), V,
+                         variant == 1 ? "bias" : variant == 2 ? "softcap" : ct_dtype_name(DTYPES[variant]));
+                compare("probs_linear", label, pc, pr, R * k, be->compute == CT_BF16 ? 2e-3 : 2e-5);
+                CHECK(pc[3] == 1.0f, "token_probs_linear %s: no token should give 1, got %g", label, pc[3]);
+                /* row 2 alone, and all rows at 1 thread: the same bits */
+                float one[2], th1[10];
+                be->token_probs_linear(be, 1, x + 2 * D, &W, bias, cap, k, tok + 2 * k, one);
+                ct_set_threads(1);
+                be->token_probs_linear(be, R, x, &W, bias, cap, k, tok, th1);
+                ct_set_threads(2);
+                CHECK(!memcmp(th1, pc, sizeof th1), "token_probs_linear %s: the result depends on the thread count",
+                      label);
+#ifdef CT_HAVE_DNNL
+                /* (OpenBLAS's products are not batch-invariant: see test_linear) */
+                if (be != ct_backend_openblas())
+                    CHECK(!memcmp(one, pc + 2 * k, sizeof one), "token_probs_linear %s: a row's result depends on its batch",
+                          label);
+#endif
+                weight_free(&W, wf); free(x); free(bias); free(lg);
+            }
+}
+
 int main(void)
 {
     TEST_BEGIN();
@@ -389,6 +440,7 @@ int main(void)
     test_attention();
     test_attention_invariance();
     test_token_probs();
+    test_token_probs_linear();
     print_op_stats();
     return TEST_END();
 }

@@ -250,6 +250,25 @@ int ct_logits(const ct_model *m, int rows, const float *x, float *logits, ct_scr
     if (c->final_softcap > 0) be->softcap(be, (long)rows * V, logits, c->final_softcap);
     return 0;
 }
+int ct_model_scores_rows(const ct_model *m)
+{
+    return m->be->version >= 3 && m->be->token_probs_linear != NULL;
+}
+
+int ct_token_probs_rows(const ct_model *m, int rows, const float *x, int k, const int32_t *tok, float *out,
+                        ct_scratch *ws, ct_err *err)
+{
+    const struct ct_config *c = &m->cfg;
+    const ct_backend *be = m->be;
+    const int D = c->d_model;
+    if (rows <= 0) return 0;
+    float *h = scratch(m, ws, (size_t)rows * D);   /* [rows, D] */
+    if (!h) return ct_fail_code(err, CT_ERR_NOMEM, "scoring: out of memory");
+    be->norm(be, c->norm, c->norm_eps, rows, D, x, ct_vec(&m->g[G_FNORM_W]), ct_vec(&m->g[G_FNORM_B]), h);
+    be->token_probs_linear(be, rows, h, &m->g[G_LM_HEAD], ct_vec(&m->g[G_LM_HEAD_B]), c->final_softcap, k, tok, out);
+    return 0;
+}
+
 /* ct_forward on a device backend: the same steps in device memory, then
  * logits [T, V] and resid [L+1, T, D] (host, when not NULL) downloaded. */
 static int forward_device(const ct_model *m, const int32_t *ids, int T, float *logits, float *resid, ct_err *err)

@@ -81,6 +81,15 @@ static void cpu_linear_blas(const ct_backend *be, int R, const float *X, int ldx
 static void cpu_linear_bf16(const ct_backend *be, int R, const float *X, int ldx, const ct_tensor *W,
                             const float *b, float *Y, int ldy)
 { (void)be; ct_cpu_linear(CT_GEMM_BF16, R, X, ldx, W, b, Y, ldy); }
+static void cpu_probs_dnnl(const ct_backend *be, int R, const float *x, const ct_tensor *W, const float *b, float cap,
+                           int k, const int32_t *tok, float *out)
+{ (void)be; ct_cpu_token_probs_linear(CT_GEMM_DNNL, R, x, W, b, cap, k, tok, out); }
+static void cpu_probs_blas(const ct_backend *be, int R, const float *x, const ct_tensor *W, const float *b, float cap,
+                           int k, const int32_t *tok, float *out)
+{ (void)be; ct_cpu_token_probs_linear(CT_GEMM_BLAS, R, x, W, b, cap, k, tok, out); }
+static void cpu_probs_bf16(const ct_backend *be, int R, const float *x, const ct_tensor *W, const float *b, float cap,
+                           int k, const int32_t *tok, float *out)
+{ (void)be; ct_cpu_token_probs_linear(CT_GEMM_BF16, R, x, W, b, cap, k, tok, out); }
 
 float ct_cpu_dot(const float *a, const float *b, int n)
 {
@@ -299,9 +308,12 @@ static void cpu_softmax_mean(const ct_backend *be, int R, int V, const float *lo
 
 /* "cpu": oneDNN products in float32 (bf16 compute: oneDNN bf16 matmul);
  * "openblas": OpenBLAS products, float32 only. */
-static const ct_backend cpu_backend = {CPU_OPS, .name = "cpu", .linear = cpu_linear_dnnl, .compute = CT_F32};
-static const ct_backend cpu_bf16_backend = {CPU_OPS, .name = "cpu", .linear = cpu_linear_bf16, .compute = CT_BF16};
-static const ct_backend openblas_backend = {CPU_OPS, .name = "openblas", .linear = cpu_linear_blas, .compute = CT_F32};
+static const ct_backend cpu_backend = {CPU_OPS, .name = "cpu", .linear = cpu_linear_dnnl, .compute = CT_F32,
+                                       .token_probs_linear = cpu_probs_dnnl};
+static const ct_backend cpu_bf16_backend = {CPU_OPS, .name = "cpu", .linear = cpu_linear_bf16, .compute = CT_BF16,
+                                            .token_probs_linear = cpu_probs_bf16};
+static const ct_backend openblas_backend = {CPU_OPS, .name = "openblas", .linear = cpu_linear_blas, .compute = CT_F32,
+                                            .token_probs_linear = cpu_probs_blas};
 
 const ct_backend *ct_backend_cpu(void) { return &cpu_backend; }
 const ct_backend *ct_backend_cpu_bf16(void) { return &cpu_bf16_backend; }

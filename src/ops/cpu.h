@@ -14,6 +14,9 @@ typedef enum ct_cpu_gemm {
 void ct_cpu_linear(ct_cpu_gemm g, int R, const float *X, int ldx, const ct_tensor *W, const float *b, float *Y, int ldy);
 /* "oneDNN 2.6.3 dnnl_sgemm", "OpenBLAS cblas_sgemm", ... */
 const char *ct_cpu_gemm_name(ct_cpu_gemm g);
+/* The token_probs_linear op (ops.h) on kernel g. */
+void ct_cpu_token_probs_linear(ct_cpu_gemm g, int R, const float *X, const ct_tensor *W, const float *b, float cap,
+                               int k, const int32_t *tok, float *out);
 
 /* Rounding to bf16 (to nearest even, NaN kept), written to vectorise:
  * dst [n] = bf16(src), and the same values held in float32 (dst may be src). */

@@ -31,6 +31,7 @@
  * values held in float32 (products of two bf16 numbers are exact in float32,
  * so only the summation order differs); the same fallback is taken if oneDNN
  * cannot create the primitive. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,58 @@ void ct_cpu_linear(ct_cpu_gemm g, int R, const float *X, int ldx, const ct_tenso
         return;
     }
     linear_f32(g, 0, R, X, ldx, W, b, Y, ldy);
+}
+
+/* token_probs_linear (ops.h): the vocabulary in chunks of CT_PROBS_CHUNK
+ * columns, each a product into Y [R, C] (rows C apart; the same inner calls
+ * as one product over all columns, since chunks start at multiples of
+ * CT_LINEAR_BLOCK), then per row the chunk's max and Σ exp in double folded
+ * into the row's running pair, chunk after chunk. */
+void ct_cpu_token_probs_linear(ct_cpu_gemm g, int R, const float *X, const ct_tensor *W, const float *b, float cap,
+                               int k, const int32_t *tok, float *out)
+{
+    if (R <= 0) return;
+    const int V = (int)W->shape[0], D = (int)W->shape[1], C = V < CT_PROBS_CHUNK ? V : CT_PROBS_CHUNK;
+    float *Y = malloc((size_t)R * C * sizeof *Y);        /* [R, C] one chunk's logits */
+    float *M = malloc((size_t)R * sizeof *M);            /* [R] running max */
+    double *S = malloc((size_t)R * sizeof *S);           /* [R] running Σ exp(z − M) */
+    float *zt = malloc((size_t)R * (k > 0 ? k : 1) * sizeof *zt);   /* [R, k] the tokens' logits */
+    if (!Y || !M || !S || !zt) {
+        /* an op cannot fail (docs/ops.md): no memory gives NaN scores */
+        for (long i = 0; i < (long)R * k; i++) out[i] = NAN;
+        free(Y); free(M); free(S); free(zt);
+        return;
+    }
+    for (int c0 = 0; c0 < V; c0 += C) {
+        const int w = V - c0 < C ? V - c0 : C;
+        const ct_tensor Wc = ct_tensor_rows(W, c0, w);
+        ct_cpu_linear(g, R, X, D, &Wc, b ? b + c0 : NULL, Y, w);
+        #pragma omp parallel for schedule(static) if ((long)R * w > 65536)
+        for (int r = 0; r < R; r++) {
+            float *z = Y + (size_t)r * w;
+            if (cap > 0)
+                for (int v = 0; v < w; v++) z[v] = tanhf(z[v] / cap) * cap;
+            float mc = z[0];
+            #pragma omp simd reduction(max: mc)
+            for (int v = 1; v < w; v++) mc = z[v] > mc ? z[v] : mc;
+            double sc = 0;
+            #pragma omp simd reduction(+: sc)
+            for (int v = 0; v < w; v++) sc += (double)ct_cpu_expf(z[v] - mc);
+            if (c0 == 0) { M[r] = mc; S[r] = sc; }
+            else if (mc > M[r]) { S[r] = S[r] * exp((double)M[r] - mc) + sc; M[r] = mc; }
+            else S[r] += sc * exp((double)mc - M[r]);
+            for (int j = 0; j < k; j++) {
+                const int32_t t = tok[(size_t)r * k + j];
+                if (t >= c0 && t < c0 + w) zt[(size_t)r * k + j] = z[t - c0];
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < k; j++) {
+            const int32_t t = tok[(size_t)r * k + j];
+            out[(size_t)r * k + j] = t < 0 || t >= V ? 1.0f : ct_cpu_expf(zt[(size_t)r * k + j] - M[r]) / (float)S[r];
+        }
+    free(Y); free(M); free(S); free(zt);
 }
 
 const char *ct_cpu_gemm_name(ct_cpu_gemm g)

@@ -26,7 +26,7 @@
 #define CT_OPS_H
 #include "ctrace.h"
 
-enum { CT_BACKEND_VERSION = 2 };
+enum { CT_BACKEND_VERSION = 3 };
 
 /* Fixed output-column blocks of the products: a product over columns
  * [c0, out) of the same W with c0 a multiple of this makes exactly the same
@@ -124,7 +124,24 @@ typedef struct ct_backend {
     ct_dtype compute;
     /* One line for `ctrace info` and run.json: the library and kernels used. */
     void (*describe)(const struct ct_backend *be, char *buf, size_t n);
+
+    /* -- version 3 --------------------------------------------------------- */
+    /* p(token) straight from rows, the logits never stored whole: for rows
+     * r < R of x [R, in] (rows in apart), logits = x · Wᵀ (+ b) (W [V, in] in
+     * its stored dtype: the same products as linear, so the same logits),
+     * soft-capped when cap > 0 (tanh(z / cap) · cap), and
+     *   out[r, j] = exp(z[tok[r, j]] − m) / s   (tok [R, k] host; −1: out 1)
+     * with m the row's max and s = Σ exp(z − m) in double, each vocabulary
+     * chunk of CT_PROBS_CHUNK columns summed from its own max and the chunks
+     * folded in order (s = s · exp(m_old − m_new) + …).  Thread-count and
+     * batch independent, like linear.  NULL: not provided (the engine then
+     * runs linear and token_probs on stored logits). */
+    void (*token_probs_linear)(const struct ct_backend *be, int R, const float *x, const ct_tensor *W,
+                               const float *b, float cap, int k, const int32_t *tok, float *out);
 } ct_backend;
+
+/* The vocabulary chunk of token_probs_linear (a multiple of CT_LINEAR_BLOCK). */
+enum { CT_PROBS_CHUNK = 16 * CT_LINEAR_BLOCK };
 
 /* The backends built into this library. */
 const ct_backend *ct_backend_ref(void);        /* plain C, float32 */
@@ -154,6 +171,14 @@ const ct_backend *ct_model_backend(const ct_model *m);
 /* Puts a model on any backend table (tests, benchmarks: a table wrapping
  * another's ops); ct_model_set_backend is the public way. */
 void ct_model_use_backend(ct_model *m, const ct_backend *be);
+/* Whether the model's backend scores rows without storing logits
+ * (token_probs_linear), and the scoring itself: out [rows, k] (backend
+ * memory) = p(tok) of rows x [rows, D] (backend memory; final norm applied
+ * here, then the output projection and soft-cap in the op); tok [rows, k]
+ * host.  Only when ct_model_scores_rows(m). */
+int ct_model_scores_rows(const ct_model *m);
+int ct_token_probs_rows(const ct_model *m, int rows, const float *x, int k, const int32_t *tok, float *out,
+                        ct_scratch *ws, ct_err *err);
 /* ct_embed_tokens into host memory, whatever the backend. */
 int ct_embed_tokens_host(const ct_model *m, const int32_t *ids, int n, float *out);
 

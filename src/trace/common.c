@@ -160,20 +160,22 @@ int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err)
     const ct_backend *be = c->be;
     int P = g->n_pos, V = c->V, D = c->D, K = g->n_tg;
     long rows = (long)nseq * P;
-    long chunk = (1L << 22) / V;                /* ~16 MB of logits at a time */
+    /* With token_probs_linear the logits are never stored: CT_SCORE_ROWS rows
+     * at a time.  Without it, 16 MB of logits at a time. */
+    const int fused = ct_model_scores_rows(c->m);
+    long chunk = fused ? CT_SCORE_ROWS : (1L << 22) / V;
     if (chunk < 1) chunk = 1;
     if (chunk > rows) chunk = rows;
-    float *lg = tr_alloc(c, (size_t)chunk * V);             /* [chunk, V] logits */
+    float *lg = fused ? NULL : tr_alloc(c, (size_t)chunk * V);   /* [chunk, V] logits */
     float *pd = tr_alloc(c, (size_t)chunk * K);             /* [chunk, K] p(token), backend memory */
     float *ph = malloc((size_t)chunk * K * sizeof *ph);     /* [chunk, K] the same on the host */
     int32_t *tok = malloc((size_t)chunk * K * sizeof *tok); /* [chunk, K] token of target gi at the row */
     int rc = -1;
-    if (!lg || !pd || !ph || !tok) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory scoring"); goto out; }
+    if ((!fused && !lg) || !pd || !ph || !tok) { ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory scoring"); goto out; }
     for (int k = 0; k < K * nseq; k++) out[k] = 1.0f;
     for (long r0 = 0; r0 < rows; r0 += chunk) {
         long nr = rows - r0 < chunk ? rows - r0 : chunk;
         c->r->logit_rows += (double)nr;
-        if (ct_logits(c->m, (int)nr, x + (size_t)r0 * D, lg, &c->ws, err)) goto out;
         for (long i = 0; i < nr; i++) {
             int j = (int)((r0 + i) % P);
             for (int gi = 0; gi < K; gi++) {
@@ -181,7 +183,12 @@ int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err)
                 tok[(size_t)i * K + gi] = j < tg->n_tokens ? tg->tokens[j] : -1;
             }
         }
-        be->token_probs(be, (int)nr, V, lg, K, tok, pd);
+        if (fused) {
+            if (ct_token_probs_rows(c->m, (int)nr, x + (size_t)r0 * D, K, tok, pd, &c->ws, err)) goto out;
+        } else {
+            if (ct_logits(c->m, (int)nr, x + (size_t)r0 * D, lg, &c->ws, err)) goto out;
+            be->token_probs(be, (int)nr, V, lg, K, tok, pd);
+        }
         be->download(be, ph, pd, (size_t)nr * K * sizeof *ph);
         if (ct_model_device_check(c->m, err)) goto out;   /* a device error: CT_ERR_DEVICE (CPU: never) */
         for (long i = 0; i < nr; i++) {

@@ -126,16 +126,15 @@ typedef struct fbuf {
     float *rows;                /* [NS·S, P, D] scored rows */
     float *kvx;                 /* [2, NS·S, nk, KV] last-layer keys/values */
     float *past;                /* [2, NS·S, Tp-1, KV] their assembled past */
-    float *p;                   /* [ntg, NS·S] scores (host) */
     float **kn;                 /* [2, NS·S] */
     const float **kp;           /* [2, NS·S] */
     int *pa, *pb, *ph;          /* [NS] per-slot restored layers [pa, pb) and head */
     int *ent, *epa, *epb, *eph; /* [NS] the slots entering at one layer, and theirs */
 } fbuf;
 
-/* Runs the nslot branches br of position t through the layers and scores
- * them: f->p [ntg, nslot·S]. */
-static int run_branches(tr_ctx *c, int t, const branch *br, int nslot, fbuf *f, ct_err *err)
+/* Runs the nslot branches br of position t through the layers and leaves
+ * their scored rows in out [nslot·S, P, D] (backend memory) for scoring. */
+static int run_branches(tr_ctx *c, int t, const branch *br, int nslot, fbuf *f, float *out, ct_err *err)
 {
     int S = c->S, T = c->T, D = c->D, KV = c->KV, L = c->L, P = c->g->n_pos;
     const tr_run *base = tr_base(c), *src = tr_src(c);
@@ -243,10 +242,47 @@ static int run_branches(tr_ctx *c, int t, const branch *br, int nslot, fbuf *f, 
                        .pa = f->pa, .pb = f->pb, .ph = f->ph};
         if (tr_block(c, j, nb, n, t, st, st, kp, kp + nb, kn, kn + nb, ao, mo, sweep_cb, &pc, err)) return -1;
     }
-    /* score every branch at the scored positions */
-    tr_copy(c, nslot * S, (long)P * D, rows, (long)P * D, st + (size_t)(c->Tp - 1 - t) * D, (long)n * D);
-    if (tr_score(c, nslot * S, rows, f->p, err)) return -1;
+    /* every branch's rows at the scored positions */
+    tr_copy(c, nslot * S, (long)P * D, out, (long)P * D, st + (size_t)(c->Tp - 1 - t) * D, (long)n * D);
     c->r->cells_run += nslot;
+    return 0;
+}
+
+/* Scoring is deferred: the scored rows of several t wait in one buffer and
+ * are scored together (tr_score: CT_SCORE_ROWS rows per pass over the
+ * vocabulary matrix, where one t has only branches × S rows).  A row's
+ * probabilities do not depend on the rows scored with it (the products are
+ * batch-invariant), so this changes no bit. */
+typedef struct pending {
+    int n;                      /* entries waiting */
+    int rows;                   /* sequences waiting: Σ nslot · S */
+    int cap;                    /* sequences the buffer holds */
+    float *x;                   /* [cap, P, D] their scored rows (backend memory) */
+    float *p;                   /* [ntg, cap] their scores (host) */
+    struct pend_t {
+        int t, off, ncell;
+        int *cell;              /* [ncell] grid cell of each result */
+        int *slot;              /* [ncell] the branch slot it takes */
+    } *e;                       /* [cap] (an entry has at least one sequence) */
+    int *ints;                  /* [cap, 2, NS] storage of cell and slot */
+} pending;
+
+/* Scores everything waiting and files the results in the grid (progress has
+ * counted them when they ran). */
+static int flush(tr_ctx *c, pending *pd, ct_err *err)
+{
+    if (pd->n == 0) return 0;
+    const int S = c->S, ntg = c->g->n_tg;
+    if (tr_score(c, pd->rows, pd->x, pd->p, err)) return -1;
+    for (int i = 0; i < pd->n; i++) {
+        const struct pend_t *e = &pd->e[i];
+        for (int q = 0; q < e->ncell; q++)
+            for (int gi = 0; gi < ntg; gi++)
+                for (int s = 0; s < S; s++)
+                    tr_put(c, gi, s, e->t, e->cell[q],
+                           pd->p[(size_t)gi * pd->rows + e->off + (size_t)e->slot[q] * S + s]);
+    }
+    pd->n = pd->rows = 0;
     return 0;
 }
 
@@ -267,13 +303,19 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
     f.rows = tr_alloc(c, (size_t)NS * S * P * D);
     f.kvx = tr_alloc(c, 2 * cap * KV);
     f.past = tr_alloc(c, 2 * cap * KV);
-    f.p = malloc((size_t)ntg * NS * S * sizeof *f.p);
+    pending pd = {0};
+    pd.cap = NS * S > CT_SCORE_ROWS ? NS * S : CT_SCORE_ROWS;      /* sequences: at least one t's */
+    pd.x = tr_alloc(c, (size_t)pd.cap * P * D);
+    pd.p = malloc((size_t)ntg * pd.cap * sizeof *pd.p);
+    pd.e = malloc((size_t)pd.cap * sizeof *pd.e);
+    pd.ints = malloc((size_t)pd.cap * 2 * NS * sizeof *pd.ints);
     f.kn = malloc(2 * (size_t)NS * S * sizeof *f.kn);
     f.kp = malloc(2 * (size_t)NS * S * sizeof *f.kp);
     int *ints = malloc(9 * (size_t)NS * sizeof *ints);   /* pa, pb, ph, ent, epa, epb, eph, cell, slot_of */
     branch *br = malloc((size_t)NS * sizeof *br);
     int rc = -1;
-    if (!f.st || !f.ao || !f.mo || !f.kv || !f.ex || !f.rows || !f.kvx || !f.past || !f.p || !f.kn || !f.kp || !ints || !br) {
+    if (!f.st || !f.ao || !f.mo || !f.kv || !f.ex || !f.rows || !f.kvx || !f.past || !f.kn || !f.kp || !ints || !br ||
+        !pd.x || !pd.p || !pd.e || !pd.ints) {
         ct_fail_code(err, CT_ERR_NOMEM, "trace: out of memory (fast engine)");
         goto out;
     }
@@ -293,21 +335,28 @@ int tr_engine_fast(tr_ctx *c, ct_err *err)
         for (int la = 0; la < L; la += lpp) {
             int lb = la + lpp < L ? la + lpp : L;
             int nslot = heads ? plan_heads(c, la, lb, br, cell) : plan(c, br, cell_slot);
-            if (run_branches(c, t, br, nslot, &f, err)) goto out;
-            int ncell = heads ? nslot : L;
-            for (int i = 0; i < ncell; i++) {
-                int q = heads ? cell[i] : i, k = heads ? i : cell_slot[i];
-                for (int gi = 0; gi < ntg; gi++)
-                    for (int s = 0; s < S; s++) tr_put(c, gi, s, t, q, f.p[(size_t)gi * nslot * S + (size_t)k * S + s]);
+            if (pd.rows + nslot * S > pd.cap && flush(c, &pd, err)) goto out;
+            struct pend_t *e = &pd.e[pd.n];
+            int *ci = pd.ints + (size_t)pd.n * 2 * NS;
+            *e = (struct pend_t){.t = t, .off = pd.rows, .ncell = heads ? nslot : L, .cell = ci, .slot = ci + NS};
+            for (int i = 0; i < e->ncell; i++) {
+                e->cell[i] = heads ? cell[i] : i;
+                e->slot[i] = heads ? i : cell_slot[i];
             }
-            c->done += ncell;
+            if (run_branches(c, t, br, nslot, &f, pd.x + (size_t)pd.rows * P * D, err)) goto out;
+            pd.n++;
+            pd.rows += nslot * S;
+            /* progress counts the cells run (their scores follow at the next flush) */
+            c->done += e->ncell;
             if (c->s->progress) c->s->progress(c->s->progress_ctx, c->done, c->total);
         }
     }
+    if (flush(c, &pd, err)) goto out;
     rc = 0;
 out:
     tr_free(c, f.st); tr_free(c, f.ao); tr_free(c, f.mo); tr_free(c, f.kv); tr_free(c, f.ex); tr_free(c, f.rows);
     tr_free(c, f.kvx); tr_free(c, f.past);
-    free(f.p); free(f.kn); free(f.kp); free(ints); free(br);
+    tr_free(c, pd.x); free(pd.p); free(pd.e); free(pd.ints);
+    free(f.kn); free(f.kp); free(ints); free(br);
     return rc;
 }

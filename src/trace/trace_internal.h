@@ -111,7 +111,11 @@ int tr_block(tr_ctx *c, int layer, int nb, int n, int p0, const float *x_in, flo
 int tr_block_kv(tr_ctx *c, int layer, int nb, int n, int p0, const float *x, float *k, float *v, ct_err *err);
 
 /* Scores nseq sequences from their final residual rows x [nseq, n_pos, D] (the
- * group's scored positions): out [n_tg, nseq] = Π_j softmax(logits)[tok_j]. */
+ * group's scored positions): out [n_tg, nseq] = Π_j softmax(logits)[tok_j].
+ * On a backend with token_probs_linear (ops.h) the rows go through the output
+ * projection CT_SCORE_ROWS at a time, so the vocabulary matrix is read once
+ * per that many rows; the fast engine gathers about as many before scoring. */
+enum { CT_SCORE_ROWS = 512 };
 int tr_score(tr_ctx *c, int nseq, const float *x, float *out, ct_err *err);
 
 /* Runs all layers over nb sequences of block-0 input x0 [nb, T, D], recording
