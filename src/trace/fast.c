@@ -157,7 +157,23 @@ static int run_branches(tr_ctx *c, int t, const branch *br, int nslot, fbuf *f, 
             f->ent[ne] = k; f->epa[ne] = j; f->epb[ne] = j + 1; f->eph[ne] = br[k].head;
             ne++;
         }
-        if (ne > 0) {
+        if (ne > 0 && tr_entry_by_adds(c)) {
+            /* MLP kind: the entry row is the block's own sum, resid + attn
+             * (base run) + the source's MLP output, no block run (see
+             * tr_entry_by_adds) */
+            for (int i = 0; i < ne; i++) {
+                float *b0 = st + (size_t)f->ent[i] * sz;
+                for (int s = 0; s < S; s++) {
+                    int bs = tr_base_seq(c, s);
+                    float *dst = b0 + (size_t)s * n * D;
+                    c->be->add(c->be, D, tr_resid(c, base, j, bs) + (size_t)t * D,
+                               tr_site(c, base, CT_SITE_ATTN, j, bs) + (size_t)t * D,
+                               tr_site(c, src, CT_SITE_MLP, j, tr_src_seq(c, s)) + (size_t)t * D, dst);
+                    if (n > 1)
+                        tr_copy(c, 1, (long)(n - 1) * D, dst + D, 0, tr_resid(c, base, j + 1, bs) + (size_t)(t + 1) * D, 0);
+                }
+            }
+        } else if (ne > 0) {
             int eb = ne * S;
             for (int b = 0; b < eb; b++) {
                 int bs = tr_base_seq(c, b % S);

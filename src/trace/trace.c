@@ -327,8 +327,11 @@ static int run_group(tr_ctx *c, const ct_trace_input *in, const tr_noise *nz, ct
     /* the source run (tr_src) keeps what its kind restores: sublayer outputs, or z */
     int heads = c->s->kind == CT_KIND_HEAD, sub = !heads && c->s->kind != CT_KIND_HIDDEN;
     int src_clean = tr_src(c) == &c->clean, src_corr = tr_src(c) == &c->corr;
-    if (tr_run_record(c, &c->clean, 1, emb, sub && src_clean, heads && src_clean, err)) goto out;
-    if (tr_run_record(c, &c->corr, S, xn, sub && src_corr, heads && src_corr, err)) goto out;
+    /* ... and the base run its sublayer outputs when the entry steps are sums */
+    int base_sub_clean = tr_entry_by_adds(c) && tr_base(c) == &c->clean;
+    int base_sub_corr = tr_entry_by_adds(c) && tr_base(c) == &c->corr;
+    if (tr_run_record(c, &c->clean, 1, emb, (sub && src_clean) || base_sub_clean, heads && src_clean, err)) goto out;
+    if (tr_run_record(c, &c->corr, S, xn, (sub && src_corr) || base_sub_corr, heads && src_corr, err)) goto out;
     if (tr_cf_passage(c) && record_cf_passages(c, in, sub, heads, err)) goto out;
     if (c->g->first_group && predictions(c, err)) goto out;
     tr_run_score_rows(c, &c->clean, rows);

@@ -86,6 +86,17 @@ static inline int tr_src_per_sample(const tr_ctx *c) { return tr_src(c) != &c->c
 static inline int tr_base_seq(const tr_ctx *c, int s) { return tr_base_clean(c) ? 0 : s; }
 static inline int tr_src_seq(const tr_ctx *c, int s) { return tr_src_per_sample(c) ? s : 0; }
 
+/* The fast engine's MLP-kind entry steps need no block: at the entry layer j
+ * only the MLP output at t is replaced, and the attention output there is the
+ * base run's (its inputs are the base run's, and attention is
+ * batch-invariant), so the entry's output row is resid + attn (base run) +
+ * mlp (source), the block's own sum (fast.c).  The base run then keeps its
+ * sublayer outputs. */
+static inline int tr_entry_by_adds(const tr_ctx *c)
+{
+    return c->s->kind == CT_KIND_MLP && c->s->engine == CT_ENGINE_FAST;
+}
+
 /* The site a kind restores, and the layer window [lo, hi) of cell layer l
  * (hidden and head: [l, l + 1)). */
 ct_site tr_kind_site(ct_kind k);
