@@ -35,9 +35,11 @@ fi
 make -s -C "$ROOT" build/ctrace build/tools/make_checkpoint >/dev/null
 # The OpenMP wait policy (all three tools use libgomp): ctrace runs with the
 # caller's OMP_WAIT_POLICY (unset: libgomp's default, what `ctrace` runs with);
-# PyTorch with TORCH_WAIT_POLICY, default passive, its faster one here (with
-# libgomp's default this tool took 302 s against 135 s passive, 2026-12-02).
+# PyTorch with TORCH_WAIT_POLICY, default passive, its faster one here
+# (TORCH_WAIT_POLICY=default leaves it unset: libgomp's default, with which
+# this tool took 302 s against 141 s passive, 2026-12-02).
 TORCH_WAIT_POLICY=${TORCH_WAIT_POLICY:-passive}
+torch_env() { if [ "$TORCH_WAIT_POLICY" = default ]; then env -u OMP_WAIT_POLICY "$@"; else OMP_WAIT_POLICY=$TORCH_WAIT_POLICY "$@"; fi; }
 echo "rome_side_by_side: ctrace OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset (libgomp default)}, PyTorch OMP_WAIT_POLICY=$TORCH_WAIT_POLICY"
 
 if [ $QUICK = 1 ]; then
@@ -69,7 +71,7 @@ echo "model $DIR ($SHAPE f32), T=$T, span $SPAN, S=$S, window $WINDOW, answer $A
 printf "%5s  %12s  %14s  %12s  %s\n" round "pytorch s" "ctrace fast s" "ctrace naive s" "worst max|d|"
 for r in $(seq "$ROUNDS"); do
     t0=$(now)
-    OMP_WAIT_POLICY=$TORCH_WAIT_POLICY "$PY" "$ROOT/tools/rome/rome_trace.py" --model_name "$DIR" --token_ids "$IDS" --target $SPAN \
+    torch_env "$PY" "$ROOT/tools/rome/rome_trace.py" --model_name "$DIR" --token_ids "$IDS" --target $SPAN \
         --answer_ids $ANSWER --kind all --samples $S --window $WINDOW --threads "$THREADS" \
         --out "$TMP/rome.npz" >"$TMP/pylog" 2>&1 || { cat "$TMP/pylog" >&2; exit 1; }
     t1=$(now)

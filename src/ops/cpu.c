@@ -91,17 +91,6 @@ static void cpu_probs_bf16(const ct_backend *be, int R, const float *x, const ct
                            int k, const int32_t *tok, float *out)
 { (void)be; ct_cpu_token_probs_linear(CT_GEMM_BF16, R, x, W, b, cap, k, tok, out); }
 
-float ct_cpu_dot(const float *a, const float *b, int n)
-{
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
-    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (; i < n; i++) t += a[i] * b[i];
-    return t;
-}
-
 /* Statistics in double: the result is then within float rounding of
  * transformers' float32 reductions, whatever order torch sums in.  The sums
  * run in the vector lanes' order, fixed by the build (not by the threads). */
@@ -200,7 +189,7 @@ static void cpu_softcap(const ct_backend *be, long n, float *x, float cap)
 {
     (void)be;
     #pragma omp parallel for schedule(static) if (n > 65536)
-    for (long i = 0; i < n; i++) x[i] = tanhf(x[i] / cap) * cap;
+    for (long i = 0; i < n; i++) x[i] = ct_cpu_softcap1(x[i], cap);
 }
 
 static void cpu_embed(const ct_backend *be, const ct_tensor *E, const int32_t *ids, int n, float *out)
@@ -263,14 +252,8 @@ static void cpu_token_probs(const ct_backend *be, int R, int V, const float *log
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < R; r++) {
         const float *z = logits + (size_t)r * V;
-        float m = z[0];
-        #pragma omp simd reduction(max: m)
-        for (int v = 1; v < V; v++) m = z[v] > m ? z[v] : m;
-        /* the sum in double, in the vector lanes' fixed order (set by the
-         * build, not by the threads) */
-        double s = 0;
-        #pragma omp simd reduction(+: s)
-        for (int v = 0; v < V; v++) s += (double)ct_cpu_expf(z[v] - m);
+        double s;
+        const float m = ct_cpu_row_max_sumexp(z, V, &s);
         for (int j = 0; j < k; j++) {
             int32_t t = tok[(size_t)r * k + j];
             out[(size_t)r * k + j] = t < 0 ? 1.0f : ct_cpu_expf(z[t] - m) / (float)s;

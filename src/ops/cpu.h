@@ -1,6 +1,7 @@
 /* cpu.h — what the CPU backend's files share (internal to src/ops). */
 #ifndef CT_OPS_CPU_H
 #define CT_OPS_CPU_H
+#include <math.h>
 #include <stdint.h>
 #include "ops/ops.h"
 
@@ -60,8 +61,23 @@ static inline float ct_cpu_expf(float x)
     return x != x ? x : y;
 }
 
-/* Dot product with a fixed summation order. */
-float ct_cpu_dot(const float *a, const float *b, int n);
+/* The softmax statistics of one row z [n] (token_probs, token_probs_linear):
+ * returns its max m and sets *sum = Σ exp(z − m) in double, summed in the
+ * vector lanes' fixed order (set by the build, not by the threads). */
+static inline float ct_cpu_row_max_sumexp(const float *z, int n, double *sum)
+{
+    float m = z[0];
+    #pragma omp simd reduction(max: m)
+    for (int v = 1; v < n; v++) m = z[v] > m ? z[v] : m;
+    double s = 0;
+    #pragma omp simd reduction(+: s)
+    for (int v = 0; v < n; v++) s += (double)ct_cpu_expf(z[v] - m);
+    *sum = s;
+    return m;
+}
+
+/* Soft-capping of one value: tanh(v / cap) · cap (softcap, token_probs_linear). */
+static inline float ct_cpu_softcap1(float v, float cap) { return tanhf(v / cap) * cap; }
 
 /* The attention op (cpu_attention.c). */
 void ct_cpu_attention(const ct_backend *be, const ct_attn_shape *a, int nb, int n, int p0,

@@ -315,13 +315,9 @@ void ct_cpu_token_probs_linear(ct_cpu_gemm g, int R, const float *X, const ct_te
         for (int r = 0; r < R; r++) {
             float *z = Y + (size_t)r * w;
             if (cap > 0)
-                for (int v = 0; v < w; v++) z[v] = tanhf(z[v] / cap) * cap;
-            float mc = z[0];
-            #pragma omp simd reduction(max: mc)
-            for (int v = 1; v < w; v++) mc = z[v] > mc ? z[v] : mc;
-            double sc = 0;
-            #pragma omp simd reduction(+: sc)
-            for (int v = 0; v < w; v++) sc += (double)ct_cpu_expf(z[v] - mc);
+                for (int v = 0; v < w; v++) z[v] = ct_cpu_softcap1(z[v], cap);
+            double sc;
+            const float mc = ct_cpu_row_max_sumexp(z, w, &sc);
             if (c0 == 0) { M[r] = mc; S[r] = sc; }
             else if (mc > M[r]) { S[r] = S[r] * exp((double)M[r] - mc) + sc; M[r] = mc; }
             else S[r] += sc * exp((double)mc - M[r]);
