@@ -157,35 +157,33 @@ static int run_branches(tr_ctx *c, int t, const branch *br, int nslot, fbuf *f, 
             f->ent[ne] = k; f->epa[ne] = j; f->epb[ne] = j + 1; f->eph[ne] = br[k].head;
             ne++;
         }
-        if (ne > 0 && tr_entry_by_adds(c)) {
-            /* MLP kind: the entry row is the block's own sum, resid + attn
-             * (base run) + the source's MLP output, no block run (see
-             * tr_entry_by_adds) */
-            for (int i = 0; i < ne; i++) {
-                float *b0 = st + (size_t)f->ent[i] * sz;
-                for (int s = 0; s < S; s++) {
-                    int bs = tr_base_seq(c, s);
-                    float *dst = b0 + (size_t)s * n * D;
+        if (ne > 0) {
+            int eb = ne * S;
+            if (tr_entry_by_adds(c)) {
+                /* MLP kind: the entry row is the block's own sum, resid + attn
+                 * (base run) + the source's MLP output, no block run (see
+                 * tr_entry_by_adds) */
+                for (int b = 0; b < eb; b++) {
+                    int s = b % S, bs = tr_base_seq(c, s);
                     c->be->add(c->be, D, tr_resid(c, base, j, bs) + (size_t)t * D,
                                tr_site(c, base, CT_SITE_ATTN, j, bs) + (size_t)t * D,
-                               tr_site(c, src, CT_SITE_MLP, j, tr_src_seq(c, s)) + (size_t)t * D, dst);
-                    if (n > 1)
-                        tr_copy(c, 1, (long)(n - 1) * D, dst + D, 0, tr_resid(c, base, j + 1, bs) + (size_t)(t + 1) * D, 0);
+                               tr_site(c, src, CT_SITE_MLP, j, tr_src_seq(c, s)) + (size_t)t * D, ex + (size_t)b * D);
                 }
+            } else {
+                for (int b = 0; b < eb; b++) {
+                    int bs = tr_base_seq(c, b % S);
+                    tr_copy(c, 1, D, ex + (size_t)b * D, D, tr_resid(c, base, j, bs) + (size_t)t * D, D);
+                    kp[b] = tr_k(c, base, j, bs);
+                    kp[eb + b] = tr_v(c, base, j, bs);
+                    kn[b] = kv + (size_t)b * KV;
+                    kn[eb + b] = kv + ((size_t)eb + b) * KV;
+                }
+                tr_patch pc = {.c = c, .site = site, .t = t, .p0 = t, .n = 1, .nslot = ne, .nseq_per_slot = S,
+                               .pa = f->epa, .pb = f->epb, .ph = f->eph};
+                if (tr_block(c, j, eb, 1, t, ex, ex, kp, kp + eb, kn, kn + eb, ao, mo, tr_patch_cb, &pc, err))
+                    return -1;
             }
-        } else if (ne > 0) {
-            int eb = ne * S;
-            for (int b = 0; b < eb; b++) {
-                int bs = tr_base_seq(c, b % S);
-                tr_copy(c, 1, D, ex + (size_t)b * D, D, tr_resid(c, base, j, bs) + (size_t)t * D, D);
-                kp[b] = tr_k(c, base, j, bs);
-                kp[eb + b] = tr_v(c, base, j, bs);
-                kn[b] = kv + (size_t)b * KV;
-                kn[eb + b] = kv + ((size_t)eb + b) * KV;
-            }
-            tr_patch pc = {.c = c, .site = site, .t = t, .p0 = t, .n = 1, .nslot = ne, .nseq_per_slot = S,
-                           .pa = f->epa, .pb = f->epb, .ph = f->eph};
-            if (tr_block(c, j, eb, 1, t, ex, ex, kp, kp + eb, kn, kn + eb, ao, mo, tr_patch_cb, &pc, err)) return -1;
+            /* the entered state: row t from the entry, positions after it the base run's block-j output */
             for (int i = 0; i < ne; i++) {
                 float *b0 = st + (size_t)f->ent[i] * sz;
                 for (int s = 0; s < S; s++) {
